@@ -1,0 +1,349 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+
+// tokenServer answers every request with status, header and body, and
+// records the last form it got.
+type tokenServer struct {
+	*httptest.Server
+	mu       sync.Mutex
+	forms    []url.Values
+	status   int
+	body     string
+	header   http.Header
+	bodySize int // >0: send that many bytes of filler instead of body
+}
+
+func newTokenServer(t *testing.T, status int, body string) *tokenServer {
+	t.Helper()
+	ts := &tokenServer{status: status, body: body, header: http.Header{}}
+	ts.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := r.ParseForm(); err != nil {
+			t.Errorf("parse form: %v", err)
+		}
+		ts.mu.Lock()
+		ts.forms = append(ts.forms, r.PostForm)
+		status, body, size := ts.status, ts.body, ts.bodySize
+		for k, v := range ts.header {
+			w.Header()[k] = v
+		}
+		ts.mu.Unlock()
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+		w.WriteHeader(status)
+		if size > 0 {
+			io.WriteString(w, `{"access_token":"`)
+			io.WriteString(w, strings.Repeat("a", size))
+			io.WriteString(w, `"}`)
+			return
+		}
+		io.WriteString(w, body)
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+func (ts *tokenServer) set(status int, body string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.status, ts.body = status, body
+}
+
+func (ts *tokenServer) setHeader(k, v string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.header.Set(k, v)
+}
+
+func (ts *tokenServer) lastForm() url.Values {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.forms) == 0 {
+		return nil
+	}
+	return ts.forms[len(ts.forms)-1]
+}
+
+func (ts *tokenServer) endpoint(cred Credential) *TokenEndpoint {
+	return &TokenEndpoint{URL: ts.URL + "/token", ClientID: "client-1", Credential: cred,
+		HTTPClient: ts.Client(), Now: func() time.Time { return testNow }}
+}
+
+func TestTokenEndpointParsesSuccess(t *testing.T) {
+	for _, tc := range []struct {
+		name, expiresIn string
+		want            int64
+	}{
+		{"number", `3599`, 3599},
+		{"string", `"3599"`, 3599},
+		{"absent", ``, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			exp := ""
+			if tc.expiresIn != "" {
+				exp = `,"expires_in":` + tc.expiresIn
+			}
+			ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"Bearer","refresh_token":"RT","scope":"a b","id_token":"IDT"`+exp+`}`)
+			tok, err := ts.endpoint(ClientSecret("s3cret")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}, "scope": {"x"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tok.AccessToken != "AT" || tok.RefreshToken != "RT" || tok.TokenType != "Bearer" {
+				t.Errorf("token = %+v", tok)
+			}
+			if tok.ExpiresIn != tc.want {
+				t.Errorf("ExpiresIn = %d, want %d", tok.ExpiresIn, tc.want)
+			}
+			wantExpiry := time.Time{}
+			if tc.want > 0 {
+				wantExpiry = testNow.Add(time.Duration(tc.want) * time.Second)
+			}
+			if !tok.Expiry.Equal(wantExpiry) {
+				t.Errorf("Expiry = %v, want %v", tok.Expiry, wantExpiry)
+			}
+			if tok.Extra("id_token") != "IDT" || tok.Extra("scope") != "a b" {
+				t.Errorf("extra id_token=%v scope=%v", tok.Extra("id_token"), tok.Extra("scope"))
+			}
+			f := ts.lastForm()
+			if f.Get("client_id") != "client-1" || f.Get("client_secret") != "s3cret" || f.Get("scope") != "x" || f.Get("grant_type") != "client_credentials" {
+				t.Errorf("form = %v", f)
+			}
+		})
+	}
+}
+
+func TestTokenEndpointPublicClientSendsNoSecret(t *testing.T) {
+	ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"bearer","expires_in":60}`)
+	form := url.Values{"grant_type": {"refresh_token"}}
+	if _, err := ts.endpoint(nil).Do(context.Background(), form); err != nil {
+		t.Fatal(err)
+	}
+	if f := ts.lastForm(); f.Has("client_secret") || f.Get("client_id") != "client-1" {
+		t.Errorf("form = %v", f)
+	}
+	if form.Has("client_id") {
+		t.Error("Do changed the caller's form")
+	}
+}
+
+func TestTokenEndpointRefreshKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) {
+	ts := newTokenServer(t, 200, `{"access_token":"AT2","token_type":"Bearer","expires_in":3600}`)
+	tok, err := ts.endpoint(nil).Refresh(context.Background(), "RT1", []string{"s1", "s2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "RT1" {
+		t.Errorf("RefreshToken = %q, want RT1", tok.RefreshToken)
+	}
+	f := ts.lastForm()
+	if f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "RT1" || f.Get("scope") != "s1 s2" {
+		t.Errorf("form = %v", f)
+	}
+
+	ts.set(200, `{"access_token":"AT3","token_type":"Bearer","refresh_token":"RT2"}`)
+	tok, err = ts.endpoint(nil).Refresh(context.Background(), "RT1", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "RT2" {
+		t.Errorf("rotated RefreshToken = %q, want RT2", tok.RefreshToken)
+	}
+	if ts.lastForm().Has("scope") {
+		t.Error("scope sent although none asked")
+	}
+}
+
+const aadstsBody = `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1\r\nCorrelation ID: 2\r\nTimestamp: 2026-03-01 12:00:00Z","error_codes":[7000215],"timestamp":"2026-03-01 12:00:00Z","trace_id":"1","correlation_id":"2","error_uri":"https://login.microsoftonline.com/error?code=7000215"}`
+
+func TestTokenEndpointErrorAnswerWrapsRetrieveError(t *testing.T) {
+	ts := newTokenServer(t, 401, aadstsBody)
+	_, err := ts.endpoint(ClientSecret("topsecret-value")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	var te *TokenError
+	if !errors.As(err, &te) {
+		t.Fatalf("err = %T %v, want *TokenError", err, err)
+	}
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) {
+		t.Fatal("no *oauth2.RetrieveError in chain")
+	}
+	if re.ErrorCode != "invalid_client" || !strings.HasPrefix(re.ErrorDescription, "AADSTS7000215") ||
+		re.ErrorURI != "https://login.microsoftonline.com/error?code=7000215" || !strings.Contains(string(re.Body), `"error_codes":[7000215]`) {
+		t.Errorf("RetrieveError = %+v", re)
+	}
+	if te.StatusCode != 401 || te.Grant != "client_credentials" || te.Code() != "invalid_client" {
+		t.Errorf("TokenError = %+v", te)
+	}
+	msg := err.Error()
+	if strings.Contains(msg, "topsecret") || strings.Contains(msg, "Trace ID") {
+		t.Errorf("error message %q leaks the secret or the multi-line description", msg)
+	}
+	if !strings.Contains(msg, "AADSTS7000215") {
+		t.Errorf("error message %q lacks the AADSTS code", msg)
+	}
+}
+
+func TestTokenEndpointUnavailable(t *testing.T) {
+	for _, tc := range []struct {
+		status     int
+		retryAfter string
+		body       string
+		want       time.Duration
+		code       string
+	}{
+		{429, "7", `{"error":"too_many"}`, 7 * time.Second, "too_many"},
+		{503, testNow.Add(30 * time.Second).Format(http.TimeFormat), `<html>down</html>`, 30 * time.Second, ""},
+		{500, "", `{"error":"temporarily_unavailable","error_codes":[50001]}`, 0, "temporarily_unavailable"},
+	} {
+		t.Run(fmt.Sprint(tc.status), func(t *testing.T) {
+			ts := newTokenServer(t, tc.status, tc.body)
+			if tc.retryAfter != "" {
+				ts.setHeader("Retry-After", tc.retryAfter)
+			}
+			_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"RTsecret"}})
+			var ue *UnavailableError
+			if !errors.As(err, &ue) {
+				t.Fatalf("err = %T %v, want *UnavailableError", err, err)
+			}
+			if ue.StatusCode != tc.status || ue.RetryAfter != tc.want || ue.Err.ErrorCode != tc.code {
+				t.Errorf("got %+v (code %q)", ue, ue.Err.ErrorCode)
+			}
+			if strings.Contains(err.Error(), "RTsecret") {
+				t.Errorf("error leaks refresh token: %v", err)
+			}
+		})
+	}
+}
+
+func TestTokenEndpointUnusableAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		status int
+		body   string
+		ctype  string
+		size   int
+		reason string
+	}{
+		{"not json", 200, `<html>login</html>`, "", 0, "not a JSON object"},
+		{"no access token", 200, `{"token_type":"Bearer"}`, "", 0, "no access_token"},
+		{"bad expires_in", 200, `{"access_token":"A","expires_in":"soon"}`, "", 0, "expires_in"},
+		{"wrong token type", 200, `{"access_token":"A","token_type":"mac"}`, "", 0, "not Bearer"},
+		{"form encoded", 200, `access_token=A`, "application/x-www-form-urlencoded", 0, "not JSON"},
+		{"oversized", 200, ``, "", MaxTokenResponse + 10, "larger than"},
+		{"4xx html", 400, `<html>bad</html>`, "text/html", 0, "not JSON"},
+		{"4xx json without error", 400, `{"message":"no"}`, "", 0, "without an OAuth error code"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ts := newTokenServer(t, tc.status, tc.body)
+			ts.mu.Lock()
+			ts.bodySize = tc.size
+			ts.mu.Unlock()
+			if tc.ctype != "" {
+				ts.setHeader("Content-Type", tc.ctype)
+			}
+			_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"authorization_code"}, "code": {"CODEsecret"}})
+			var re *ResponseError
+			if !errors.As(err, &re) {
+				t.Fatalf("err = %T %v, want *ResponseError", err, err)
+			}
+			if !strings.Contains(re.Reason, tc.reason) {
+				t.Errorf("reason %q, want it to contain %q", re.Reason, tc.reason)
+			}
+			if strings.Contains(err.Error(), "CODEsecret") {
+				t.Errorf("error leaks the code: %v", err)
+			}
+		})
+	}
+}
+
+func TestTokenEndpoint200WithErrorIsTokenError(t *testing.T) {
+	ts := newTokenServer(t, 200, `{"error":"invalid_grant","error_description":"bad"}`)
+	_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"refresh_token"}})
+	var te *TokenError
+	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
+		t.Fatalf("err = %v, want TokenError invalid_grant", err)
+	}
+}
+
+func TestTokenEndpointNetworkError(t *testing.T) {
+	ts := newTokenServer(t, 200, `{}`)
+	e := ts.endpoint(nil)
+	ts.Close()
+	_, err := e.Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	var ne *NetworkError
+	if !errors.As(err, &ne) {
+		t.Fatalf("err = %T %v, want *NetworkError", err, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err = (&TokenEndpoint{URL: "http://127.0.0.1:1/token"}).Do(ctx, url.Values{"grant_type": {"x"}})
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &ne) {
+		t.Fatalf("err = %v, want NetworkError wrapping context.Canceled", err)
+	}
+}
+
+func TestTokenEndpointCredentialErrorAndEmptyURL(t *testing.T) {
+	if _, err := (&TokenEndpoint{}).Do(context.Background(), url.Values{}); err == nil {
+		t.Error("empty URL: no error")
+	}
+	ts := newTokenServer(t, 200, `{"access_token":"A"}`)
+	_, err := ts.endpoint(ClientSecret("")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	if err == nil || !strings.Contains(err.Error(), "client secret is empty") {
+		t.Errorf("err = %v", err)
+	}
+	if ts.lastForm() != nil {
+		t.Error("request sent despite credential error")
+	}
+}
+
+func TestClientSecretDoesNotPrint(t *testing.T) {
+	c := ClientSecret("hunter2")
+	e := &TokenEndpoint{URL: "https://x/token", Credential: c}
+	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%#v", c), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", e)} {
+		if strings.Contains(s, "hunter2") {
+			t.Errorf("printed secret: %s", s)
+		}
+	}
+}
+
+func TestTokenEndpointConcurrentUse(t *testing.T) {
+	ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"Bearer","expires_in":60}`)
+	e := ts.endpoint(ClientSecret("s"))
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Go(func() {
+			if _, err := e.Do(context.Background(), url.Values{"grant_type": {"client_credentials"}}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestParseRetryAfter(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"": 0, "0": 0, "-3": 0, "120": 2 * time.Minute, "junk": 0,
+		testNow.Add(-time.Minute).Format(http.TimeFormat): 0,
+	} {
+		if got := parseRetryAfter(in, testNow); got != want {
+			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
+		}
+	}
+}

@@ -1,0 +1,119 @@
+package provider
+
+import (
+	"fmt"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// TokenError is the identity provider's error answer (HTTP 4xx with an
+// OAuth error code) to a token request: invalid_grant, invalid_client,
+// unauthorized_client, authorization_pending, ...
+//
+// Branch on Err.ErrorCode; Err.Body keeps the raw answer (Entra's
+// error_codes, Google's error_subtype) for Diagnose.
+type TokenError struct {
+	Endpoint   string // the token URL, without query
+	Grant      string // the grant_type of the request
+	StatusCode int
+	Err        *oauth2.RetrieveError
+}
+
+func (e *TokenError) Error() string {
+	s := fmt.Sprintf("provider: token endpoint %s refused %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Err.ErrorCode)
+	if e.Err.ErrorDescription != "" {
+		s += ": " + firstLine(e.Err.ErrorDescription)
+	}
+	return s
+}
+
+// Unwrap returns the *oauth2.RetrieveError.
+func (e *TokenError) Unwrap() error { return e.Err }
+
+// Code returns the OAuth error code (the answer's "error").
+func (e *TokenError) Code() string { return e.Err.ErrorCode }
+
+// UnavailableError is an answer of HTTP 429 or 5xx from a token endpoint:
+// the service is throttling or failing, nothing is wrong with the request.
+// Retry after RetryAfter (zero when the server did not say).
+type UnavailableError struct {
+	Endpoint   string
+	Grant      string
+	StatusCode int
+	RetryAfter time.Duration
+	// Err holds the answer; its ErrorCode is set when the body carried an
+	// OAuth error (Entra answers temporarily_unavailable with error_codes).
+	Err *oauth2.RetrieveError
+}
+
+func (e *UnavailableError) Error() string {
+	s := fmt.Sprintf("provider: token endpoint %s unavailable for %s grant (HTTP %d)", e.Endpoint, e.Grant, e.StatusCode)
+	if e.Err != nil && e.Err.ErrorCode != "" {
+		s += ": " + e.Err.ErrorCode
+	}
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf("; retry after %s", e.RetryAfter)
+	}
+	return s
+}
+
+// Unwrap returns the *oauth2.RetrieveError.
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// Temporary reports true: the request may succeed later.
+func (e *UnavailableError) Temporary() bool { return true }
+
+// ResponseError is an answer a token endpoint should never give: not JSON,
+// larger than MaxTokenResponse, without access_token, an error without an
+// error code. It usually means the URL points at something that is not a
+// token endpoint (a proxy's login page, a wrong host).
+type ResponseError struct {
+	Endpoint   string
+	Grant      string
+	StatusCode int
+	Reason     string
+	Err        *oauth2.RetrieveError // set for a non-2xx answer; nil otherwise
+}
+
+func (e *ResponseError) Error() string {
+	return fmt.Sprintf("provider: token endpoint %s gave an unusable answer to %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Reason)
+}
+
+// Unwrap returns the *oauth2.RetrieveError, if any.
+func (e *ResponseError) Unwrap() error {
+	if e.Err == nil {
+		return nil
+	}
+	return e.Err
+}
+
+// NetworkError is a failure to reach a token endpoint or to read its
+// answer: DNS, TCP, TLS, a timeout or a cancelled context (errors.Is finds
+// context.Canceled and context.DeadlineExceeded through it).
+type NetworkError struct {
+	Endpoint string
+	Grant    string
+	Err      error
+}
+
+func (e *NetworkError) Error() string {
+	return fmt.Sprintf("provider: token endpoint %s unreachable for %s grant: %v", e.Endpoint, e.Grant, e.Err)
+}
+
+// Unwrap returns the transport's error.
+func (e *NetworkError) Unwrap() error { return e.Err }
+
+// Temporary reports true: the request may succeed later.
+func (e *NetworkError) Temporary() bool { return true }
+
+// firstLine cuts Entra's multi-line descriptions (trace and correlation ids
+// follow the first line) for a one-line error message.
+func firstLine(s string) string {
+	for i := 0; i < len(s); i++ {
+		if s[i] == '\r' || s[i] == '\n' {
+			return s[:i]
+		}
+	}
+	return s
+}
