@@ -1,0 +1,245 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/tokenstore"
+)
+
+// Dialect names the SQL database behind a Store.
+type Dialect int
+
+const (
+	// Postgres is PostgreSQL 12 or later.
+	Postgres Dialect = iota + 1
+	// SQLite is SQLite 3.24 or later (for upserts). Open it with a busy
+	// timeout (modernc.org/sqlite: "_pragma=busy_timeout(5000)") so that
+	// writers wait for each other instead of failing.
+	SQLite
+)
+
+// String returns the name of d.
+func (d Dialect) String() string {
+	switch d {
+	case Postgres:
+		return "postgres"
+	case SQLite:
+		return "sqlite"
+	}
+	return "Dialect(" + strconv.Itoa(int(d)) + ")"
+}
+
+// DefaultTable is the table a Store uses when Options.Table is empty.
+const DefaultTable = "mailoauth_tokens"
+
+// DefaultLease is how long a SQLite lock row is held before another instance
+// may take it over, when Options.Lease is zero.
+const DefaultLease = 30 * time.Second
+
+// Options tune a Store. The zero value works.
+type Options struct {
+	// Table is the name of the records table; the SQLite lock table is
+	// Table + "_locks". Zero: DefaultTable.
+	Table string
+	// Lease bounds how long a SQLite lock is held by a holder that never
+	// unlocks (it crashed). Zero: DefaultLease. Unused on PostgreSQL.
+	Lease time.Duration
+	// Now is the clock. Zero: time.Now.
+	Now func() time.Time
+}
+
+// Store is a tokenstore.Store and tokenstore.Locker on a SQL database. It is
+// safe for concurrent use by several goroutines and several processes.
+type Store struct {
+	db      *sql.DB
+	dialect Dialect
+	table   string
+	locks   string
+	lease   time.Duration
+	now     func() time.Time
+}
+
+var (
+	_ tokenstore.Store  = (*Store)(nil)
+	_ tokenstore.Locker = (*Store)(nil)
+)
+
+// tableName limits table names to plain identifiers, since they are
+// written into SQL text.
+var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,50}$`)
+
+// New returns a Store on db. Call Migrate once before the first use.
+func New(db *sql.DB, dialect Dialect, opts ...Options) (*Store, error) {
+	if db == nil {
+		return nil, errors.New("sqlstore: nil *sql.DB")
+	}
+	if dialect != Postgres && dialect != SQLite {
+		return nil, fmt.Errorf("sqlstore: unknown dialect %v", dialect)
+	}
+	var o Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if !tableName.MatchString(o.Table) {
+		return nil, fmt.Errorf("sqlstore: table name %q is not a plain identifier", o.Table)
+	}
+	if o.Lease <= 0 {
+		o.Lease = DefaultLease
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return &Store{db: db, dialect: dialect, table: o.Table, locks: o.Table + "_locks", lease: o.Lease, now: o.Now}, nil
+}
+
+// Migrate creates the tables if they are missing. It is safe to call on
+// every start.
+func (s *Store) Migrate(ctx context.Context) error {
+	stmts := []string{
+		`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
+	key TEXT PRIMARY KEY,
+	record TEXT NOT NULL,
+	version BIGINT NOT NULL,
+	updated_at BIGINT NOT NULL
+)`,
+	}
+	if s.dialect == SQLite {
+		stmts = append(stmts, `CREATE TABLE IF NOT EXISTS `+s.locks+` (
+	key TEXT PRIMARY KEY,
+	holder TEXT NOT NULL,
+	expires_at BIGINT NOT NULL
+)`)
+	}
+	for _, q := range stmts {
+		if _, err := s.db.ExecContext(ctx, q); err != nil {
+			return fmt.Errorf("sqlstore: migrate %s: %w", s.table, err)
+		}
+	}
+	return nil
+}
+
+// storedRecord is the JSON form of a record; the version and the update time
+// live in their own columns.
+type storedRecord struct {
+	Token   *oauth2.Token `json:"token,omitempty"`
+	Account string        `json:"account,omitempty"`
+	Scopes  []string      `json:"scopes,omitempty"`
+}
+
+// Load returns the record stored under key, or tokenstore.ErrNotFound.
+func (s *Store) Load(ctx context.Context, key string) (*tokenstore.Record, error) {
+	var (
+		data    string
+		version int64
+		updated int64
+	)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT record, version, updated_at FROM `+s.table+` WHERE key = $1`), key).
+		Scan(&data, &version, &updated)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("sqlstore: load %q: %w", key, tokenstore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: load %q: %w", key, err)
+	}
+	var sr storedRecord
+	if err := json.Unmarshal([]byte(data), &sr); err != nil {
+		// The JSON error never quotes the data, so no token leaks here.
+		return nil, fmt.Errorf("sqlstore: record %q is corrupt: %w", key, err)
+	}
+	return &tokenstore.Record{
+		Token:     sr.Token,
+		Account:   sr.Account,
+		Scopes:    sr.Scopes,
+		UpdatedAt: time.UnixMilli(updated).UTC(),
+		Version:   version,
+	}, nil
+}
+
+// Save stores rec under key if the stored version is still rec.Version
+// (0: nothing stored yet) and returns tokenstore.ErrConflict otherwise. On
+// success rec.Version and rec.UpdatedAt are the stored ones.
+func (s *Store) Save(ctx context.Context, key string, rec *tokenstore.Record) error {
+	if rec == nil {
+		return errors.New("sqlstore: save: nil record")
+	}
+	data, err := json.Marshal(storedRecord{Token: rec.Token, Account: rec.Account, Scopes: rec.Scopes})
+	if err != nil {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
+	now := s.now().UTC().Truncate(time.Millisecond)
+	next := rec.Version + 1
+	var res sql.Result
+	if rec.Version == 0 {
+		res, err = s.db.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (key, record, version, updated_at)
+VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING`), key, string(data), next, now.UnixMilli())
+	} else {
+		res, err = s.db.ExecContext(ctx, s.q(`UPDATE `+s.table+` SET record = $1, version = $2, updated_at = $3
+WHERE key = $4 AND version = $5`), string(data), next, now.UnixMilli(), key, rec.Version)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
+	if n != 1 {
+		return fmt.Errorf("sqlstore: save %q at version %d: %w", key, rec.Version, tokenstore.ErrConflict)
+	}
+	rec.Version = next
+	rec.UpdatedAt = now
+	return nil
+}
+
+// Delete removes the record under key, or returns tokenstore.ErrNotFound.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM `+s.table+` WHERE key = $1`), key)
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("sqlstore: delete %q: %w", key, tokenstore.ErrNotFound)
+	}
+	return nil
+}
+
+// q rewrites PostgreSQL placeholders ($1, $2, ...) for SQLite, which takes
+// positional ? arguments.
+func (s *Store) q(query string) string {
+	if s.dialect == Postgres {
+		return query
+	}
+	var b strings.Builder
+	for i := 0; i < len(query); i++ {
+		if query[i] == '$' {
+			j := i + 1
+			for j < len(query) && query[j] >= '0' && query[j] <= '9' {
+				j++
+			}
+			if j > i+1 {
+				b.WriteString("?" + query[i+1:j])
+				i = j - 1
+				continue
+			}
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
