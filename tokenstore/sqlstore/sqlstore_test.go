@@ -1,11 +1,13 @@
 package sqlstore_test
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -272,7 +274,22 @@ func TestSQLiteCrashedHolderIsTakenOverAfterLease(t *testing.T) {
 	require.NoError(t, unlock())
 }
 
-func TestPostgresLockEndsWithItsConnection(t *testing.T) {
+// crashChildEnv makes the test binary, re-executed, take a lock and hang
+// until it is killed.
+const crashChildEnv = "SQLSTORE_TEST_CRASH_CHILD_TABLE"
+
+func TestPostgresLockEndsWithItsProcess(t *testing.T) {
+	if table := os.Getenv(crashChildEnv); table != "" {
+		db, err := sql.Open("pgx", os.Getenv(postgresEnv))
+		require.NoError(t, err)
+		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.Options{Table: table})
+		require.NoError(t, err)
+		_, err = s.Lock(context.Background(), "k")
+		require.NoError(t, err)
+		fmt.Println("locked")
+		time.Sleep(time.Minute) // killed by the parent long before
+		return
+	}
 	var b *backend
 	for _, x := range backends(t) {
 		if x.dialect == sqlstore.Postgres {
@@ -283,15 +300,27 @@ func TestPostgresLockEndsWithItsConnection(t *testing.T) {
 		t.Skip(postgresEnv + " not set")
 	}
 	table := uniqueTable()
-	crashedDB := b.open(t)
-	crashed := newStore(t, *b, crashedDB, table)
-	_, err := crashed.Lock(context.Background(), "k")
-	require.NoError(t, err)
-	// The instance dies: its pool and the lock's connection close.
-	require.NoError(t, crashedDB.Close())
-
 	other := newStore(t, *b, b.open(t), table)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+
+	cmd := exec.Command(os.Args[0], "-test.run=^TestPostgresLockEndsWithItsProcess$")
+	cmd.Env = append(os.Environ(), crashChildEnv+"="+table)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	require.NoError(t, cmd.Start())
+	line, err := bufio.NewReader(out).ReadString('\n')
+	require.NoError(t, err)
+	require.Equal(t, "locked\n", line)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err = other.Lock(ctx, "k")
+	cancel()
+	require.Error(t, err, "the child holds the lock")
+
+	// The instance crashes without unlocking.
+	require.NoError(t, cmd.Process.Kill())
+	_ = cmd.Wait()
+
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	unlock, err := other.Lock(ctx, "k")
 	require.NoError(t, err, "a dead instance's lock must not block the others")
@@ -315,7 +344,7 @@ func TestCorruptRecordIsAClearError(t *testing.T) {
 	db := b.open(t)
 	table := uniqueTable()
 	s := newStore(t, b, db, table)
-	_, err := db.Exec(`INSERT INTO `+table+` (key, record, version, updated_at) VALUES ('k', '{"token": {"access_token": "secret-at', 1, 0)`)
+	_, err := db.Exec(`INSERT INTO ` + table + ` (key, record, version, updated_at) VALUES ('k', '{"token": {"access_token": "secret-at', 1, 0)`)
 	require.NoError(t, err)
 	_, err = s.Load(context.Background(), "k")
 	require.ErrorContains(t, err, `"k"`)
