@@ -1,0 +1,75 @@
+package tokenstore
+
+import (
+	"slices"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// cloneRecord returns a deep copy of r, so that a store never shares memory
+// with its callers.
+func cloneRecord(r *Record) *Record {
+	if r == nil {
+		return nil
+	}
+	c := *r
+	c.Token = cloneToken(r.Token)
+	c.Scopes = slices.Clone(r.Scopes)
+	return &c
+}
+
+// cloneToken returns a copy of t. The copy shares the token's extra fields
+// (oauth2.Token.Extra), which nothing in this package changes.
+func cloneToken(t *oauth2.Token) *oauth2.Token {
+	if t == nil {
+		return nil
+	}
+	c := *t
+	return &c
+}
+
+// recordJSON is the stored form of a Record's contents, shared by File and
+// the encrypted envelope. The version is kept beside it, not inside, because
+// the store, not the record, owns it.
+type recordJSON struct {
+	Token     *tokenJSON `json:"token,omitempty"`
+	Account   string     `json:"account,omitempty"`
+	Scopes    []string   `json:"scopes,omitempty"`
+	UpdatedAt time.Time  `json:"updated_at,omitzero"`
+}
+
+// tokenJSON is the stored form of an oauth2.Token: its exported fields
+// without the wire-only expires_in, which Expiry replaces.
+type tokenJSON struct {
+	AccessToken  string    `json:"access_token,omitempty"`
+	TokenType    string    `json:"token_type,omitempty"`
+	RefreshToken string    `json:"refresh_token,omitempty"`
+	Expiry       time.Time `json:"expiry,omitzero"`
+}
+
+func toRecordJSON(r *Record) recordJSON {
+	j := recordJSON{Account: r.Account, Scopes: r.Scopes, UpdatedAt: r.UpdatedAt}
+	if t := r.Token; t != nil {
+		j.Token = &tokenJSON{
+			AccessToken:  t.AccessToken,
+			TokenType:    t.TokenType,
+			RefreshToken: t.RefreshToken,
+			Expiry:       t.Expiry,
+		}
+	}
+	return j
+}
+
+func (j recordJSON) record(version int64) *Record {
+	r := &Record{Account: j.Account, Scopes: j.Scopes, UpdatedAt: j.UpdatedAt, Version: version}
+	if t := j.Token; t != nil {
+		r.Token = &oauth2.Token{
+			AccessToken:  t.AccessToken,
+			TokenType:    t.TokenType,
+			RefreshToken: t.RefreshToken,
+			Expiry:       t.Expiry,
+		}
+	}
+	return r
+}
