@@ -86,10 +86,24 @@ func (clientSecret) GoString() string { return "provider.ClientSecret(redacted)"
 // is a *ResponseError; a failure to reach the endpoint is a *NetworkError.
 // No secret, code, refresh token or assertion is ever part of an error.
 func (e *TokenEndpoint) Do(ctx context.Context, form url.Values) (*oauth2.Token, error) {
+	resp, body, err := e.post(ctx, form, true)
+	if err != nil {
+		return nil, err
+	}
+	return e.parseToken(form.Get("grant_type"), resp, body)
+}
+
+// post sends form (with client_id and, when withCredential, the credential
+// added to a copy) and returns a 2xx answer's body, or the typed error of
+// any other answer. It is shared with the device authorization request.
+func (e *TokenEndpoint) post(ctx context.Context, form url.Values, withCredential bool) (*http.Response, []byte, error) {
 	if e == nil || e.URL == "" {
-		return nil, fmt.Errorf("provider: token endpoint URL is empty")
+		return nil, nil, fmt.Errorf("provider: token endpoint URL is empty")
 	}
 	grant := form.Get("grant_type")
+	if grant == "" {
+		grant = "device authorization"
+	}
 	f := make(url.Values, len(form)+3)
 	for k, v := range form {
 		f[k] = append([]string(nil), v...)
@@ -97,14 +111,14 @@ func (e *TokenEndpoint) Do(ctx context.Context, form url.Values) (*oauth2.Token,
 	if e.ClientID != "" {
 		f.Set("client_id", e.ClientID)
 	}
-	if e.Credential != nil {
+	if withCredential && e.Credential != nil {
 		if err := e.Credential.Apply(ctx, e.URL, f); err != nil {
-			return nil, fmt.Errorf("provider: token request (%s): client credential: %w", grant, err)
+			return nil, nil, fmt.Errorf("provider: token request (%s): client credential: %w", grant, err)
 		}
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, strings.NewReader(f.Encode()))
 	if err != nil {
-		return nil, fmt.Errorf("provider: token request (%s): %w", grant, err)
+		return nil, nil, fmt.Errorf("provider: token request (%s): %w", grant, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -117,23 +131,23 @@ func (e *TokenEndpoint) Do(ctx context.Context, form url.Values) (*oauth2.Token,
 	resp, err := client.Do(req)
 	if err != nil {
 		e.logger().DebugContext(ctx, "token request failed", "endpoint", e.redactedURL(), "grant", grant, "err", err)
-		return nil, &NetworkError{Endpoint: e.redactedURL(), Grant: grant, Err: err}
+		return nil, nil, &NetworkError{Endpoint: e.redactedURL(), Grant: grant, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxTokenResponse+1))
 	if err != nil {
-		return nil, &NetworkError{Endpoint: e.redactedURL(), Grant: grant, Err: err}
+		return nil, nil, &NetworkError{Endpoint: e.redactedURL(), Grant: grant, Err: err}
 	}
 	e.logger().DebugContext(ctx, "token request", "endpoint", e.redactedURL(), "grant", grant,
 		"status", resp.StatusCode, "bytes", len(body), "duration", time.Since(start))
 	if len(body) > MaxTokenResponse {
-		return nil, &ResponseError{Endpoint: e.redactedURL(), Grant: grant, StatusCode: resp.StatusCode,
+		return nil, nil, &ResponseError{Endpoint: e.redactedURL(), Grant: grant, StatusCode: resp.StatusCode,
 			Reason: fmt.Sprintf("answer larger than %d bytes", MaxTokenResponse)}
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return nil, e.errorAnswer(grant, resp, body)
+		return nil, nil, e.errorAnswer(grant, resp, body)
 	}
-	return e.parseToken(grant, resp, body)
+	return resp, body, nil
 }
 
 // Refresh redeems a refresh token. scopes may be empty (the grant's scopes).
