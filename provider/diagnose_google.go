@@ -1,0 +1,70 @@
+package provider
+
+// googleEntries are Google's token-endpoint errors and Gmail's SMTP and
+// IMAP replies. Console paths are those of the Google Cloud console
+// (console.cloud.google.com) and the Google Admin console
+// (admin.google.com).
+var googleEntries = []Entry{
+	// Token endpoint (oauth2.googleapis.com/token).
+	{ProviderGoogle, LayerOAuth, "invalid_grant", "Token has been expired or revoked", Reauthorize,
+		"The refresh token expired or was revoked: the user revoked access or changed the password, it was unused for 6 months, more than 100 newer ones were issued, or the app is External in Testing status, where refresh tokens last 7 days.",
+		"Run the authorization again; if it recurs every 7 days, publish the app: Google Cloud console → Google Auth Platform → Audience → Publish app (In production)."},
+	{ProviderGoogle, LayerOAuth, "invalid_rapt", "", Reauthorize,
+		"Google Cloud session control requires the user to sign in again (reauthentication policy).",
+		"Run the authorization again; to stop it recurring, a Workspace admin sets Admin console → Security → Access and data control → Google Cloud session control → Reauthentication policy (exempt trusted apps or lengthen the frequency)."},
+	{ProviderGoogle, LayerOAuth, "invalid_grant", "Invalid JWT Signature", Misconfigured,
+		"Google refused the service account's signed assertion: the key was deleted or is not the account's.",
+		"Create a new key under Google Cloud console → IAM & Admin → Service Accounts → <account> → Keys → Add key → Create new key (JSON) and load that file."},
+	{ProviderGoogle, LayerOAuth, "invalid_grant", "Token must be a short-lived token", Misconfigured,
+		"The service account's assertion has iat/exp outside Google's window: the host clock is wrong.",
+		"Synchronise the host clock with NTP (timedatectl set-ntp true, or w32tm /resync on Windows)."},
+	{ProviderGoogle, LayerOAuth, "unauthorized_client", "Client is unauthorized to retrieve access tokens using this method", Misconfigured,
+		"The service account is not allowed domain-wide delegation for the scopes asked for.",
+		"A Workspace admin adds the service account's client ID with scope https://mail.google.com/ under Admin console → Security → Access and data control → API controls → Manage Domain Wide Delegation → Add new."},
+	{ProviderGoogle, LayerOAuth, "invalid_client", "The OAuth client was not found", Misconfigured,
+		"Google does not know this OAuth client ID.",
+		"Copy the client ID and secret again from Google Cloud console → APIs & Services → Credentials → OAuth 2.0 Client IDs (or download the client JSON again)."},
+	{ProviderGoogle, LayerOAuth, "deleted_client", "", Misconfigured,
+		"The OAuth client was deleted.",
+		"Restore it under Google Cloud console → APIs & Services → Credentials → Restore deleted credentials (within 30 days), or create a new OAuth client and run the authorization again."},
+	{ProviderGoogle, LayerOAuth, "admin_policy_enforced", "", Misconfigured,
+		"The Workspace admin's policy does not allow this app or the Gmail service for this account.",
+		"A Workspace admin marks the app Trusted under Admin console → Security → Access and data control → API controls → Manage Third-Party App Access (and leaves Gmail unrestricted under Google services)."},
+	{ProviderGoogle, LayerOAuth, "org_internal", "", Misconfigured,
+		"The OAuth consent screen is Internal and the account is outside the project's Workspace organisation.",
+		"Sign in with an account of the organisation, or set Google Cloud console → Google Auth Platform → Audience → User type to External."},
+	{ProviderGoogle, LayerOAuth, "rate_limit_exceeded", "", Transient,
+		"Google's device-code quota for this client is exhausted.",
+		"Wait before starting another authorization; Gmail scopes need the loopback authorization flow anyway, not device code."},
+
+	// Gmail SMTP (smtp.gmail.com).
+	{ProviderGoogle, LayerSMTP, "535 5.7.8", "Username and Password not accepted", StaleToken,
+		"Gmail refused the login: the access token is expired or invalid, lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
+		"Refresh the token and retry once; if a fresh token is refused too, request scope https://mail.google.com/ and use the authorizing account's address (a service account's sub) as user name."},
+	{ProviderGoogle, LayerSMTP, "535 5.7.1", "Username and Password not accepted", StaleToken,
+		"Gmail refused the XOAUTH2 login: the access token is expired or invalid, lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
+		"Refresh the token and retry once; if a fresh token is refused too, request scope https://mail.google.com/ and use the authorizing account's address (a service account's sub) as user name."},
+	{ProviderGoogle, LayerSMTP, "534 5.7.9", "Application-specific password required", Misconfigured,
+		"Gmail refused a password login on an account with 2-Step Verification.",
+		"Authenticate with XOAUTH2 and an OAuth token (Mailbox.Mechanism auth.XOAUTH2, tokens from google.ServiceAccount or google.Delegated) instead of the account password."},
+	{ProviderGoogle, LayerSMTP, "454 4.7.0", "Too many login attempts", Transient,
+		"Gmail is rate-limiting logins for this account.",
+		"Reuse authenticated connections (smtpx.Sender) and wait several minutes, not seconds, before logging in again."},
+	{ProviderGoogle, LayerSMTP, "550 5.4.5", "Daily user sending limit exceeded", Transient,
+		"The account reached Gmail's daily sending limit.",
+		"Wait up to 24 hours; keep under 2,000 messages a day per Workspace user (500 for trial accounts) and 100 recipients per message over SMTP, or spread the load over several accounts."},
+
+	// Gmail IMAP (imap.gmail.com).
+	{ProviderGoogle, LayerIMAP, "NO [AUTHENTICATIONFAILED]", "Invalid credentials", StaleToken,
+		"Gmail refused the IMAP login: the access token is expired or invalid, lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
+		"Refresh the token and retry once; if a fresh token is refused too, request scope https://mail.google.com/ and use the authorizing account's address as user name."},
+	{ProviderGoogle, LayerIMAP, "[ALERT]", "Too many simultaneous connections", Transient,
+		"The account already has Gmail's maximum of 15 IMAP connections.",
+		"Close idle IMAP clients and run one imapx.Mailgate per mailbox; retry once a connection has closed."},
+	{ProviderGoogle, LayerIMAP, "[WEBALERT]", "", Reauthorize,
+		"Gmail wants the account holder to sign in with a browser before it allows IMAP again.",
+		"Sign in to https://mail.google.com as this account, complete the verification Google asks for, then retry."},
+	{ProviderGoogle, LayerIMAP, "[ALERT]", "Please log in via your web browser", Reauthorize,
+		"Gmail wants the account holder to sign in with a browser before it allows IMAP again.",
+		"Sign in to https://mail.google.com as this account, complete the verification Google asks for, then retry."},
+}
