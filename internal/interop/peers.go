@@ -124,10 +124,10 @@ func StartPeers(t *testing.T, introspect http.Handler) *Peers {
 		"Dir": dir, "User": peerUser, "UID": uid,
 		"IMAP": p.IMAP, "IMAPS": p.IMAPS, "Submission": p.Submission, "Submissions": p.Submissions,
 		"PostfixSubmission": p.PostfixSubmission, "Relay": p.Relay,
-		"Introspect":  "http://127.0.0.1:" + strconv.Itoa(introspectPort) + "/introspect",
-		"Instance":    filepath.Base(dir),
-		"DH":          have("/usr/share/dovecot/dh.pem"),
-		"Mechanisms":  "xoauth2 oauthbearer",
+		"Introspect": "http://127.0.0.1:" + strconv.Itoa(introspectPort) + "/introspect",
+		"Instance":   filepath.Base(dir),
+		"DH":         have("/usr/share/dovecot/dh.pem"),
+		"Mechanisms": "xoauth2 oauthbearer",
 	}
 	writeTemplate(t, filepath.Join(dir, "dovecot/oauth2.conf.ext"), oauth2Conf, vars)
 	writeTemplate(t, filepath.Join(dir, "dovecot/dovecot.conf"), dovecotConf, vars)
