@@ -134,9 +134,10 @@ func (s *Store) Migrate(ctx context.Context) error {
 // storedRecord is the JSON form of a record; the version and the update time
 // live in their own columns.
 type storedRecord struct {
-	Token   *oauth2.Token `json:"token,omitempty"`
-	Account string        `json:"account,omitempty"`
-	Scopes  []string      `json:"scopes,omitempty"`
+	Token     *oauth2.Token `json:"token,omitempty"`
+	Account   string        `json:"account,omitempty"`
+	Scopes    []string      `json:"scopes,omitempty"`
+	UpdatedAt time.Time     `json:"updated_at,omitzero"`
 }
 
 // Load returns the record stored under key, or tokenstore.ErrNotFound.
@@ -159,27 +160,35 @@ func (s *Store) Load(ctx context.Context, key string) (*tokenstore.Record, error
 		// The JSON error never quotes the data, so no token leaks here.
 		return nil, fmt.Errorf("sqlstore: record %q is corrupt: %w", key, err)
 	}
+	if sr.UpdatedAt.IsZero() {
+		sr.UpdatedAt = time.UnixMilli(updated).UTC()
+	}
 	return &tokenstore.Record{
 		Token:     sr.Token,
 		Account:   sr.Account,
 		Scopes:    sr.Scopes,
-		UpdatedAt: time.UnixMilli(updated).UTC(),
+		UpdatedAt: sr.UpdatedAt,
 		Version:   version,
 	}, nil
 }
 
 // Save stores rec under key if the stored version is still rec.Version
 // (0: nothing stored yet) and returns tokenstore.ErrConflict otherwise. On
-// success rec.Version and rec.UpdatedAt are the stored ones.
+// success rec.Version is the new version. A zero rec.UpdatedAt is set to the
+// time of the save; the updated_at column always holds the time of the save.
 func (s *Store) Save(ctx context.Context, key string, rec *tokenstore.Record) error {
 	if rec == nil {
 		return errors.New("sqlstore: save: nil record")
 	}
-	data, err := json.Marshal(storedRecord{Token: rec.Token, Account: rec.Account, Scopes: rec.Scopes})
+	now := s.now().UTC()
+	updatedAt := rec.UpdatedAt
+	if updatedAt.IsZero() {
+		updatedAt = now
+	}
+	data, err := json.Marshal(storedRecord{Token: rec.Token, Account: rec.Account, Scopes: rec.Scopes, UpdatedAt: updatedAt})
 	if err != nil {
 		return fmt.Errorf("sqlstore: save %q: %w", key, err)
 	}
-	now := s.now().UTC().Truncate(time.Millisecond)
 	next := rec.Version + 1
 	var res sql.Result
 	if rec.Version == 0 {
@@ -200,7 +209,7 @@ WHERE key = $4 AND version = $5`), string(data), next, now.UnixMilli(), key, rec
 		return fmt.Errorf("sqlstore: save %q at version %d: %w", key, rec.Version, tokenstore.ErrConflict)
 	}
 	rec.Version = next
-	rec.UpdatedAt = now
+	rec.UpdatedAt = updatedAt
 	return nil
 }
 
