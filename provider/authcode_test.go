@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"html/template"
 	"io"
 	"net/http"
 	"net/http/cookiejar"
@@ -196,7 +197,12 @@ func TestAuthCodeFlowShowsIdPErrorEscaped(t *testing.T) {
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("status %d", resp.StatusCode)
 	}
-	for _, want := range []string{"Authorization failed", "<code>access_denied</code>", "AADSTS65004: User declined to consent &lt;script&gt;"} {
+	// The diagnosis comes from Diagnose's catalogue.
+	d := Diagnose(&CallbackError{Code: "access_denied"})
+	if d == nil {
+		t.Fatal("Diagnose knows nothing of access_denied")
+	}
+	for _, want := range []string{"Authorization failed", "<code>access_denied</code>", "AADSTS65004: User declined to consent &lt;script&gt;", "How to fix it", template.HTMLEscapeString(d.Summary)} {
 		if !strings.Contains(body, want) {
 			t.Errorf("page lacks %q:\n%s", want, body)
 		}
@@ -213,7 +219,7 @@ func TestAuthCodeFlowShowsExchangeFailure(t *testing.T) {
 	rig := newAuthCodeRig(t)
 	rig.idp.set(func(f *fakeIdP) { f.tokenFail = "invalid_client" })
 	resp, body := get(t, browser(t), rig.app.URL+"/oauth/start")
-	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "<code>invalid_client</code>") {
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "<code>invalid_client</code>") || !strings.Contains(body, "What went wrong") {
 		t.Errorf("status %d body %q", resp.StatusCode, body)
 	}
 	if strings.Contains(body, "code-1") {
