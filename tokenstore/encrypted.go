@@ -135,11 +135,7 @@ func (e *encrypted) Load(ctx context.Context, key string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	rec, err := e.open(key, outer)
-	if err != nil {
-		return nil, fmt.Errorf("tokenstore: load: %w", err)
-	}
-	return rec, nil
+	return e.open(key, outer)
 }
 
 func (e *encrypted) open(key string, outer *Record) (*Record, error) {
@@ -153,7 +149,7 @@ func (e *encrypted) open(key string, outer *Record) (*Record, error) {
 	keyID := parts[1]
 	aead, ok := e.keys[keyID]
 	if !ok {
-		return nil, fmt.Errorf("record %s was sealed with key id %q, which is not configured: %w", quoteKey(key), keyID, ErrWrongKey)
+		return nil, fmt.Errorf("tokenstore: record %s was sealed with key id %q, which is not configured: %w", quoteKey(key), keyID, ErrWrongKey)
 	}
 	blob, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || len(blob) < aead.NonceSize()+aead.Overhead() {
@@ -162,7 +158,7 @@ func (e *encrypted) open(key string, outer *Record) (*Record, error) {
 	nonce, sealed := blob[:aead.NonceSize()], blob[aead.NonceSize():]
 	plain, err := aead.Open(nil, nonce, sealed, additionalData(keyID, key))
 	if err != nil {
-		return nil, fmt.Errorf("record %s does not open with key id %q (wrong key, record moved from another key, or altered): %w", quoteKey(key), keyID, ErrWrongKey)
+		return nil, fmt.Errorf("tokenstore: record %s does not open with key id %q (wrong key, record moved from another key, or altered): %w", quoteKey(key), keyID, ErrWrongKey)
 	}
 	var j recordJSON
 	if err := json.Unmarshal(plain, &j); err != nil {

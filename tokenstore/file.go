@@ -120,7 +120,7 @@ func (f *File) Load(ctx context.Context, key string) (*Record, error) {
 	}
 	fr, err := f.read(key)
 	if err != nil {
-		return nil, fmt.Errorf("tokenstore: load: %w", err)
+		return nil, err
 	}
 	if fr == nil {
 		return nil, fmt.Errorf("tokenstore: load %s: %w", quoteKey(key), ErrNotFound)
@@ -128,7 +128,8 @@ func (f *File) Load(ctx context.Context, key string) (*Record, error) {
 	return fr.Record.record(fr.Version), nil
 }
 
-// read returns the parsed record file of key, or nil when there is none.
+// read returns the parsed record file of key, or nil when there is none. Its
+// errors are complete (a *CorruptError, or an I/O error naming the key).
 func (f *File) read(key string) (*fileRecord, error) {
 	path := filepath.Join(f.dir, baseName(key)+recordSuffix)
 	fh, err := os.Open(path)
@@ -136,12 +137,12 @@ func (f *File) read(key string) (*fileRecord, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("record %s: %w", quoteKey(key), err)
+		return nil, fmt.Errorf("tokenstore: read record %s: %w", quoteKey(key), err)
 	}
 	defer fh.Close()
 	data, err := io.ReadAll(io.LimitReader(fh, maxFileSize+1))
 	if err != nil {
-		return nil, fmt.Errorf("record %s: %w", quoteKey(key), err)
+		return nil, fmt.Errorf("tokenstore: read record %s: %w", quoteKey(key), err)
 	}
 	if len(data) > maxFileSize {
 		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("file %s is larger than %d bytes", path, maxFileSize)}
@@ -204,7 +205,7 @@ func (f *File) Save(ctx context.Context, key string, rec *Record) error {
 
 	cur, err := f.read(key)
 	if err != nil {
-		return fmt.Errorf("tokenstore: save: %w", err)
+		return err
 	}
 	var stored int64
 	if cur != nil {
