@@ -1,0 +1,35 @@
+package providertest
+
+// signingKeyPEM is the fixed RSA key every Server signs its tokens with (like httptest's fixed TLS
+// certificate, it saves generating a key per test). It is public by design: tokens from providertest
+// prove nothing outside tests. Each Server still puts its own random "kid" in the header, and Verify
+// refuses tokens of another Server.
+const signingKeyPEM = `
+-----BEGIN RSA PRIVATE KEY-----
+MIIEpAIBAAKCAQEAnh35vBFpeknJRQTAioAaEdd2X2rVd4HIo/bgSz9sdrbjDHwH
+CKB4Jrw0DRHbDnxfIDO2wqsCWKPqIj8zW0Xqg1LKR0uPdbottHyWMBKMOiprFzLn
+duQ/Niy5DkDau6wZM3OtL7SG9ltZYcBcxmFV5xRhIxHP8viejgyZl9p5xlTGEeoK
+p1P/7FMhCFKfdCxtqLRIQZAf28++cLYo9CPN6n6drVAiH0d6jwMJjwDAQnFdNCWA
+TW04oDGH8CWxvKbdAWC3EhLU8NVlqqDWQuJCk2PLy+8RKtbap1DMpIjOFQ6j9KHl
+1s/DtNHiTp1Z/waNfKSoKABYxE4J6e/GWkAtfwIDAQABAoIBAA6doroZufBN5cb1
+e37R/JbtncmQLI9RdeSCK5WJFVOb8Dz1MglAHBsohn82yVL7eCeX4Cr6d8sNy9TC
+ltK3Ech13LDecTJmtVbbtV5YOJIf3apVUEQTMSym0axZnl5+uA2jgbzJKTiYlRiO
+GYVU9gXYQmpleR1ykeV7kK8SyPLmOcvcUdW4xyWJ6/K+r2ALRbiMVcnafOIrWeQ7
+9Trmw+B+37YBHdjv3/OvWxazRgysPp/1IEpjUn5lqEPXAVzjwKtmtxCdhCxtDjoN
+LmPckS8VtIpZwtj9fDZqhETZNZXrihnw4FZJdhaVJ4vytZyVKJ2Cb5QaQ6INUrPb
++SJYpFECgYEA3yErf3f59SroGSZ/MsVh07ly96l9oz+DAfxevUFAQXixW4rtDVq0
+kRCQ5MYmrCcc1t/Gtx2d++FY0AMVSxLKaLZN9TAbnegtX5b15gzipBf1zBZ0ebR8
+gGtKdeA2A49kfa5EDwdbLg5zv1XFBfGCN6sphxgebLGmnwCCUO8+iiUCgYEAtWkB
+k/kQ+7LAafo5bkH91AFBN1DQMd7N3+JjXDIrsVMs1mxjbOqIkENl8M3991+bYQyg
+XC5jnFhoB7sPrJAe/L0G/WkVL1hjSMxGxI5yWRvjfg74DDtuVP+mNwP8e0hXvsOp
+uRiSEJ6KKgZbWOZwFc+pZeuMEJIQcIZC56urvdMCgYEAzLUD0ThjTHiG47wb6pqH
++9UiEvGe4Iy+Rq4gxQT+TJLMNK4qeZwEGSrXo+vfQwXHQaOgDhPQA2xlLMIHYQ7m
+QFcxAoeWbrK6Hf7DrsGXlPCegxT+20GpD7BfafG/3FhL27prmlYnYwPDUYEA90jx
+LN2NhfGsyA/cS/gNlu9HszkCgYEAlP5TX3cWrcLYKbJr7NSiZrdJGudytyLpL9I+
+DQDfxdosX0fSOSg/VU0lsqtcxQlvEjxOkKdBBK3Pc1n9u5r6+FVAIm1mCuarVKUC
+Enl0DR/MrkIZE+LT8Veu6kyJ169I8dK92NoHTUMI8w8Zg2Bv+ln+JUlaVlnAyspa
+tO/YNCUCgYB1mAl4SJIe1Zr9pJJ6RwZ2QBcBLr5PFCcGsXvoYzBR6+8wyOYU3rSE
+sFe4/Io+0cvozuB0cEwo1eHLjInsCnZEpOY/sfqaV5CiJryXiQQzTrBnnwMFXaSQ
+4JjMsItNQ91DRkOG0BxuO5Yo3anKFa9v9AiDeb5OBFoK2mboYpvZww==
+-----END RSA PRIVATE KEY-----
+`
