@@ -1,0 +1,181 @@
+package smtpx
+
+import (
+	"bytes"
+	"encoding/base64"
+	"io"
+	"strings"
+	"sync"
+)
+
+// redactedText replaces every secret in a transcript.
+const redactedText = "[redacted]"
+
+// minSecretLength: shorter strings are not searched for, they would match
+// ordinary words.
+const minSecretLength = 8
+
+// syncWriter serializes writes from the transcripts of several connections
+// to one io.Writer, so that their lines do not interleave.
+type syncWriter struct {
+	mu sync.Mutex // guards w
+	w  io.Writer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.w.Write(p)
+}
+
+// transcriptState is where a transcript stands in the dialogue.
+type transcriptState int
+
+const (
+	stateCommands transcriptState = iota // client commands, server replies
+	stateAuth                            // inside AUTH: client lines are SASL messages
+	stateData                            // after 354: client lines are the message
+)
+
+// transcript turns the raw bytes go-smtp logs (both directions, in order)
+// into lines marked "C: " and "S: ", with AUTH payloads and tokens replaced
+// by "[redacted]". It is the DebugWriter of one connection.
+type transcript struct {
+	out    io.Writer
+	prefix string // names the connection
+
+	mu      sync.Mutex // guards the fields below
+	partial []byte     // an unfinished line
+	state   transcriptState
+	secrets []string // raw and encoded forms of every token used
+}
+
+func newTranscript(out io.Writer, prefix string) *transcript {
+	return &transcript{out: out, prefix: prefix}
+}
+
+// addSecret makes the transcript redact token and its base64 forms, and
+// the base64 of the SASL message that carries it.
+func (t *transcript) addSecret(token string, saslMessage []byte) {
+	if t == nil || len(token) < minSecretLength {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.secrets = append(t.secrets, secretForms(token)...)
+	if len(saslMessage) > 0 {
+		t.secrets = append(t.secrets, base64.StdEncoding.EncodeToString(saslMessage))
+	}
+}
+
+// secretForms returns s and the base64 text that s yields at each of the
+// three alignments it may have inside a longer base64 stream, in the
+// standard and URL alphabets.
+func secretForms(s string) []string {
+	forms := []string{s}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
+		for shift := 0; shift < 3; shift++ {
+			b64 := enc.EncodeToString(append(make([]byte, shift), s...))
+			// Drop the characters that also encode the padding bytes in
+			// front and the incomplete group at the end.
+			lead := (shift*8 + 5) / 6
+			trail := 4
+			if len(b64)-trail > lead+minSecretLength {
+				forms = append(forms, b64[lead:len(b64)-trail])
+			}
+		}
+	}
+	return forms
+}
+
+func (t *transcript) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	data := p
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			t.partial = append(t.partial, data...)
+			break
+		}
+		line := data[:i]
+		if len(t.partial) > 0 {
+			line = append(t.partial, line...)
+			t.partial = t.partial[:0]
+		}
+		t.emitLocked(strings.TrimSuffix(string(line), "\r"))
+		data = data[i+1:]
+	}
+	return len(p), nil
+}
+
+// flush writes an unfinished last line.
+func (t *transcript) flush() {
+	if t == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.partial) > 0 {
+		t.emitLocked(string(t.partial))
+		t.partial = t.partial[:0]
+	}
+}
+
+// emitLocked classifies and writes one line.
+func (t *transcript) emitLocked(line string) {
+	code, isReply := replyCode(line)
+	switch {
+	case t.state == stateData:
+		if line == "." {
+			t.state = stateCommands
+		}
+		t.writeLocked("C: ", line)
+	case t.state == stateAuth && !isReply:
+		t.writeLocked("C: ", redactedText)
+	case isReply:
+		if t.state == stateAuth && code != 334 {
+			t.state = stateCommands
+		}
+		if code == 354 {
+			t.state = stateData
+		}
+		t.writeLocked("S: ", line)
+	default:
+		if verb, _, _ := strings.Cut(line, " "); strings.EqualFold(verb, "AUTH") {
+			fields := strings.Fields(line)
+			line = "AUTH"
+			if len(fields) > 1 {
+				line += " " + fields[1]
+			}
+			if len(fields) > 2 {
+				line += " " + redactedText
+			}
+			t.state = stateAuth
+		}
+		t.writeLocked("C: ", line)
+	}
+}
+
+func (t *transcript) writeLocked(dir, line string) {
+	for _, s := range t.secrets {
+		line = strings.ReplaceAll(line, s, redactedText)
+	}
+	_, _ = io.WriteString(t.out, t.prefix+dir+line+"\n")
+}
+
+// replyCode parses the code of a server reply line ("250-...", "354 ...").
+func replyCode(line string) (int, bool) {
+	if len(line) < 3 || len(line) > 3 && line[3] != ' ' && line[3] != '-' {
+		return 0, false
+	}
+	code := 0
+	for i := 0; i < 3; i++ {
+		c := line[i]
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		code = code*10 + int(c-'0')
+	}
+	return code, true
+}

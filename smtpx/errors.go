@@ -1,0 +1,232 @@
+package smtpx
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+)
+
+// Phase names the step of a submission that failed.
+type Phase string
+
+// The phases of a submission, in the order they happen.
+const (
+	PhaseToken   Phase = "token"   // getting an access token from the mailbox's TokenSource
+	PhaseConnect Phase = "connect" // resolving and dialling the server, reading its greeting, EHLO
+	PhaseTLS     Phase = "tls"     // STARTTLS or the implicit TLS handshake, certificate checks
+	PhaseAuth    Phase = "auth"    // SASL AUTH with the bearer token
+	PhaseMail    Phase = "mail"    // MAIL FROM
+	PhaseRcpt    Phase = "rcpt"    // RCPT TO
+	PhaseData    Phase = "data"    // DATA, the message, the final reply
+)
+
+// SMTP reply codes this package acts on.
+const (
+	codeServiceClosing  = 421 // the server closes the connection
+	codeTooManyConns    = 432 // Exchange: "4.3.2 ... sender thread limit exceeded"
+	codeAuthFailed      = 535 // authentication credentials invalid
+	classTransientReply = 4   // 4yz: transient negative completion
+)
+
+// enhancedPolicyRefusal is 5.7.139, Exchange's "SMTP AUTH is disabled" and
+// policy refusals: a 535 that no fresh token can fix.
+var enhancedPolicyRefusal = smtp.EnhancedCode{5, 7, 139}
+
+// Error is a failed step of a submission: the phase, the server's reply when
+// there was one, and whether trying again later may succeed.
+//
+// errors.As also finds go-smtp's *smtp.SMTPError and, after a refused token,
+// the *auth.ChallengeError the server sent. Error texts never contain a
+// token.
+type Error struct {
+	Phase        Phase
+	Code         int               // SMTP reply code; 0 when the server did not answer
+	EnhancedCode smtp.EnhancedCode // RFC 3463 status, zero when absent
+	Message      string            // the server's text, or what went wrong locally
+	// Temporary reports that the same submission may succeed later: a 4yz
+	// reply, or a network failure before the message was complete.
+	Temporary bool
+	// Uncertain reports that the connection failed after the whole message
+	// was sent and before the server's reply: the server may have accepted
+	// it. Such an error is never Temporary, so that no retry sends the
+	// message twice.
+	Uncertain bool
+	// Recipient is the address a RCPT reply refused, in PhaseRcpt errors.
+	Recipient string
+	// Challenge is the error challenge of a refused token, or nil.
+	Challenge *auth.ChallengeError
+	// Err is the cause: an *smtp.SMTPError, a network, TLS or token error,
+	// or the context's error.
+	Err error
+}
+
+// Error returns "smtpx: <phase>[ <recipient>]: <code> <enhanced> <text>".
+func (e *Error) Error() string {
+	var b strings.Builder
+	b.WriteString("smtpx: ")
+	b.WriteString(string(e.Phase))
+	if e.Recipient != "" {
+		fmt.Fprintf(&b, " <%s>", e.Recipient)
+	}
+	b.WriteString(": ")
+	if e.Code != 0 {
+		fmt.Fprintf(&b, "%d ", e.Code)
+		if e.EnhancedCode != (smtp.EnhancedCode{}) && e.EnhancedCode != smtp.NoEnhancedCode {
+			fmt.Fprintf(&b, "%d.%d.%d ", e.EnhancedCode[0], e.EnhancedCode[1], e.EnhancedCode[2])
+		}
+	}
+	b.WriteString(e.Message)
+	if e.Challenge != nil {
+		b.WriteString(" (")
+		b.WriteString(e.Challenge.Error())
+		b.WriteString(")")
+	}
+	if e.Err != nil && e.Code == 0 && !strings.Contains(e.Message, e.Err.Error()) {
+		b.WriteString(": ")
+		b.WriteString(e.Err.Error())
+	}
+	if e.Uncertain {
+		b.WriteString(" (the server may have accepted the message)")
+	}
+	return b.String()
+}
+
+// Unwrap returns the cause and the challenge, so that errors.As finds
+// *smtp.SMTPError and *auth.ChallengeError.
+func (e *Error) Unwrap() []error {
+	var errs []error
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.Challenge != nil {
+		errs = append(errs, e.Challenge)
+	}
+	return errs
+}
+
+// IsTemporary reports whether err says that the same submission may succeed
+// later: a 4yz reply or a network failure before the message was complete.
+// It is false for nil, for cancelled contexts, for permanent refusals and
+// when the message reached some recipients (retrying would send it twice).
+func IsTemporary(err error) bool {
+	if err == nil {
+		return false
+	}
+	var re *RecipientsError
+	if errors.As(err, &re) {
+		return re.temporary()
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Temporary
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return se.Temporary()
+	}
+	return false
+}
+
+// RecipientsError reports a message that did not reach every recipient:
+// those in Delivered got it, each in Rejected did not, with the server's
+// reply. errors.As finds each *Error (and its *smtp.SMTPError) through it.
+type RecipientsError struct {
+	Delivered []string
+	Rejected  []*Error // one per recipient that did not get the message; Recipient set
+}
+
+// Error lists each refused recipient with its reply.
+func (e *RecipientsError) Error() string {
+	var b strings.Builder
+	total := len(e.Delivered) + len(e.Rejected)
+	fmt.Fprintf(&b, "smtpx: message not delivered to %d of %d recipients", len(e.Rejected), total)
+	for i, r := range e.Rejected {
+		if i == 0 {
+			b.WriteString(": ")
+		} else {
+			b.WriteString("; ")
+		}
+		b.WriteString(strings.TrimPrefix(r.Error(), "smtpx: "))
+	}
+	return b.String()
+}
+
+// Unwrap returns the per-recipient errors.
+func (e *RecipientsError) Unwrap() []error {
+	errs := make([]error, len(e.Rejected))
+	for i, r := range e.Rejected {
+		errs[i] = r
+	}
+	return errs
+}
+
+// temporary: nothing was delivered and every refusal was temporary.
+func (e *RecipientsError) temporary() bool {
+	if len(e.Delivered) > 0 || len(e.Rejected) == 0 {
+		return false
+	}
+	for _, r := range e.Rejected {
+		if !r.Temporary {
+			return false
+		}
+	}
+	return true
+}
+
+// replyError turns a server reply into an *Error of phase p.
+func replyError(p Phase, se *smtp.SMTPError) *Error {
+	return &Error{
+		Phase:        p,
+		Code:         se.Code,
+		EnhancedCode: se.EnhancedCode,
+		Message:      se.Message,
+		Temporary:    se.Code/100 == classTransientReply,
+		Err:          se,
+	}
+}
+
+// causeError classifies err, the failure of phase p: a reply, the context,
+// or a network error (temporary).
+func causeError(ctx context.Context, p Phase, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	var se *smtp.SMTPError
+	if errors.As(err, &se) {
+		return replyError(p, se)
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		return &Error{Phase: p, Message: "interrupted", Err: cerr}
+	}
+	return &Error{Phase: p, Message: "connection failed", Temporary: isNetworkError(err), Err: err}
+}
+
+// isNetworkError reports a failure of the connection itself (refused,
+// reset, closed, timed out), as opposed to a verification or protocol
+// error.
+func isNetworkError(err error) bool {
+	var ne net.Error
+	var op *net.OpError
+	return errors.As(err, &op) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) ||
+		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
+}
+
+// tokenError wraps a failure of the mailbox's TokenSource.
+func tokenError(ctx context.Context, err error) *Error {
+	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+		return &Error{Phase: PhaseToken, Message: "interrupted while getting a token", Err: err}
+	}
+	temp := isNetworkError(err)
+	if d := provider.Diagnose(err); d != nil && d.Kind == provider.Transient {
+		temp = true
+	}
+	return &Error{Phase: PhaseToken, Message: "cannot get an access token", Temporary: temp, Err: err}
+}
