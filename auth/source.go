@@ -1,0 +1,422 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+)
+
+// Timing of Source.
+const (
+	// DefaultMargin is how long before expiry Source starts refreshing in
+	// the background: Exchange Online's high-volume endpoint refuses tokens
+	// that expire soon (501 5.5.127).
+	DefaultMargin = 10 * time.Minute
+	// DefaultRefreshTimeout bounds one call to the base source.
+	DefaultRefreshTimeout = time.Minute
+
+	// expiryLeeway: a token is not handed out in its last seconds, so that
+	// it does not expire on its way to the server (x/oauth2 uses the same
+	// 10 s). Tokens shorter than four times this lose a quarter of their
+	// life instead.
+	expiryLeeway = 10 * time.Second
+
+	// After a failed refresh, attempts are spaced from failureBackoffMin,
+	// doubling, up to failureBackoffMax, each with jitter.
+	failureBackoffMin = time.Second
+	failureBackoffMax = time.Minute
+
+	// After an early refresh that did not move the expiry (a base that hands
+	// back a cached token), further early attempts are spaced likewise.
+	staleBackoffMin = 30 * time.Second
+	staleBackoffMax = 5 * time.Minute
+)
+
+// Source is the token cache every transport uses: it wraps an
+// oauth2.TokenSource, hands out its token to any number of goroutines, and
+// refreshes it once, however many ask.
+//
+// A refresh starts in the background a margin before expiry (see
+// [WithMargin]) while callers keep the still-valid token; a token whose
+// whole life is shorter than twice the margin is refreshed at half its
+// life. [Source.Invalidate] drops a token a server refused. After a failed
+// refresh, callers get the error and further attempts are spaced with
+// exponential backoff and jitter. A token with a zero Expiry never expires.
+//
+// The base should fetch a new token on each call: a caching base (such as
+// oauth2.ReuseTokenSource) defeats early refresh, which Source then spaces
+// out until the token really expires. Tokens handed out are shared: do not
+// modify them. A Source is safe for concurrent use.
+type Source struct {
+	base    oauth2.TokenSource
+	ctxBase ContextTokenSource // base, when it takes a context
+	cfg     sourceConfig
+
+	// cur is the token handed out, read without the lock by Token's fast
+	// path; it is only written with mu held.
+	cur atomic.Pointer[cachedToken]
+	// busy mirrors flight != nil so the fast path need not take the lock.
+	busy atomic.Bool
+
+	// mu guards the refresh state below and every write of cur: it makes
+	// sure at most one refresh runs, and that Invalidate never drops a token
+	// that has already replaced the one it names.
+	mu       sync.Mutex
+	flight   *refreshFlight // the refresh running, or nil
+	failures int            // failed refreshes in a row
+	lastErr  error          // the last failure, handed out until retryAt
+	retryAt  time.Time      // no refresh before this, after a failure
+	stale    int            // early refreshes in a row that did not move the expiry
+
+	refreshes, failed atomic.Int64
+}
+
+// cachedToken is a token with its schedule. It is never modified once
+// stored in Source.cur.
+type cachedToken struct {
+	tok       *oauth2.Token
+	validTill time.Time // handed out before this; zero: always
+	refreshAt time.Time // a background refresh starts from this; zero: never
+}
+
+func (c *cachedToken) valid(now time.Time) bool {
+	return c.validTill.IsZero() || now.Before(c.validTill)
+}
+
+func (c *cachedToken) due(now time.Time) bool {
+	return !c.refreshAt.IsZero() && !now.Before(c.refreshAt)
+}
+
+// refreshFlight is one call to the base source; callers that need its
+// result wait for done.
+type refreshFlight struct {
+	done chan struct{}
+	tok  *oauth2.Token // set before done closes, on success
+	err  error         // set before done closes, on failure
+}
+
+// SourceStats counts a Source's calls to its base.
+type SourceStats struct {
+	Refreshes int64 // successful refreshes
+	Failures  int64 // failed refreshes
+}
+
+// NewSource returns a Source over base. When base also implements
+// [ContextTokenSource], refreshes call TokenContext.
+func NewSource(base oauth2.TokenSource, opts ...SourceOption) *Source {
+	s := &Source{base: base, cfg: defaultSourceConfig()}
+	if cb, ok := base.(ContextTokenSource); ok {
+		s.ctxBase = cb
+	}
+	for _, o := range opts {
+		if o != nil {
+			o(&s.cfg)
+		}
+	}
+	return s
+}
+
+// Token returns a token that is valid now. It waits only when there is no
+// valid token; then it shares one refresh with every other caller and stops
+// waiting when ctx ends. The refresh itself runs with a context detached
+// from the callers' (keeping ctx's values, such as oauth2.HTTPClient) and
+// bounded by the refresh timeout.
+//
+// With a valid token cached, Token neither blocks nor allocates.
+func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
+	if c := s.cur.Load(); c != nil {
+		now := s.cfg.now()
+		if c.valid(now) {
+			if c.due(now) && !s.busy.Load() {
+				s.refreshEarly(ctx, c)
+			}
+			return c.tok, nil
+		}
+	}
+	return s.wait(ctx)
+}
+
+// Invalidate drops rejected if it is still the cached token, so the next
+// Token call fetches a new one. Many goroutines invalidating the same token
+// cause one refresh.
+func (s *Source) Invalidate(rejected *oauth2.Token) {
+	if rejected == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c := s.cur.Load(); c != nil && c.tok.AccessToken == rejected.AccessToken {
+		s.cur.Store(nil)
+		s.cfg.log.Debug("auth: cached token invalidated", slog.Time("expiry", rejected.Expiry))
+	}
+}
+
+// Stats returns how often the base was called, by outcome.
+func (s *Source) Stats() SourceStats {
+	return SourceStats{Refreshes: s.refreshes.Load(), Failures: s.failed.Load()}
+}
+
+// refreshEarly starts a background refresh of c unless one runs already or
+// c has been replaced.
+func (s *Source) refreshEarly(ctx context.Context, c *cachedToken) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.flight != nil || s.cur.Load() != c || s.cfg.now().Before(s.retryAt) {
+		return
+	}
+	s.startLocked(ctx)
+}
+
+// wait returns the cached token if it became valid, the last error while
+// in backoff, or the result of the running (or a new) refresh.
+func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
+	s.mu.Lock()
+	now := s.cfg.now()
+	if c := s.cur.Load(); c != nil && c.valid(now) {
+		s.mu.Unlock()
+		return c.tok, nil
+	}
+	f := s.flight
+	if f == nil {
+		if s.lastErr != nil && now.Before(s.retryAt) {
+			err := s.lastErr
+			s.mu.Unlock()
+			return nil, err
+		}
+		f = s.startLocked(ctx)
+	}
+	s.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.tok, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("auth: gave up waiting for a token refresh: %w", ctx.Err())
+	}
+}
+
+// startLocked starts a refresh. s.mu must be held.
+func (s *Source) startLocked(ctx context.Context) *refreshFlight {
+	f := &refreshFlight{done: make(chan struct{})}
+	s.flight = f
+	s.busy.Store(true)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
+	go func() {
+		defer cancel()
+		s.finish(f, s.fetch(rctx))
+	}()
+	return f
+}
+
+// fetched is what one call to the base produced.
+type fetched struct {
+	tok *oauth2.Token
+	err error
+}
+
+// fetch calls the base, giving up when ctx ends even if the base does not
+// (a base without a context can block for ever; its call is then left to
+// finish on its own).
+func (s *Source) fetch(ctx context.Context) fetched {
+	if s.base == nil {
+		return fetched{err: errors.New("auth: NewSource was given a nil base token source")}
+	}
+	ch := make(chan fetched, 1)
+	go func() {
+		var r fetched
+		if s.ctxBase != nil {
+			r.tok, r.err = s.ctxBase.TokenContext(ctx)
+		} else {
+			r.tok, r.err = s.base.Token()
+		}
+		ch <- r
+	}()
+	select {
+	case r := <-ch:
+		return r
+	case <-ctx.Done():
+		return fetched{err: fmt.Errorf("the base token source did not answer: %w", ctx.Err())}
+	}
+}
+
+// finish records a refresh's outcome, wakes its waiters and tells the hooks.
+func (s *Source) finish(f *refreshFlight, r fetched) {
+	s.mu.Lock()
+	now := s.cfg.now()
+	prev := s.cur.Load()
+	err := r.err
+	if err == nil {
+		err = checkFetched(r.tok, now)
+	}
+	var next *cachedToken
+	var delay time.Duration
+	if err != nil {
+		s.failures++
+		delay = backoff(failureBackoffMin, failureBackoffMax, s.failures)
+		s.retryAt = now.Add(delay)
+		err = fmt.Errorf("auth: token refresh failed (%d in a row, next attempt in %v): %w",
+			s.failures, delay.Round(time.Millisecond), err)
+		s.lastErr = err
+		if prev != nil && prev.valid(now) && !prev.refreshAt.IsZero() && prev.refreshAt.Before(s.retryAt) {
+			// Keep the valid token; try again early once the backoff ends.
+			held := *prev
+			held.refreshAt = s.retryAt
+			s.cur.Store(&held)
+		}
+		f.err = err
+		s.failed.Add(1)
+	} else {
+		s.failures, s.lastErr, s.retryAt = 0, nil, time.Time{}
+		if prev != nil && !r.tok.Expiry.After(prev.tok.Expiry) && !r.tok.Expiry.IsZero() {
+			s.stale++ // the base handed back a token no newer than ours
+		} else {
+			s.stale = 0
+		}
+		next = s.schedule(r.tok, now)
+		s.cur.Store(next)
+		f.tok = r.tok
+		s.refreshes.Add(1)
+	}
+	s.flight = nil
+	s.busy.Store(false)
+	stale := s.stale
+	s.mu.Unlock()
+	close(f.done)
+
+	if err != nil {
+		s.cfg.log.Warn("auth: token refresh failed", slog.Any("error", err), slog.Duration("retry_in", delay))
+		if s.cfg.onError != nil {
+			s.cfg.onError(err)
+		}
+		return
+	}
+	s.cfg.log.Debug("auth: token refreshed", slog.Time("expiry", r.tok.Expiry),
+		slog.Time("refresh_at", next.refreshAt), slog.Int("stale_in_a_row", stale))
+	if s.cfg.onRefresh != nil {
+		s.cfg.onRefresh(r.tok.Expiry)
+	}
+}
+
+// checkFetched rejects what the base should never hand out.
+func checkFetched(tok *oauth2.Token, now time.Time) error {
+	switch {
+	case tok == nil:
+		return errors.New("the base token source returned no token")
+	case tok.AccessToken == "":
+		return errors.New("the base token source returned a token without an access token")
+	case !tok.Expiry.IsZero() && !now.Before(tok.Expiry):
+		return fmt.Errorf("the base token source returned a token that expired at %s", tok.Expiry.Format(time.RFC3339))
+	}
+	return nil
+}
+
+// schedule computes when tok stops being handed out and when its background
+// refresh starts. s.mu must be held.
+func (s *Source) schedule(tok *oauth2.Token, now time.Time) *cachedToken {
+	c := &cachedToken{tok: tok}
+	if tok.Expiry.IsZero() {
+		return c
+	}
+	life := tok.Expiry.Sub(now)
+	c.validTill = tok.Expiry.Add(-min(expiryLeeway, life/4))
+	if life < 2*s.cfg.margin {
+		c.refreshAt = now.Add(life / 2)
+	} else {
+		c.refreshAt = tok.Expiry.Add(-s.cfg.margin)
+	}
+	if s.stale > 0 {
+		if spaced := now.Add(backoff(staleBackoffMin, staleBackoffMax, s.stale)); spaced.After(c.refreshAt) {
+			c.refreshAt = spaced
+		}
+	}
+	return c
+}
+
+// backoff returns the delay before attempt n+1 after n (≥ 1) setbacks: lo
+// doubled n-1 times, at most hi, with "equal jitter" (a random point in the
+// upper half) so that many instances do not retry in step.
+func backoff(lo, hi time.Duration, n int) time.Duration {
+	d := lo
+	for i := 1; i < n && d < hi; i++ {
+		d *= 2
+	}
+	d = min(d, hi)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sourceConfig is what SourceOptions set.
+type sourceConfig struct {
+	margin    time.Duration
+	timeout   time.Duration
+	now       func() time.Time
+	log       *slog.Logger
+	onRefresh func(expiry time.Time)
+	onError   func(error)
+}
+
+func defaultSourceConfig() sourceConfig {
+	return sourceConfig{
+		margin:  DefaultMargin,
+		timeout: DefaultRefreshTimeout,
+		now:     time.Now,
+		log:     slog.New(slog.DiscardHandler),
+	}
+}
+
+// SourceOption configures NewSource.
+type SourceOption func(*sourceConfig)
+
+// WithMargin sets how long before expiry the background refresh starts
+// (default [DefaultMargin]); zero or less refreshes only when the token
+// expires.
+func WithMargin(d time.Duration) SourceOption {
+	return func(c *sourceConfig) { c.margin = max(d, 0) }
+}
+
+// WithRefreshTimeout bounds each call to the base (default
+// [DefaultRefreshTimeout]); zero or less keeps the default.
+func WithRefreshTimeout(d time.Duration) SourceOption {
+	return func(c *sourceConfig) {
+		if d > 0 {
+			c.timeout = d
+		}
+	}
+}
+
+// WithClock replaces time.Now, for tests. The clock must agree with the
+// one that set the tokens' Expiry. A nil clock keeps time.Now.
+func WithClock(now func() time.Time) SourceOption {
+	return func(c *sourceConfig) {
+		if now != nil {
+			c.now = now
+		}
+	}
+}
+
+// WithLogger logs refreshes (Debug) and failures (Warn); never a token. A
+// nil logger discards.
+func WithLogger(l *slog.Logger) SourceOption {
+	return func(c *sourceConfig) {
+		if l != nil {
+			c.log = l
+		}
+	}
+}
+
+// OnRefresh calls f after each successful refresh with the new token's
+// expiry (zero: none), from the refreshing goroutine; f must not block.
+func OnRefresh(f func(expiry time.Time)) SourceOption {
+	return func(c *sourceConfig) { c.onRefresh = f }
+}
+
+// OnRefreshError calls f after each failed refresh with the error callers
+// get, from the refreshing goroutine; f must not block.
+func OnRefreshError(f func(error)) SourceOption {
+	return func(c *sourceConfig) { c.onError = f }
+}
