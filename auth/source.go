@@ -144,8 +144,9 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // Invalidate drops rejected if it is still the cached token, so the next
-// Token call fetches a new one. Many goroutines invalidating the same token
-// cause one refresh.
+// Token call fetches a new one, and passes the refusal on to the base when
+// the base has an Invalidate method of its own (as tokenstore.Refresher
+// does). Many goroutines invalidating the same token cause one refresh.
 func (s *Source) Invalidate(rejected *oauth2.Token) {
 	if rejected == nil {
 		return
@@ -153,6 +154,12 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c := s.cur.Load(); c != nil && c.tok.AccessToken == rejected.AccessToken {
+		// A base that caches too (tokenstore.Refresher keeps the stored
+		// token) must hear of the refusal, or it would hand the same
+		// token back.
+		if inv, ok := s.base.(invalidator); ok {
+			inv.Invalidate(rejected)
+		}
 		s.cur.Store(nil)
 		s.cfg.log.Debug("auth: cached token invalidated", slog.Time("expiry", rejected.Expiry))
 	}
@@ -419,4 +426,10 @@ func OnRefresh(f func(expiry time.Time)) SourceOption {
 // get, from the refreshing goroutine; f must not block.
 func OnRefreshError(f func(error)) SourceOption {
 	return func(c *sourceConfig) { c.onError = f }
+}
+
+// invalidator is a base source that caches tokens of its own and must be
+// told when a server refused one.
+type invalidator interface {
+	Invalidate(rejected *oauth2.Token)
 }
