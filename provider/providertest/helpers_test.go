@@ -1,13 +1,20 @@
 package providertest
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"math/big"
 	"io"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 )
 
 func newServer(t *testing.T) *Server {
@@ -115,4 +122,35 @@ func newFormRequest(u string, form url.Values) (*http.Request, error) {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	return req, nil
+}
+
+// testKeys holds RSA keys generated once per test binary (key generation is slow under -race).
+var testKeys struct {
+	once       sync.Once
+	app, other *rsa.PrivateKey
+	cert       *x509.Certificate
+}
+
+// appKey returns the app's key, its self-signed certificate, and an unrelated key.
+func appKey(t *testing.T) (*rsa.PrivateKey, *x509.Certificate, *rsa.PrivateKey) {
+	t.Helper()
+	testKeys.once.Do(func() {
+		var err error
+		if testKeys.app, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+		if testKeys.other, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "mailoauth test app"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(365 * 24 * time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &testKeys.app.PublicKey, testKeys.app)
+		if err != nil {
+			panic(err)
+		}
+		if testKeys.cert, err = x509.ParseCertificate(der); err != nil {
+			panic(err)
+		}
+	})
+	return testKeys.app, testKeys.cert, testKeys.other
 }
