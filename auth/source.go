@@ -102,10 +102,10 @@ type refreshFlight struct {
 	err  error         // set before done closes, on failure
 }
 
-// SourceStats counts a Source's calls to its base.
+// SourceStats counts a Source's calls to its base, by outcome.
 type SourceStats struct {
-	Refreshes int64 // successful refreshes
-	Failures  int64 // failed refreshes
+	Refreshes int64 // calls that gave a usable token, the first fetch included
+	Failures  int64 // calls that failed or gave an unusable token
 }
 
 // NewSource returns a Source over base. When base also implements
