@@ -1,0 +1,589 @@
+package imapx
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+)
+
+// How a mailgate session splits its work.
+const (
+	// metaBatch is the number of messages whose metadata one FETCH asks for.
+	metaBatch = 200
+	// maxStreamBytes bounds the message bytes one streaming FETCH carries:
+	// when Run is cancelled, the rest of that FETCH is read and dropped.
+	maxStreamBytes = 8 << 20
+)
+
+// errConnClosed ends a wait when the server closed the connection.
+var errConnClosed = errors.New("the connection closed")
+
+// gateSession is one authenticated session of a Mailgate.
+type gateSession struct {
+	g           *Mailgate
+	s           *session
+	addr        string
+	newMail     <-chan struct{}
+	caps        imap.CapSet
+	reconnectAt time.Time
+	selected    bool
+	warnedPlus  bool // logged that the server lacks UIDPLUS
+}
+
+func (gs *gateSession) now() time.Time { return gs.g.opts.Clock() }
+
+// run selects the folder, then sweeps and waits until something ends the
+// session.
+func (gs *gateSession) run(ctx context.Context) error {
+	g, c := gs.g, gs.s.c
+	for _, dest := range []string{g.movePlace(), g.opts.OversizeFolder} {
+		if dest == "" {
+			continue
+		}
+		if _, err := c.Status(dest, &imap.StatusOptions{NumMessages: true}).Wait(); err != nil {
+			return phaseError(PhaseSelect, gs.addr, fmt.Errorf("destination folder %q: %w", dest, err))
+		}
+	}
+	data, err := c.Select(g.opts.Folder, nil).Wait()
+	if err != nil {
+		return phaseError(PhaseSelect, gs.addr, fmt.Errorf("folder %q: %w", g.opts.Folder, err))
+	}
+	gs.selected = true
+	if g.st == nil || g.st.validity != data.UIDValidity {
+		if g.st != nil {
+			g.log.WarnContext(ctx, "imapx: mailgate: the folder's UIDVALIDITY changed; forgetting what was handled under the old one",
+				"folder", g.opts.Folder, "old", g.st.validity, "new", data.UIDValidity,
+				"unconfirmed", len(g.st.pending))
+		}
+		g.st = newGateState(data.UIDValidity)
+	}
+	gs.caps = c.Caps()
+	g.log.DebugContext(ctx, "imapx: mailgate: session ready", "folder", g.opts.Folder,
+		"messages", data.NumMessages, "idle", gs.caps.Has(imap.CapIdle), "move", gs.caps.Has(imap.CapMove))
+	for {
+		if err := gs.sweep(ctx); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+		if gs.renewDue() {
+			return errPlannedReconnect
+		}
+		if err := gs.wait(ctx); err != nil {
+			return err
+		}
+		if ctx.Err() != nil {
+			return nil
+		}
+	}
+}
+
+// movePlace returns the folder handled messages move to, or "".
+func (g *Mailgate) movePlace() string {
+	if g.opts.After == Move {
+		return g.opts.MoveTo
+	}
+	return ""
+}
+
+// renewDue reports whether the session's token is about to expire.
+func (gs *gateSession) renewDue() bool {
+	return !gs.reconnectAt.IsZero() && !gs.now().Before(gs.reconnectAt)
+}
+
+// sweep handles every message not yet handled.
+func (gs *gateSession) sweep(ctx context.Context) error {
+	// Mail announced from here on is found by the search below or by the
+	// next sweep.
+	select {
+	case <-gs.newMail:
+	default:
+	}
+	st := gs.g.st
+	uids, err := gs.search()
+	if err != nil {
+		return err
+	}
+	present := make(map[imap.UID]struct{}, len(uids))
+	for _, uid := range uids {
+		present[uid] = struct{}{}
+	}
+	st.forgetMissing(present)
+	if err := gs.settle(ctx, present); err != nil {
+		return err
+	}
+	now := gs.now()
+	todo := uids[:0:0]
+	for _, uid := range uids {
+		if !st.handled(uid) && st.due(uid, now) {
+			todo = append(todo, uid)
+		}
+	}
+	for len(todo) > 0 {
+		if ctx.Err() != nil || gs.renewDue() {
+			return nil
+		}
+		n := min(len(todo), metaBatch)
+		if err := gs.batch(ctx, todo[:n]); err != nil {
+			return err
+		}
+		todo = todo[n:]
+	}
+	return nil
+}
+
+// search returns the UIDs of the candidates, ascending: unseen messages for
+// MarkSeen, all messages for Move and Delete; never those flagged \Deleted.
+func (gs *gateSession) search() ([]imap.UID, error) {
+	crit := &imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagDeleted}}
+	if gs.g.opts.After == MarkSeen {
+		crit.NotFlag = append(crit.NotFlag, imap.FlagSeen)
+	}
+	data, err := gs.s.c.UIDSearch(crit, nil).Wait()
+	if err != nil {
+		return nil, phaseError(PhaseSearch, gs.addr, err)
+	}
+	return data.AllUIDs(), nil
+}
+
+// settle applies the actions a broken session left unconfirmed. A message
+// that is no longer a candidate shows the action took effect.
+func (gs *gateSession) settle(ctx context.Context, present map[imap.UID]struct{}) error {
+	st := gs.g.st
+	var again []imap.UID
+	for _, uid := range st.pendingUIDs() {
+		if _, ok := present[uid]; ok {
+			again = append(again, uid)
+		} else {
+			st.confirm(uid)
+		}
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	gs.g.log.InfoContext(ctx, "imapx: mailgate: applying actions left unconfirmed by an earlier session",
+		"count", len(again), "action", gs.g.opts.After.String())
+	return gs.applyNow(ctx, again)
+}
+
+// meta is what the first FETCH of a batch tells about a message.
+type meta struct {
+	uid      imap.UID
+	flags    []imap.Flag
+	envelope *imap.Envelope
+	size     int64
+	date     time.Time
+}
+
+// batch handles up to metaBatch messages: their metadata first (sizes
+// decide what is streamed), then their bodies in streaming FETCHes.
+func (gs *gateSession) batch(ctx context.Context, uids []imap.UID) error {
+	bufs, err := gs.s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
+		UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
+	}).Collect()
+	if err != nil {
+		return phaseError(PhaseFetch, gs.addr, err)
+	}
+	byUID := make(map[imap.UID]*meta, len(bufs))
+	for _, b := range bufs {
+		if b.UID == 0 {
+			continue
+		}
+		byUID[b.UID] = &meta{uid: b.UID, flags: b.Flags, envelope: b.Envelope, size: b.RFC822Size, date: b.InternalDate}
+	}
+	var body, oversize []*meta
+	for _, uid := range uids {
+		m := byUID[uid]
+		switch {
+		case m == nil: // expunged meanwhile
+		case gs.g.opts.MaxSize > 0 && m.size > gs.g.opts.MaxSize:
+			oversize = append(oversize, m)
+		default:
+			body = append(body, m)
+		}
+	}
+	if len(oversize) > 0 {
+		if err := gs.oversize(ctx, oversize); err != nil {
+			return err
+		}
+	}
+	for len(body) > 0 {
+		if ctx.Err() != nil || gs.renewDue() {
+			return nil
+		}
+		k, total := 0, int64(0)
+		for k < len(body) && (k == 0 || total+body[k].size <= maxStreamBytes) {
+			total += body[k].size
+			k++
+		}
+		if err := gs.stream(ctx, body[:k]); err != nil {
+			return err
+		}
+		body = body[k:]
+	}
+	return nil
+}
+
+// oversize moves messages larger than MaxSize to OversizeFolder, or skips
+// them; a warning names each.
+func (gs *gateSession) oversize(ctx context.Context, ms []*meta) error {
+	g, st := gs.g, gs.g.st
+	dest := g.opts.OversizeFolder
+	uids := make([]imap.UID, len(ms))
+	for i, m := range ms {
+		uids[i] = m.uid
+		g.log.WarnContext(ctx, "imapx: mailgate: message larger than MaxSize not handed to the handler",
+			"folder", g.opts.Folder, "uid", uint32(m.uid), "size", m.size, "max_size", g.opts.MaxSize,
+			"moved_to", dest, "subject", subject(m.envelope))
+	}
+	if dest == "" {
+		for _, uid := range uids {
+			st.confirm(uid) // skipped for good in this process
+		}
+		return nil
+	}
+	err := gs.move(ctx, uids, dest)
+	switch {
+	case err == nil:
+		for _, uid := range uids {
+			st.confirm(uid)
+		}
+		return nil
+	case isServerRefusal(err):
+		g.log.ErrorContext(ctx, "imapx: mailgate: could not move oversize messages; trying again at the next check",
+			"folder", dest, "error", err)
+		return nil
+	}
+	return err
+}
+
+// subject returns the envelope's subject for log lines.
+func subject(e *imap.Envelope) string {
+	if e == nil {
+		return ""
+	}
+	return e.Subject
+}
+
+// pendingAction is an action sent while a FETCH streams; its reply is read
+// after the FETCH.
+type pendingAction struct {
+	uid  imap.UID
+	wait func() error
+}
+
+// stream fetches the bodies of ms in one command and gives each message to
+// the handler as it arrives. Actions are sent at once, pipelined behind the
+// FETCH, and their replies read at the end.
+func (gs *gateSession) stream(ctx context.Context, ms []*meta) error {
+	byUID := make(map[imap.UID]*meta, len(ms))
+	uids := make([]imap.UID, len(ms))
+	for i, m := range ms {
+		uids[i] = m.uid
+		byUID[m.uid] = m
+	}
+	cmd := gs.s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
+		UID:         true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	})
+	var (
+		acts     []pendingAction
+		deferred []imap.UID // handled, action applied after the FETCH
+		stopped  bool
+	)
+	for {
+		msg := cmd.Next() // discards what the previous message left unread
+		if msg == nil {
+			break
+		}
+		if stopped || ctx.Err() != nil || gs.renewDue() {
+			stopped = true
+			continue
+		}
+		gs.message(ctx, msg, byUID, &acts, &deferred)
+	}
+	fetchErr := cmd.Close()
+	actErr := gs.confirmActions(ctx, acts)
+	if fetchErr != nil {
+		return phaseError(PhaseFetch, gs.addr, fetchErr)
+	}
+	if actErr != nil {
+		return actErr
+	}
+	if len(deferred) > 0 {
+		return gs.applyNow(ctx, deferred)
+	}
+	return nil
+}
+
+// message reads one FETCH response: it finds the UID and the body, calls the
+// handler, and starts the action.
+func (gs *gateSession) message(ctx context.Context, msg *imapclient.FetchMessageData, byUID map[imap.UID]*meta, acts *[]pendingAction, deferred *[]imap.UID) {
+	var (
+		uid      imap.UID
+		early    []byte // a body that came before the UID (unusual order)
+		gotEarly bool
+		done     bool
+	)
+	for item := msg.Next(); item != nil; item = msg.Next() {
+		switch it := item.(type) {
+		case imapclient.FetchItemDataUID:
+			uid = it.UID
+		case imapclient.FetchItemDataBodySection:
+			if it.Literal == nil || done {
+				continue
+			}
+			if uid == 0 {
+				b, err := io.ReadAll(it.Literal)
+				if err != nil {
+					return // the connection broke; Close reports it
+				}
+				early, gotEarly = b, true
+				continue
+			}
+			done = true
+			gs.deliver(ctx, byUID[uid], it.Literal, acts, deferred)
+		}
+	}
+	if !done && gotEarly && uid != 0 {
+		gs.deliver(ctx, byUID[uid], bytes.NewReader(early), acts, deferred)
+	}
+}
+
+// deliver calls the handler for one message and records the outcome.
+func (gs *gateSession) deliver(ctx context.Context, m *meta, r io.Reader, acts *[]pendingAction, deferred *[]imap.UID) {
+	if m == nil {
+		return // not a message this FETCH asked for
+	}
+	g, st := gs.g, gs.g.st
+	if st.handled(m.uid) {
+		return
+	}
+	body := &bodyReader{r: r}
+	err := g.call(ctx, &Message{
+		UID:          m.uid,
+		UIDValidity:  st.validity,
+		Envelope:     m.envelope,
+		Flags:        m.flags,
+		Size:         m.size,
+		InternalDate: m.date,
+		Body:         body,
+	})
+	bodyErr := body.finish()
+	if err != nil {
+		next := st.failed(m.uid, gs.now(), g.opts.RetryBackoff)
+		g.log.WarnContext(ctx, "imapx: mailgate: handler failed; the message stays untouched and is tried again later",
+			"folder", g.opts.Folder, "uid", uint32(m.uid), "subject", subject(m.envelope),
+			"attempts", st.failures[m.uid].attempts, "retry_at", next, "error", err)
+		return
+	}
+	if bodyErr != nil {
+		g.log.WarnContext(ctx, "imapx: mailgate: the handler succeeded although the message body could not be read to the end",
+			"uid", uint32(m.uid), "error", bodyErr)
+	}
+	st.succeeded(m.uid)
+	g.log.DebugContext(ctx, "imapx: mailgate: message handled", "uid", uint32(m.uid))
+	if a, ok := gs.startAction(m.uid); ok {
+		*acts = append(*acts, a)
+	} else {
+		*deferred = append(*deferred, m.uid)
+	}
+}
+
+// call runs the handler; a panic becomes an error.
+func (g *Mailgate) call(ctx context.Context, m *Message) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = fmt.Errorf("imapx: mailgate: handler panicked: %v\n%s", v, debug.Stack())
+		}
+	}()
+	return g.handle(context.WithoutCancel(ctx), m)
+}
+
+// startAction sends the action for uid without waiting for the reply, when
+// one command does it: STORE \Seen, MOVE, or STORE \Deleted + UID EXPUNGE.
+// A COPY-based move must see COPY succeed before \Deleted is set, so it is
+// deferred until the FETCH is over (ok == false).
+func (gs *gateSession) startAction(uid imap.UID) (pendingAction, bool) {
+	c := gs.s.c
+	set := imap.UIDSetNum(uid)
+	switch gs.g.opts.After {
+	case MarkSeen:
+		cmd := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil)
+		return pendingAction{uid: uid, wait: cmd.Close}, true
+	case Move:
+		if !gs.caps.Has(imap.CapMove) {
+			return pendingAction{}, false
+		}
+		cmd := c.Move(set, gs.g.opts.MoveTo)
+		return pendingAction{uid: uid, wait: func() error { _, err := cmd.Wait(); return err }}, true
+	default: // Delete
+		store := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
+		var expunge *imapclient.ExpungeCommand
+		if gs.caps.Has(imap.CapUIDPlus) {
+			expunge = c.UIDExpunge(set)
+		}
+		return pendingAction{uid: uid, wait: func() error {
+			err := store.Close()
+			if expunge != nil {
+				if e := expunge.Close(); err == nil {
+					err = e
+				}
+			}
+			return err
+		}}, true
+	}
+}
+
+// confirmActions reads the replies of pipelined actions. A refused action
+// stays pending (it is applied again at the next sweep); a broken
+// connection is returned.
+func (gs *gateSession) confirmActions(ctx context.Context, acts []pendingAction) error {
+	var connErr error
+	for _, a := range acts {
+		err := a.wait()
+		switch {
+		case err == nil:
+			gs.g.st.confirm(a.uid)
+		case isServerRefusal(err):
+			gs.g.log.ErrorContext(ctx, "imapx: mailgate: the server refused the action; trying again at the next check",
+				"uid", uint32(a.uid), "action", gs.g.opts.After.String(), "error", err)
+		case connErr == nil:
+			connErr = phaseError(PhaseAction, gs.addr, err)
+		}
+	}
+	if gs.g.opts.After == Delete && len(acts) > 0 && !gs.caps.Has(imap.CapUIDPlus) {
+		gs.warnNoUIDPlus(ctx)
+	}
+	return connErr
+}
+
+// applyNow applies the action to uids and waits for each reply.
+func (gs *gateSession) applyNow(ctx context.Context, uids []imap.UID) error {
+	g, st, c := gs.g, gs.g.st, gs.s.c
+	set := imap.UIDSetNum(uids...)
+	var err error
+	switch g.opts.After {
+	case MarkSeen:
+		err = c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close()
+	case Move:
+		err = gs.move(ctx, uids, g.opts.MoveTo)
+	default:
+		err = gs.deleteNow(ctx, set)
+	}
+	switch {
+	case err == nil:
+		for _, uid := range uids {
+			st.confirm(uid)
+		}
+		return nil
+	case isServerRefusal(err):
+		g.log.ErrorContext(ctx, "imapx: mailgate: the server refused the action; trying again at the next check",
+			"count", len(uids), "action", g.opts.After.String(), "error", err)
+		return nil
+	}
+	return phaseError(PhaseAction, gs.addr, err)
+}
+
+// deleteNow sets \Deleted on set and expunges exactly those messages.
+func (gs *gateSession) deleteNow(ctx context.Context, set imap.UIDSet) error {
+	c := gs.s.c
+	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+		return err
+	}
+	if gs.caps.Has(imap.CapUIDPlus) {
+		return c.UIDExpunge(set).Close()
+	}
+	gs.warnNoUIDPlus(ctx)
+	return nil
+}
+
+// move moves uids to dest: MOVE where the server has it; otherwise COPY,
+// and only once COPY succeeded, \Deleted and UID EXPUNGE of exactly those
+// messages (go-imap's own fallback pipelines the three, and a plain
+// EXPUNGE would also remove messages others flagged \Deleted).
+func (gs *gateSession) move(ctx context.Context, uids []imap.UID, dest string) error {
+	c := gs.s.c
+	set := imap.UIDSetNum(uids...)
+	if gs.caps.Has(imap.CapMove) {
+		_, err := c.Move(set, dest).Wait()
+		return err
+	}
+	if _, err := c.Copy(set, dest).Wait(); err != nil {
+		return err
+	}
+	return gs.deleteNow(ctx, set)
+}
+
+// warnNoUIDPlus logs, once per session, that removed messages stay flagged.
+func (gs *gateSession) warnNoUIDPlus(ctx context.Context) {
+	if gs.warnedPlus {
+		return
+	}
+	gs.warnedPlus = true
+	gs.g.log.WarnContext(ctx, "imapx: mailgate: the server lacks UIDPLUS: handled messages are flagged \\Deleted but not expunged (a plain EXPUNGE would also remove messages others flagged); the mailgate ignores them",
+		"folder", gs.g.opts.Folder)
+}
+
+// isServerRefusal reports a NO or BAD reply, as opposed to a broken
+// connection.
+func isServerRefusal(err error) bool {
+	var ie *imap.Error
+	return errors.As(err, &ie) && ie.Type != imap.StatusResponseTypeBye
+}
+
+// wait returns when there may be work: new mail, the IDLE renewal or poll
+// interval, a retry that is due, the session's renewal time, or ctx.
+func (gs *gateSession) wait(ctx context.Context) error {
+	g, c := gs.g, gs.s.c
+	idle := gs.caps.Has(imap.CapIdle)
+	now := gs.now()
+	every := g.opts.PollInterval
+	if idle {
+		every = g.opts.IdleRenew
+	}
+	wake := now.Add(every)
+	if r := g.st.nextRetry(); !r.IsZero() && r.Before(wake) {
+		wake = r
+	}
+	if !gs.reconnectAt.IsZero() && gs.reconnectAt.Before(wake) {
+		wake = gs.reconnectAt
+	}
+	timer := time.NewTimer(max(wake.Sub(now), 0))
+	defer timer.Stop()
+
+	var cmd *imapclient.IdleCommand
+	if idle {
+		var err error
+		if cmd, err = c.Idle(); err != nil {
+			return phaseError(PhaseIdle, gs.addr, err)
+		}
+	}
+	var closed bool
+	select {
+	case <-gs.newMail:
+	case <-timer.C:
+	case <-ctx.Done():
+	case <-c.Closed():
+		closed = true
+	}
+	if cmd != nil {
+		closeErr := cmd.Close()
+		waitErr := cmd.Wait()
+		if err := errors.Join(closeErr, waitErr); err != nil {
+			return phaseError(PhaseIdle, gs.addr, err)
+		}
+	}
+	if closed {
+		return phaseError(PhaseIdle, gs.addr, errConnClosed)
+	}
+	return nil
+}

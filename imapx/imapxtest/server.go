@@ -1,0 +1,477 @@
+// Package imapxtest runs a local IMAP server for tests, the way
+// net/http/httptest runs an HTTP server: New starts it on 127.0.0.1 with a
+// generated certificate, Close stops it. It stores mail in memory (go-imap's
+// imapmemserver), authenticates with AUTHENTICATE XOAUTH2 and OAUTHBEARER
+// only, verifying each token with a function, and has switches for the
+// failures a long-running IMAP client meets: refused tokens, dropped
+// connections, a BYE during IDLE, throttling.
+//
+//	srv := imapxtest.New()
+//	defer srv.Close()
+//	srv.Deliver("alice@example.com", "INBOX", msg)
+//	mb := srv.Mailbox("alice@example.com", nil) // tokens issued by srv
+//	c, err := imapx.Dial(ctx, mb, &imapx.Options{TLSConfig: srv.TLSConfig()})
+package imapxtest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+)
+
+// security is how clients reach the server.
+type security int
+
+const (
+	securityImplicitTLS security = iota
+	securityStartTLS
+	securityPlaintext
+)
+
+// Option configures New.
+type Option func(*Server)
+
+// WithStartTLS makes the server speak in clear until STARTTLS, like port
+// 143, instead of TLS from the first byte. Before STARTTLS it offers no
+// AUTH= mechanism and refuses AUTHENTICATE.
+func WithStartTLS() Option { return func(s *Server) { s.security = securityStartTLS } }
+
+// WithPlaintext makes the server speak in clear and accept AUTHENTICATE
+// without TLS: for testing a client's Plaintext mode on loopback.
+func WithPlaintext() Option { return func(s *Server) { s.security = securityPlaintext } }
+
+// WithVerify sets the function that judges each token: username is the
+// SASL user name (XOAUTH2's user=, OAUTHBEARER's authorization identity).
+// The intended one is providertest's (*Server).VerifySASL. Without this
+// option (or with nil) only tokens from IssueToken are accepted: a test
+// server never accepts every token.
+func WithVerify(verify func(username, token string) error) Option {
+	return func(s *Server) {
+		if verify != nil {
+			s.verify = verify
+		}
+	}
+}
+
+// WithoutSASLIR stops the server advertising SASL-IR, so that clients send
+// their initial response after a continuation request.
+func WithoutSASLIR() Option { return func(s *Server) { s.noSASLIR = true } }
+
+// WithoutIdle stops the server advertising IDLE, so that clients poll.
+func WithoutIdle() Option { return func(s *Server) { s.noIdle = true } }
+
+// WithoutMove stops the server advertising MOVE.
+func WithoutMove() Option { return func(s *Server) { s.noMove = true } }
+
+// WithoutUIDPlus stops the server advertising UIDPLUS (UID EXPUNGE).
+func WithoutUIDPlus() Option { return func(s *Server) { s.noUIDPlus = true } }
+
+// WithMechanisms limits the SASL mechanisms offered (default XOAUTH2 and
+// OAUTHBEARER); WithMechanisms(auth.XOAUTH2) looks like Exchange Online.
+func WithMechanisms(mechs ...auth.Mechanism) Option {
+	return func(s *Server) { s.mechanisms = append([]auth.Mechanism(nil), mechs...) }
+}
+
+// WithTokenLifetime sets the lifetime of tokens from IssueToken (default
+// one hour).
+func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.tokenLifetime = d } }
+
+// defaultTokenLifetime is the lifetime of issued tokens.
+const defaultTokenLifetime = time.Hour
+
+// AuthFailure is how a failure forced by FailAuth looks on the wire.
+type AuthFailure int
+
+const (
+	// FailWithChallenge sends the mechanism's JSON error challenge, then
+	// NO [AUTHENTICATIONFAILED] (Google, Dovecot).
+	FailWithChallenge AuthFailure = iota
+	// FailLikeExchange answers "NO AUTHENTICATE failed." at once: no
+	// challenge, no response code (Exchange Online).
+	FailLikeExchange
+)
+
+// Server is a running test IMAP server. Its methods are safe for concurrent
+// use.
+//
+// Deliver and Messages wait while a FETCH is writing a message of the same
+// folder: a handler that holds a message's body unread must not call them.
+type Server struct {
+	// Configuration, set by New.
+	security      security
+	verify        func(username, token string) error
+	noSASLIR      bool
+	noIdle        bool
+	noMove        bool
+	noUIDPlus     bool
+	mechanisms    []auth.Mechanism
+	tokenLifetime time.Duration
+
+	ln             net.Listener
+	pipe           *pipeListener
+	imap           *imapserver.Server
+	mem            *imapmemserver.Server
+	cert           tls.Certificate
+	pool           *x509.CertPool
+	serverTLS      *tls.Config
+	internalSecret string
+	wg             sync.WaitGroup
+
+	mu     sync.Mutex // guards the fields below
+	users  map[string]*imapmemserver.User
+	conns  map[*conn]struct{}
+	tokens map[string]issuedToken
+	faults faults
+	closed bool
+
+	connections     atomic.Int64
+	commands        atomic.Int64
+	authCommands    atomic.Int64
+	inlineResponses atomic.Int64
+	auths           atomic.Int64
+	authFailures    atomic.Int64
+	idles           atomic.Int64
+	byes            atomic.Int64
+	throttled       atomic.Int64
+	drops           atomic.Int64
+}
+
+// issuedToken is a token from IssueToken.
+type issuedToken struct {
+	user    string
+	expiry  time.Time
+	revoked bool
+}
+
+// New starts a server on 127.0.0.1 (a random port) with implicit TLS,
+// unless an option says otherwise. It panics if it cannot listen, like
+// httptest.NewServer.
+func New(opts ...Option) *Server {
+	s := &Server{
+		mechanisms:    []auth.Mechanism{auth.XOAUTH2, auth.OAUTHBEARER},
+		tokenLifetime: defaultTokenLifetime,
+		users:         make(map[string]*imapmemserver.User),
+		conns:         make(map[*conn]struct{}),
+		tokens:        make(map[string]issuedToken),
+		mem:           imapmemserver.New(),
+		pipe:          newPipeListener(),
+	}
+	s.verify = s.VerifyIssued
+	for _, o := range opts {
+		o(s)
+	}
+	var err error
+	if s.cert, s.pool, err = newCertificate(); err != nil {
+		panic(err)
+	}
+	s.serverTLS = &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12}
+	s.internalSecret = randomString()
+
+	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapLiteralPlus: {}}
+	if !s.noMove {
+		caps[imap.CapMove] = struct{}{}
+	}
+	if !s.noUIDPlus {
+		caps[imap.CapUIDPlus] = struct{}{}
+	}
+	s.imap = imapserver.New(&imapserver.Options{
+		NewSession: func(ic *imapserver.Conn) (imapserver.Session, *imapserver.GreetingData, error) {
+			c, ok := ic.NetConn().(*conn)
+			if !ok {
+				return nil, nil, errors.New("imapxtest: unexpected connection type")
+			}
+			return &session{s: s, ic: ic, c: c}, nil, nil
+		},
+		Caps:   caps,
+		Logger: log.New(io.Discard, "", 0),
+		// Our conn hides *tls.Conn from imapserver; session.Authenticate
+		// enforces TLS itself.
+		InsecureAuth: true,
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(fmt.Sprintf("imapxtest: listening on 127.0.0.1: %v", err))
+	}
+	s.ln = &listener{Listener: ln, s: s}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); _ = s.imap.Serve(s.ln) }()
+	go func() { defer s.wg.Done(); _ = s.imap.Serve(s.pipe) }()
+	return s
+}
+
+// Close stops the server and closes every connection.
+func (s *Server) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	_ = s.imap.Close()
+	s.wg.Wait()
+}
+
+// randomString returns 24 random bytes in base64url.
+func randomString() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// Addr returns the server's address, "127.0.0.1:port".
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Endpoint returns the server as a provider.Server: host 127.0.0.1, its
+// port, and ImplicitTLS, StartTLS or Plaintext.
+func (s *Server) Endpoint() provider.Server {
+	sec := provider.ImplicitTLS
+	switch s.security {
+	case securityStartTLS:
+		sec = provider.StartTLS
+	case securityPlaintext:
+		sec = provider.Plaintext
+	}
+	return provider.Server{Host: "127.0.0.1", Port: s.ln.Addr().(*net.TCPAddr).Port, Security: sec}
+}
+
+// Mailbox returns a ready mailbox for user on this server: XOAUTH2 and
+// tokens, or, when tokens is nil, a TokenSource of this server.
+func (s *Server) Mailbox(user string, tokens auth.TokenSource) *provider.Mailbox {
+	if tokens == nil {
+		tokens = s.TokenSource(user)
+	}
+	return &provider.Mailbox{Address: user, IMAP: s.Endpoint(), Mechanism: auth.XOAUTH2, Tokens: tokens}
+}
+
+// TLSConfig returns a client TLS configuration that trusts the server's
+// certificate (valid for 127.0.0.1, ::1 and localhost).
+func (s *Server) TLSConfig() *tls.Config {
+	return &tls.Config{RootCAs: s.pool, MinVersion: tls.VersionTLS12}
+}
+
+// CertPool returns a pool with the server's certificate.
+func (s *Server) CertPool() *x509.CertPool { return s.pool }
+
+// lookupUser returns the user, or nil.
+func (s *Server) lookupUser(name string) *imapmemserver.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users[name]
+}
+
+// ensureUser returns the user, created with an INBOX if new.
+func (s *Server) ensureUser(name string) *imapmemserver.User {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	u := s.users[name]
+	if u == nil {
+		// The password is never used: LOGIN is only for our own
+		// connections, which check internalSecret.
+		u = imapmemserver.NewUser(name, randomString())
+		_ = u.Create("INBOX", nil)
+		s.users[name] = u
+		s.mem.AddUser(u)
+	}
+	return u
+}
+
+// CreateFolder creates folder for user (and the user, with an INBOX). A
+// folder that exists already is fine.
+func (s *Server) CreateFolder(user, folder string) error {
+	if user == "" || folder == "" {
+		return errors.New("imapxtest: CreateFolder: empty user or folder")
+	}
+	err := s.ensureUser(user).Create(folder, nil)
+	var ie *imap.Error
+	if errors.As(err, &ie) && ie.Code == imap.ResponseCodeAlreadyExists {
+		return nil
+	}
+	return err
+}
+
+// Deliver appends msg to folder of user, creating both if needed, and
+// returns its UID. Sessions idling on the folder are told at once.
+func (s *Server) Deliver(user, folder string, msg []byte) (imap.UID, error) {
+	if err := s.CreateFolder(user, folder); err != nil {
+		return 0, err
+	}
+	data, err := s.ensureUser(user).Append(folder, bytes.NewReader(msg), &imap.AppendOptions{})
+	if err != nil {
+		return 0, err
+	}
+	return data.UID, nil
+}
+
+// Message is a message as stored, for assertions.
+type Message struct {
+	UID          imap.UID
+	Flags        []imap.Flag
+	InternalDate time.Time
+	Body         []byte
+}
+
+// HasFlag reports whether m has flag (case-insensitive).
+func (m *Message) HasFlag(flag imap.Flag) bool {
+	for _, f := range m.Flags {
+		if strings.EqualFold(string(f), string(flag)) {
+			return true
+		}
+	}
+	return false
+}
+
+// Messages returns the messages in folder of user, in UID order. It reads
+// them over a connection of its own that no counter or fault sees.
+func (s *Server) Messages(user, folder string) ([]Message, error) {
+	if s.lookupUser(user) == nil {
+		return nil, fmt.Errorf("imapxtest: no user %q", user)
+	}
+	nc, err := s.pipe.dial(s)
+	if err != nil {
+		return nil, err
+	}
+	c := imapclient.New(nc, nil)
+	defer c.Close()
+	if err := c.Login(user, s.internalSecret).Wait(); err != nil {
+		return nil, fmt.Errorf("imapxtest: reading %s: %w", folder, err)
+	}
+	sel, err := c.Select(folder, &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return nil, fmt.Errorf("imapxtest: reading %s: %w", folder, err)
+	}
+	var out []Message
+	if sel.NumMessages > 0 {
+		bufs, err := c.Fetch(imap.SeqSet{imap.SeqRange{Start: 1, Stop: 0}}, &imap.FetchOptions{
+			UID: true, Flags: true, InternalDate: true,
+			BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+		}).Collect()
+		if err != nil {
+			return nil, fmt.Errorf("imapxtest: reading %s: %w", folder, err)
+		}
+		for _, b := range bufs {
+			m := Message{UID: b.UID, Flags: b.Flags, InternalDate: b.InternalDate}
+			for _, sec := range b.BodySection {
+				m.Body = sec.Bytes
+			}
+			out = append(out, m)
+		}
+	}
+	_ = c.Logout().Wait()
+	return out, nil
+}
+
+// ResetUIDValidity recreates folder of user with the same messages (flags
+// and dates kept, new UIDs) under a new UIDVALIDITY, and drops that user's
+// connections, as a server does after rebuilding its index.
+func (s *Server) ResetUIDValidity(user, folder string) error {
+	msgs, err := s.Messages(user, folder)
+	if err != nil {
+		return err
+	}
+	u := s.ensureUser(user)
+	if err := u.Delete(folder); err != nil {
+		return err
+	}
+	if err := u.Create(folder, nil); err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if _, err := u.Append(folder, bytes.NewReader(m.Body), &imap.AppendOptions{Flags: m.Flags, Time: m.InternalDate}); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	for c := range s.conns {
+		if c.user.Load() == user {
+			c.kill()
+		}
+	}
+	s.mu.Unlock()
+	return nil
+}
+
+// track registers a client connection.
+func (s *Server) track(c *conn) {
+	s.connections.Add(1)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+}
+
+// forget unregisters a closed connection.
+func (s *Server) forget(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+}
+
+// DropConnections closes every open client connection at once, wherever
+// it is in the dialogue.
+func (s *Server) DropConnections() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		c.kill()
+	}
+}
+
+// OpenConnections returns the number of client connections open now.
+func (s *Server) OpenConnections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.conns)
+}
+
+// Connections returns the number of client connections accepted so far.
+func (s *Server) Connections() int { return int(s.connections.Load()) }
+
+// Commands returns the number of client commands received so far.
+func (s *Server) Commands() int { return int(s.commands.Load()) }
+
+// AuthAttempts returns the number of AUTHENTICATE commands received.
+func (s *Server) AuthAttempts() int { return int(s.authCommands.Load()) }
+
+// InlineResponses returns the number of AUTHENTICATE commands that carried
+// the initial response inline (SASL-IR).
+func (s *Server) InlineResponses() int { return int(s.inlineResponses.Load()) }
+
+// Auths returns the number of successful AUTHENTICATE exchanges.
+func (s *Server) Auths() int { return int(s.auths.Load()) }
+
+// AuthFailures returns the number of refused AUTHENTICATE exchanges.
+func (s *Server) AuthFailures() int { return int(s.authFailures.Load()) }
+
+// Idles returns the number of IDLE commands received.
+func (s *Server) Idles() int { return int(s.idles.Load()) }
+
+// Byes returns the number of BYEs sent by ByeDuringIdle.
+func (s *Server) Byes() int { return int(s.byes.Load()) }
+
+// Throttled returns the number of throttling replies sent.
+func (s *Server) Throttled() int { return int(s.throttled.Load()) }
+
+// Drops returns the number of connections dropped by DropAfterCommands
+// and DropRandomly.
+func (s *Server) Drops() int { return int(s.drops.Load()) }

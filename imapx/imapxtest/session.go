@@ -1,0 +1,209 @@
+package imapxtest
+
+import (
+	"errors"
+	"strings"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapserver"
+	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
+	"github.com/emersion/go-sasl"
+
+	"github.com/mailoauth/mailoauth/auth"
+)
+
+// Replies of the test server.
+var (
+	errLoginDisabled = &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Text: "LOGIN is disabled: use AUTHENTICATE XOAUTH2 or OAUTHBEARER",
+	}
+	errPrivacyRequired = &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Code: imap.ResponseCodePrivacyRequired,
+		Text: "TLS is required to authenticate",
+	}
+	errAuthFailed = &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Code: imap.ResponseCodeAuthenticationFailed,
+		Text: "Authentication failed",
+	}
+	errAuthFailedExchange = &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Text: "AUTHENTICATE failed.",
+	}
+	errMalformed = &imap.Error{
+		Type: imap.StatusResponseTypeBad,
+		Text: "Malformed SASL response",
+	}
+)
+
+// errForcedFailure is what verify says while FailAuth is in effect.
+var errForcedFailure = errors.New("imapxtest: AUTHENTICATE fails by request of the test")
+
+// session is one connection's IMAP session: imapmemserver's, with our
+// authentication, the IDLE faults and FETCH one message at a time.
+type session struct {
+	*imapmemserver.UserSession // nil until authenticated
+
+	s    *Server
+	ic   *imapserver.Conn
+	c    *conn
+	user string
+}
+
+var (
+	_ imapserver.SessionIMAP4rev2 = (*session)(nil)
+	_ imapserver.SessionSASL      = (*session)(nil)
+)
+
+func (sess *session) Close() error {
+	if sess.UserSession != nil {
+		return sess.UserSession.Close()
+	}
+	return nil
+}
+
+// Login serves only the server's own read-back connections.
+func (sess *session) Login(username, password string) error {
+	if !sess.c.internal {
+		return errLoginDisabled
+	}
+	if password != sess.s.internalSecret {
+		return imapserver.ErrAuthFailed
+	}
+	u := sess.s.lookupUser(username)
+	if u == nil {
+		return imapserver.ErrAuthFailed
+	}
+	sess.UserSession = imapmemserver.NewUserSession(u)
+	sess.user = username
+	return nil
+}
+
+// AuthenticateMechanisms implements imapserver.SessionSASL.
+func (sess *session) AuthenticateMechanisms() []string {
+	out := make([]string, len(sess.s.mechanisms))
+	for i, m := range sess.s.mechanisms {
+		out[i] = string(m)
+	}
+	return out
+}
+
+// Authenticate implements imapserver.SessionSASL: the bearer mechanisms of
+// package auth, verified by the server's verify function.
+func (sess *session) Authenticate(mech string) (sasl.Server, error) {
+	s := sess.s
+	if !sess.c.secure.Load() && s.security != securityPlaintext {
+		return nil, errPrivacyRequired
+	}
+	m := auth.Mechanism(strings.ToUpper(mech))
+	offered := false
+	for _, o := range s.mechanisms {
+		offered = offered || o == m
+	}
+	if !offered {
+		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported authentication mechanism"}
+	}
+	how, forced := s.takeAuthFailure()
+	if forced && how == FailLikeExchange {
+		return &refuser{s: s}, nil
+	}
+	a := &authServer{sess: sess}
+	verify := func(username, token string) error {
+		if forced {
+			return errForcedFailure
+		}
+		if err := s.verify(username, token); err != nil {
+			return err
+		}
+		if username == "" {
+			return errors.New("no user name (OAUTHBEARER needs an authorization identity)")
+		}
+		a.username = username
+		return nil
+	}
+	if m == auth.OAUTHBEARER {
+		a.inner = auth.NewOAuthBearerServer(verify)
+	} else {
+		a.inner = auth.NewXOAUTH2Server(verify)
+	}
+	return a, nil
+}
+
+// authServer turns the outcome of package auth's SASL server into the
+// session's user and into IMAP replies: NO [AUTHENTICATIONFAILED] for a
+// refused token, BAD for a malformed response.
+type authServer struct {
+	sess     *session
+	inner    sasl.Server
+	username string
+}
+
+func (a *authServer) Next(response []byte) ([]byte, bool, error) {
+	s := a.sess.s
+	challenge, done, err := a.inner.Next(response)
+	if err != nil {
+		s.authFailures.Add(1)
+		if errors.Is(err, auth.ErrMalformedResponse) {
+			return nil, false, errMalformed
+		}
+		return nil, false, errAuthFailed
+	}
+	if done {
+		u := s.ensureUser(a.username)
+		a.sess.UserSession = imapmemserver.NewUserSession(u)
+		a.sess.user = a.username
+		a.sess.c.user.Store(a.username)
+		s.auths.Add(1)
+	}
+	return challenge, done, nil
+}
+
+// refuser fails an exchange the way Exchange Online does: once it has the
+// client's response, "NO AUTHENTICATE failed." without a challenge.
+type refuser struct{ s *Server }
+
+func (r *refuser) Next(response []byte) ([]byte, bool, error) {
+	if response == nil {
+		return nil, false, nil // ask for the response
+	}
+	r.s.authFailures.Add(1)
+	return nil, false, errAuthFailedExchange
+}
+
+// Idle counts IDLE commands and sends the BYE a test asked for.
+func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	s := sess.s
+	s.idles.Add(1)
+	if text, ok := s.takeByeOnIdle(); ok {
+		s.byes.Add(1)
+		return sess.ic.Bye(text)
+	}
+	return sess.UserSession.Idle(w, stop)
+}
+
+// Fetch serves a FETCH one message at a time: imapmemserver holds the
+// mailbox lock while it writes, so Deliver and Messages wait for one
+// message, not for the whole FETCH.
+func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
+	crit := &imap.SearchCriteria{}
+	switch set := numSet.(type) {
+	case imap.UIDSet:
+		crit.UID = []imap.UIDSet{set}
+	case imap.SeqSet:
+		crit.SeqNum = []imap.SeqSet{set}
+	default:
+		return sess.UserSession.Fetch(w, numSet, options)
+	}
+	data, err := sess.UserSession.Search(imapserver.NumKindUID, crit, &imap.SearchOptions{})
+	if err != nil {
+		return err
+	}
+	for _, uid := range data.AllUIDs() {
+		if err := sess.UserSession.Fetch(w, imap.UIDSetNum(uid), options); err != nil {
+			return err
+		}
+	}
+	return nil
+}
