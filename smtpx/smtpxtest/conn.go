@@ -98,26 +98,34 @@ type commandLog struct {
 }
 
 func (l *commandLog) Write(p []byte) (int, error) {
-	data := p
-	for len(data) > 0 {
-		i := bytes.IndexByte(data, '\n')
+	n := len(p)
+	for len(p) > 0 {
+		i := bytes.IndexByte(p, '\n')
+		seg := p
+		if i >= 0 {
+			seg = p[:i]
+		}
+		if l.inData && len(l.partial)+len(seg) > len(".\r") {
+			// A message line: only its length matters, not its bytes.
+			l.partial = append(l.partial[:0], "..."...)
+		} else {
+			l.partial = append(l.partial, seg...)
+		}
 		if i < 0 {
-			l.partial = append(l.partial, data...)
 			break
 		}
-		line := string(append(l.partial, data[:i]...))
+		if l.inData {
+			l.inData = !bytes.Equal(bytes.TrimSuffix(l.partial, []byte("\r")), []byte("."))
+		} else {
+			l.line(strings.TrimSuffix(string(l.partial), "\r"))
+		}
 		l.partial = l.partial[:0]
-		l.line(strings.TrimSuffix(line, "\r"))
-		data = data[i+1:]
+		p = p[i+1:]
 	}
-	return len(p), nil
+	return n, nil
 }
 
 func (l *commandLog) line(line string) {
-	if l.inData {
-		l.inData = line != "."
-		return
-	}
 	if code, ok := replyCode(line); ok {
 		if l.inAuth && code != 334 {
 			l.inAuth = false
