@@ -294,18 +294,20 @@ func (s *Source) finish(f *refreshFlight, r fetched) {
 	s.busy.Store(false)
 	stale := s.stale
 	s.mu.Unlock()
-	close(f.done)
 
+	// Log before waking the waiters, so the log shows the refresh before
+	// anything they do with its result; the hooks run after.
 	if err != nil {
 		s.cfg.log.Warn("auth: token refresh failed", slog.Any("error", err), slog.Duration("retry_in", delay))
-		if s.cfg.onError != nil {
-			s.cfg.onError(err)
-		}
-		return
+	} else {
+		s.cfg.log.Debug("auth: token refreshed", slog.Time("expiry", r.tok.Expiry),
+			slog.Time("refresh_at", next.refreshAt), slog.Int("stale_in_a_row", stale))
 	}
-	s.cfg.log.Debug("auth: token refreshed", slog.Time("expiry", r.tok.Expiry),
-		slog.Time("refresh_at", next.refreshAt), slog.Int("stale_in_a_row", stale))
-	if s.cfg.onRefresh != nil {
+	close(f.done)
+	if err != nil && s.cfg.onError != nil {
+		s.cfg.onError(err)
+	}
+	if err == nil && s.cfg.onRefresh != nil {
 		s.cfg.onRefresh(r.tok.Expiry)
 	}
 }
@@ -429,7 +431,9 @@ func OnRefreshError(f func(error)) SourceOption {
 }
 
 // invalidator is a base source that caches tokens of its own and must be
-// told when a server refused one.
+// told when a server refused one. Source calls it with its lock held, so
+// that no refresh can start before the base has heard: it must be quick
+// and must not call back into the Source.
 type invalidator interface {
 	Invalidate(rejected *oauth2.Token)
 }
