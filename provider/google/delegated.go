@@ -1,0 +1,91 @@
+package google
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/tokenstore"
+)
+
+// Delegated returns the Mailbox of a user's own grant: the user authorized
+// the client once (NewAuthCodeFlow or AuthorizeLoopback) and the refresh
+// token is in store under cfg.Key().
+//
+// Refresh tokens are redeemed through a tokenstore.Refresher, which saves a
+// rotated refresh token before the access token it came with is used.
+// A missing grant gives an error wrapping tokenstore.ErrNotFound. Unless
+// cfg.Lazy is set, Delegated gets a valid access token before returning, so
+// a revoked or expired grant (invalid_grant; see provider.Diagnose: an app
+// in "Testing" status loses its grants after 7 days) fails here.
+func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provider.Mailbox, error) {
+	c, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	if store == nil {
+		return nil, &ConfigError{Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
+	}
+	g := &delegatedGrant{cfg: c, key: c.Key(), endpoint: c.tokenEndpoint()}
+	if !c.Lazy {
+		if _, err := store.Load(ctx, g.key); err != nil {
+			if errors.Is(err, tokenstore.ErrNotFound) {
+				return nil, fmt.Errorf("google: no grant for %s under key %q: authorize the mailbox first (NewAuthCodeFlow or AuthorizeLoopback): %w", c.Mailbox, g.key, err)
+			}
+			return nil, fmt.Errorf("google: load grant for %s: %w", c.Mailbox, err)
+		}
+	}
+	refresher := tokenstore.NewRefresher(store, g.key, g.refresh, refresherOptions(c.Logger, c.Clock)...)
+	smtp, imap := servers(c.SMTPImplicitTLS)
+	mb := &provider.Mailbox{
+		Address:   c.Mailbox,
+		SMTP:      smtp,
+		IMAP:      imap,
+		Mechanism: auth.XOAUTH2,
+		Tokens:    auth.NewSource(refresher, sourceOptions(c.Logger, c.Clock)...),
+		Limits:    limits(),
+	}
+	if !c.Lazy {
+		if _, err := mb.Tokens.Token(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return mb, nil
+}
+
+// delegatedGrant is the refresh side of one delegated Mailbox.
+type delegatedGrant struct {
+	cfg      Config
+	key      string
+	endpoint *provider.TokenEndpoint
+}
+
+// refresh redeems rec's refresh token; the Refresher saves the result.
+// Google's refresh needs no scope: the grant's scopes come back.
+func (g *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
+	if rec == nil || rec.Token == nil || rec.Token.RefreshToken == "" {
+		return nil, fmt.Errorf("google: the grant stored for %s under key %q has no refresh token: authorize again (with access_type=offline and prompt=consent, as NewAuthCodeFlow does)", g.cfg.Mailbox, g.key)
+	}
+	tok, err := g.endpoint.Refresh(ctx, rec.Token.RefreshToken, nil)
+	if err != nil {
+		return nil, fmt.Errorf("google: refresh grant for %s: %w", g.cfg.Mailbox, err)
+	}
+	return tok, nil
+}
+
+func refresherOptions(l *slog.Logger, clock func() time.Time) []tokenstore.RefresherOption {
+	var opts []tokenstore.RefresherOption
+	if l != nil {
+		opts = append(opts, tokenstore.WithLogger(l))
+	}
+	if clock != nil {
+		opts = append(opts, tokenstore.WithClock(clock))
+	}
+	return opts
+}
