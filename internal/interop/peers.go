@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math/big"
 	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"os/user"
@@ -44,8 +43,7 @@ type Peers struct {
 
 	RootCAs *x509.CertPool // trusts the servers' certificate (for 127.0.0.1 and localhost)
 
-	introspect *http.Server
-	dovecot    *exec.Cmd
+	dovecot *exec.Cmd
 }
 
 // need skips or fails the test when a server program is missing.
@@ -65,10 +63,10 @@ func have(path string) bool {
 	return err == nil
 }
 
-// StartPeers starts Dovecot and Postfix with tokens checked by introspect
-// (an RFC 7662 endpoint, served here over plain HTTP on loopback), and stops
-// them when the test ends.
-func StartPeers(t *testing.T, introspect http.Handler) *Peers {
+// StartPeers starts Dovecot and Postfix with tokens checked by the RFC 7662
+// endpoint at introspectURL (plain HTTP on loopback: Dovecot's client is not
+// given our certificate authority), and stops them when the test ends.
+func StartPeers(t *testing.T, introspectURL string) *Peers {
 	t.Helper()
 	need(t, "dovecot", have("/usr/sbin/dovecot"))
 	need(t, "postfix", have("/usr/sbin/postfix"))
@@ -109,22 +107,14 @@ func StartPeers(t *testing.T, introspect http.Handler) *Peers {
 	}
 
 	p.RootCAs = writeCertificates(t, filepath.Join(dir, "tls"))
-	ports := freePorts(t, 7)
+	ports := freePorts(t, 6)
 	p.IMAP, p.IMAPS, p.Submission, p.Submissions, p.PostfixSubmission, p.Relay = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
-	introspectPort := ports[6]
-
-	ln, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(introspectPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.introspect = &http.Server{Handler: introspect, ReadHeaderTimeout: 5 * time.Second}
-	go p.introspect.Serve(ln)
 
 	vars := map[string]any{
 		"Dir": dir, "User": peerUser, "UID": uid,
 		"IMAP": p.IMAP, "IMAPS": p.IMAPS, "Submission": p.Submission, "Submissions": p.Submissions,
 		"PostfixSubmission": p.PostfixSubmission, "Relay": p.Relay,
-		"Introspect": "http://127.0.0.1:" + strconv.Itoa(introspectPort) + "/introspect",
+		"Introspect": introspectURL,
 		"Instance":   filepath.Base(dir),
 		"DH":         have("/usr/share/dovecot/dh.pem"),
 		"Mechanisms": "xoauth2 oauthbearer",
@@ -137,7 +127,7 @@ func StartPeers(t *testing.T, introspect http.Handler) *Peers {
 	start := time.Now()
 	p.startDovecot(t)
 	p.startPostfix(t)
-	for _, port := range ports[:6] {
+	for _, port := range ports {
 		waitPort(t, port)
 	}
 	t.Logf("interop: servers up in %v", time.Since(start))
@@ -180,9 +170,6 @@ func (p *Peers) startPostfix(t *testing.T) {
 
 // stop ends every process it started and waits for them.
 func (p *Peers) stop(t *testing.T) {
-	if p.introspect != nil {
-		p.introspect.Close()
-	}
 	pids := readPIDs(filepath.Join(p.Dir, "postfix/spool/pid/master.pid"))
 	exec.Command("/usr/sbin/postfix", "-c", filepath.Join(p.Dir, "postfix/etc"), "stop").Run()
 	if p.dovecot != nil && p.dovecot.Process != nil {

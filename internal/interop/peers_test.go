@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,9 +15,11 @@ import (
 
 // TestPeersStart checks the harness itself: both servers greet over TLS.
 func TestPeersStart(t *testing.T) {
-	p := StartPeers(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	idp := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		json.NewEncoder(w).Encode(map[string]any{"active": false})
 	}))
+	defer idp.Close()
+	p := StartPeers(t, idp.URL+"/introspect")
 	c, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(p.IMAPS), p.TLSConfig())
 	if err != nil {
 		t.Fatal(err)
