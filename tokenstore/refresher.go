@@ -75,8 +75,8 @@ func WithClock(now func() time.Time) RefresherOption {
 }
 
 // NewRefresher returns a Refresher for the grant stored under key in store.
-// refresh gets a copy of the stored record, whose Token holds the refresh
-// token, and returns the new token; when that token has no refresh token the
+// refresh gets a copy of the stored record, whose Token (possibly nil) holds
+// the refresh token, and returns the new token; when that token has no refresh token the
 // old one is kept. The grant must have been stored first (by an
 // authorization flow): until then Token returns an error wrapping ErrNotFound.
 func NewRefresher(store Store, key string, refresh func(ctx context.Context, rec *Record) (*oauth2.Token, error), opts ...RefresherOption) *Refresher {
@@ -156,8 +156,7 @@ func (r *Refresher) fromCache() *oauth2.Token {
 }
 
 // usable reports whether rec's access token may be handed out now. The
-// caller holds r.mu or r.sem (rejected changes only under r.mu, and is read
-// under r.sem only by obtain, with r.mu taken).
+// caller holds r.mu.
 func (r *Refresher) usable(rec *Record) bool {
 	t := rec.Token
 	if t == nil || t.AccessToken == "" || t.AccessToken == r.rejected {
@@ -175,6 +174,7 @@ func (r *Refresher) usable(rec *Record) bool {
 	return r.now().Add(margin).Before(t.Expiry)
 }
 
+// usableNow is usable for a caller that does not hold r.mu.
 func (r *Refresher) usableNow(rec *Record) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
