@@ -1,0 +1,137 @@
+package entra
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strings"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+)
+
+// Exchange Online submission limits for one mailbox (protocol-facts 4.3).
+const (
+	// exchangeMaxConns: a fourth concurrent submission connection gets
+	// "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded".
+	exchangeMaxConns = 3
+	// exchangeMessagesPerMinute: more is not refused but delayed.
+	exchangeMessagesPerMinute = 30
+	// exchangeMaxRecipients: Exchange Online's documented recipient limit
+	// per message (the service description's "Recipient limit", 500 by
+	// default; admins can lower it per mailbox, not raise it above 1000).
+	// Not in the facts file's primary sources: the conservative default.
+	exchangeMaxRecipients = 500
+)
+
+// exchangeLimits are the Limits of every Exchange Online mailbox.
+var exchangeLimits = provider.Limits{
+	MaxConns:          exchangeMaxConns,
+	MessagesPerMinute: exchangeMessagesPerMinute,
+	MaxRecipients:     exchangeMaxRecipients,
+}
+
+// ClientCredentials returns the Mailbox of an app-only (client credentials)
+// configuration: the app itself holds the right to cfg.Mailbox
+// (SMTP.SendAsApp, IMAP.AccessAsApp, plus the Exchange service principal and
+// mailbox permission set up in Exchange Online PowerShell).
+//
+// cfg needs TenantID (a real tenant, not "common"), ClientID, Mailbox and
+// exactly one of ClientSecret and Certificate. The token scope is the
+// cloud's ExchangeResource + "/.default". Unless cfg.Lazy is set, it fetches
+// one token before returning, so that a wrong tenant, client, secret or
+// certificate fails here, with the identity provider's error (see
+// provider.Diagnose), rather than at the first message; the token is kept
+// for the first connection.
+func ClientCredentials(ctx context.Context, cfg Config) (*provider.Mailbox, error) {
+	if err := cfg.validate(true); err != nil {
+		return nil, err
+	}
+	ep, err := cfg.tokenEndpoint()
+	if err != nil {
+		return nil, err
+	}
+	base := &appTokenSource{
+		cfg:      cfg,
+		endpoint: ep,
+		scope:    cfg.cloud().AppOnlyScope(),
+		watcher:  newExpiryWatcher(cfg),
+	}
+	mb := cfg.mailbox(auth.NewSource(base, cfg.sourceOptions()...))
+	if !cfg.Lazy {
+		if _, err := mb.Tokens.Token(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return mb, nil
+}
+
+// mailbox returns the Exchange Online Mailbox of cfg with tokens.
+func (c Config) mailbox(tokens auth.TokenSource) *provider.Mailbox {
+	cl := c.cloud()
+	return &provider.Mailbox{
+		Address:   strings.TrimSpace(c.Mailbox),
+		SMTP:      cl.SMTP,
+		IMAP:      cl.IMAP,
+		Mechanism: auth.XOAUTH2, // Exchange Online offers no OAUTHBEARER
+		Tokens:    tokens,
+		Limits:    exchangeLimits,
+	}
+}
+
+// tokenEndpoint returns the token endpoint of cfg with its credential.
+func (c Config) tokenEndpoint() (*provider.TokenEndpoint, error) {
+	cred, err := c.Credential()
+	if err != nil {
+		return nil, err
+	}
+	return &provider.TokenEndpoint{
+		URL:        c.TokenURL(),
+		ClientID:   strings.TrimSpace(c.ClientID),
+		Credential: cred,
+		HTTPClient: c.HTTPClient,
+		Logger:     c.Logger,
+		Now:        c.Clock,
+	}, nil
+}
+
+// sourceOptions are the auth.Source options every Entra mailbox uses.
+func (c Config) sourceOptions() []auth.SourceOption {
+	var opts []auth.SourceOption
+	if c.Logger != nil {
+		opts = append(opts, auth.WithLogger(c.Logger))
+	}
+	if c.Clock != nil {
+		opts = append(opts, auth.WithClock(c.Clock))
+	}
+	return opts
+}
+
+// appTokenSource fetches app-only tokens; auth.Source caches them.
+type appTokenSource struct {
+	cfg      Config
+	endpoint *provider.TokenEndpoint
+	scope    string
+	watcher  *expiryWatcher // nil when the credential's expiry is unknown
+}
+
+// Token implements oauth2.TokenSource.
+func (s *appTokenSource) Token() (*oauth2.Token, error) {
+	return s.TokenContext(context.Background())
+}
+
+// TokenContext implements auth.ContextTokenSource.
+func (s *appTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+	s.watcher.check(ctx)
+	tok, err := s.endpoint.Do(ctx, url.Values{
+		"grant_type": {provider.GrantClientCredentials},
+		"scope":      {s.scope},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("entra: app-only token for %s (tenant %s, client %s): %w",
+			s.cfg.Mailbox, s.cfg.TenantID, s.cfg.ClientID, wrapExpired(s.cfg, err))
+	}
+	return tok, nil
+}
