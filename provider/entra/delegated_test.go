@@ -165,3 +165,30 @@ func TestDelegatedRevokedGrant(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, rec.Version, after.Version, "a failed refresh leaves the grant as it was")
 }
+
+func TestDelegatedReplacesARefusedToken(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.publicApp()
+	store := tokenstore.NewMemory()
+	first := e.authorize(t, cfg, store)
+	ctx := context.Background()
+	mb, err := entra.Delegated(ctx, cfg, store)
+	require.NoError(t, err)
+	tok, err := mb.Tokens.Token(ctx)
+	require.NoError(t, err)
+	require.Equal(t, first.Token.AccessToken, tok.AccessToken)
+
+	// The server refuses the still-unexpired token (revoked, say): the
+	// transport reports it and gets a refreshed one.
+	e.srv.RevokeToken(tok.AccessToken)
+	require.Error(t, e.srv.VerifySASL(testMailbox, tok.AccessToken))
+	mb.Tokens.Invalidate(tok)
+	tok2, err := mb.Tokens.Token(ctx)
+	require.NoError(t, err)
+	assert.NotEqual(t, tok.AccessToken, tok2.AccessToken)
+	assert.Equal(t, 1, e.srv.Requests("refresh_token"))
+	require.NoError(t, e.srv.VerifySASL(testMailbox, tok2.AccessToken))
+	rec, err := store.Load(ctx, cfg.Key())
+	require.NoError(t, err)
+	assert.Equal(t, tok2.AccessToken, rec.Token.AccessToken)
+}
