@@ -6,7 +6,6 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -160,11 +159,7 @@ func (e *encrypted) open(key string, outer *Record) (*Record, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tokenstore: record %s does not open with key id %q (wrong key, record moved from another key, or altered): %w", quoteKey(key), keyID, ErrWrongKey)
 	}
-	var j recordJSON
-	if err := json.Unmarshal(plain, &j); err != nil {
-		return nil, &CorruptError{Key: key, Reason: "the decrypted record is not valid", Err: jsonProblem(err)}
-	}
-	return j.record(outer.Version), nil
+	return UnmarshalRecord(key, plain, outer.Version)
 }
 
 // Save seals rec with the current key and saves it under key, comparing and
@@ -173,7 +168,7 @@ func (e *encrypted) Save(ctx context.Context, key string, rec *Record) error {
 	if rec == nil {
 		return errNilRecord
 	}
-	plain, err := json.Marshal(toRecordJSON(rec))
+	plain, err := MarshalRecord(rec)
 	if err != nil {
 		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), err)
 	}

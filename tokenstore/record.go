@@ -1,6 +1,7 @@
 package tokenstore
 
 import (
+	"encoding/json"
 	"slices"
 	"time"
 
@@ -72,4 +73,26 @@ func (j recordJSON) record(version int64) *Record {
 		}
 	}
 	return r
+}
+
+// MarshalRecord returns the JSON form of rec's contents (token, account,
+// scopes, update time) as File and the encrypted store keep them, for stores
+// built on other storage. The version is not part of it: a store keeps the
+// version beside the contents, since the store, not the record, owns it.
+func MarshalRecord(rec *Record) ([]byte, error) {
+	if rec == nil {
+		return nil, errNilRecord
+	}
+	return json.Marshal(toRecordJSON(rec))
+}
+
+// UnmarshalRecord parses what MarshalRecord wrote and returns the record
+// with the given version. Malformed data gives a *CorruptError naming key;
+// no stored text reaches the error.
+func UnmarshalRecord(key string, data []byte, version int64) (*Record, error) {
+	var j recordJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return nil, &CorruptError{Key: key, Reason: "the stored record is not valid", Err: jsonProblem(err)}
+	}
+	return j.record(version), nil
 }

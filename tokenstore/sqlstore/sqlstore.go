@@ -3,15 +3,12 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -131,15 +128,6 @@ func (s *Store) Migrate(ctx context.Context) error {
 	return nil
 }
 
-// storedRecord is the JSON form of a record; the version and the update time
-// live in their own columns.
-type storedRecord struct {
-	Token     *oauth2.Token `json:"token,omitempty"`
-	Account   string        `json:"account,omitempty"`
-	Scopes    []string      `json:"scopes,omitempty"`
-	UpdatedAt time.Time     `json:"updated_at,omitzero"`
-}
-
 // Load returns the record stored under key, or tokenstore.ErrNotFound.
 func (s *Store) Load(ctx context.Context, key string) (*tokenstore.Record, error) {
 	var (
@@ -155,21 +143,14 @@ func (s *Store) Load(ctx context.Context, key string) (*tokenstore.Record, error
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: load %q: %w", key, err)
 	}
-	var sr storedRecord
-	if err := json.Unmarshal([]byte(data), &sr); err != nil {
-		// The JSON error never quotes the data, so no token leaks here.
-		return nil, fmt.Errorf("sqlstore: record %q is corrupt: %w", key, err)
+	rec, err := tokenstore.UnmarshalRecord(key, []byte(data), version)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
-	if sr.UpdatedAt.IsZero() {
-		sr.UpdatedAt = time.UnixMilli(updated).UTC()
+	if rec.UpdatedAt.IsZero() {
+		rec.UpdatedAt = time.UnixMilli(updated).UTC()
 	}
-	return &tokenstore.Record{
-		Token:     sr.Token,
-		Account:   sr.Account,
-		Scopes:    sr.Scopes,
-		UpdatedAt: sr.UpdatedAt,
-		Version:   version,
-	}, nil
+	return rec, nil
 }
 
 // Save stores rec under key if the stored version is still rec.Version
@@ -185,7 +166,9 @@ func (s *Store) Save(ctx context.Context, key string, rec *tokenstore.Record) er
 	if updatedAt.IsZero() {
 		updatedAt = now
 	}
-	data, err := json.Marshal(storedRecord{Token: rec.Token, Account: rec.Account, Scopes: rec.Scopes, UpdatedAt: updatedAt})
+	stored := *rec
+	stored.UpdatedAt = updatedAt
+	data, err := tokenstore.MarshalRecord(&stored)
 	if err != nil {
 		return fmt.Errorf("sqlstore: save %q: %w", key, err)
 	}

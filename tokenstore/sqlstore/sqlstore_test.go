@@ -348,7 +348,7 @@ func TestCorruptRecordIsAClearError(t *testing.T) {
 	require.NoError(t, err)
 	_, err = s.Load(context.Background(), "k")
 	require.ErrorContains(t, err, `"k"`)
-	require.ErrorContains(t, err, "corrupt")
+	require.ErrorIs(t, err, tokenstore.ErrCorrupt)
 	require.NotContains(t, err.Error(), "secret-at")
 }
 
