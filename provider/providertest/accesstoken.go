@@ -51,8 +51,12 @@ const defaultIssueAppID = "11111111-2222-4333-8444-555555555555"
 
 // issuedToken is what the server remembers about an access token it signed.
 type issuedToken struct {
-	family *family // nil unless issued from a grant with a refresh token family
+	family *family   // nil unless issued from a grant with a refresh token family
+	exp    time.Time // after it the entry only costs memory
 }
+
+// pruneEvery is how many tokens are minted between sweeps of expired entries.
+const pruneEvery = 1024
 
 // atClaims are the claims Verify reads.
 type atClaims struct {
@@ -202,7 +206,15 @@ func (s *Server) mintLocked(p mintParams) (token string, expiresIn int) {
 	if err != nil {
 		panic("providertest: signing a token: " + err.Error()) // fixed key and plain claims: cannot happen
 	}
-	s.issued[id] = &issuedToken{family: p.fam}
+	s.minted++
+	if s.minted%pruneEvery == 0 {
+		for k, it := range s.issued {
+			if now.After(it.exp) {
+				delete(s.issued, k) // Verify refuses it for its exp claim anyway
+			}
+		}
+	}
+	s.issued[id] = &issuedToken{family: p.fam, exp: exp}
 	return tok, int(p.lifetime / time.Second)
 }
 

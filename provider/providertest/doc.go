@@ -41,4 +41,16 @@
 //
 // The server clock (Now, Advance) governs token expiry and every time window. Tokens are signed
 // with a fixed test key that is public: they prove nothing outside tests.
+//
+// Choices where the real services leave room:
+//   - Access tokens are JWTs in both formats (Google's real ones are opaque), so Verify and
+//     introspection work the same for both. Entra tokens for https:// resources are v1.0 tokens
+//     (iss https://sts.windows.net/{tid}/), as Exchange Online receives them.
+//   - An app-only token has no user. Verify and introspection name the app's only mailbox as its user
+//     when App.Mailboxes has exactly one entry, and no user otherwise; VerifySASL checks the mailbox
+//     against App.Mailboxes, so SMTP and IMAP test servers should prefer it.
+//   - Google never rotates refresh tokens; SetRotation and SetReuseDetection apply to Entra.
+//   - Microsoft publishes no AADSTS number for slow_down and authorization_declined; they carry 70016
+//     and 70000 here. A reused client-assertion jti answers AADSTS700024 (as reported for replays), a
+//     wrong assertion audience AADSTS50013.
 package providertest

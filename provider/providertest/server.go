@@ -69,6 +69,7 @@ type Server struct {
 	families   map[string]*family
 	refresh    map[string]*refreshEntry
 	issued     map[string]*issuedToken // access tokens by jti
+	minted     int                     // access tokens signed so far
 	revoked    map[string]bool         // revoked access-token jti
 	assertions map[string]time.Time    // client-assertion jti -> its exp, to refuse reuse
 
