@@ -22,7 +22,6 @@ import (
 // samples the live heap (after a forced GC) as it goes: a client that
 // buffered the message would hold it at those moments.
 type lineSource struct {
-	data     []byte // header, then bodyLine repeated
 	off      int64  // offset in the current line pattern
 	produced int64
 	size     int64

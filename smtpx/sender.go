@@ -61,6 +61,7 @@ type Sender struct {
 	limit       int        // the cap now: maxConns, or less after a 432; 0: none
 	shrinkUntil time.Time
 	wake        chan struct{} // closed and replaced when a connection frees up
+	waiters     int           // callers waiting on wake
 	closed      bool
 }
 
@@ -223,7 +224,10 @@ func (s *Sender) sendBatch(ctx context.Context, from string, rcpts []string, b *
 			s.release(c, out.err)
 			final.delivered = append(final.delivered, out.delivered...)
 		}
-		failures = make(map[string]*Error)
+		failures = nil
+		if len(out.rejected) > 0 || out.err != nil {
+			failures = make(map[string]*Error)
+		}
 		for _, r := range out.rejected {
 			failures[r.Recipient] = r
 			anyRcpt = true
@@ -352,6 +356,8 @@ func (s *Sender) acquire(ctx context.Context) (c *Client, reused bool, err error
 		dial := c == nil && (s.limit <= 0 || s.open < s.limit)
 		if dial {
 			s.open++
+		} else if c == nil {
+			s.waiters++
 		}
 		wake := s.wake
 		s.mu.Unlock()
@@ -390,7 +396,12 @@ func (s *Sender) acquire(ctx context.Context) (c *Client, reused bool, err error
 		select {
 		case <-wake:
 		case <-ctx.Done():
-			return nil, false, ctx.Err()
+		}
+		s.mu.Lock()
+		s.waiters--
+		s.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return nil, false, err
 		}
 	}
 }
@@ -443,6 +454,9 @@ func (s *Sender) shrinkLocked(now time.Time) {
 }
 
 func (s *Sender) broadcastLocked() {
+	if s.waiters == 0 {
+		return
+	}
 	close(s.wake)
 	s.wake = make(chan struct{})
 }
