@@ -1,0 +1,68 @@
+package smtpxtest_test
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/emersion/go-smtp"
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+)
+
+func dial(t *testing.T, srv *smtpxtest.Server) *smtp.Client {
+	t.Helper()
+	c, err := smtp.DialStartTLS(srv.Addr(), srv.TLSConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func TestDefaultVerifyRefusesUnknownTokens(t *testing.T) {
+	srv := smtpxtest.New()
+	defer srv.Close()
+	if err := dial(t, srv).Auth(auth.NewClient(auth.XOAUTH2, "a@example.com", "any-token-at-all")); err == nil {
+		t.Fatal("a server without verify accepted a token")
+	}
+	srv.AllowToken("a@example.com", "allowed-token-123")
+	if err := dial(t, srv).Auth(auth.NewClient(auth.XOAUTH2, "a@example.com", "allowed-token-123")); err != nil {
+		t.Fatalf("allowed token refused: %v", err)
+	}
+	if st := srv.Stats(); st.Auths != 1 || st.AuthFailures != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+	for _, c := range srv.Commands() {
+		if strings.Contains(c.Line, "token") || strings.Contains(c.Line, "dXNlcj") {
+			t.Fatalf("command log holds a SASL payload: %q", c.Line)
+		}
+	}
+}
+
+func TestMailRequiresAuthAndCapReplies432(t *testing.T) {
+	srv := smtpxtest.New()
+	defer srv.Close()
+	srv.AllowToken("a@example.com", "allowed-token-123")
+	c := dial(t, srv)
+	if err := c.Mail("a@example.com", nil); err == nil {
+		t.Fatal("MAIL accepted before AUTH")
+	}
+	srv.SetMaxAuthConns(1)
+	first, second := dial(t, srv), dial(t, srv)
+	for _, cl := range []*smtp.Client{first, second} {
+		if err := cl.Auth(auth.NewClient(auth.XOAUTH2, "a@example.com", "allowed-token-123")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	msg := "Subject: x\r\n\r\nx\r\n"
+	if err := first.SendMail("a@example.com", []string{"b@example.net"}, strings.NewReader(msg)); err != nil {
+		t.Fatal(err)
+	}
+	err := second.SendMail("a@example.com", []string{"b@example.net"}, strings.NewReader(msg))
+	if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 432 || !strings.Contains(se.Message, "sender thread limit exceeded") {
+		t.Fatalf("second connection: %v, want 432 4.3.2", err)
+	}
+	if st := srv.Stats(); st.Messages != 1 || st.Rejected432 != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
