@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+)
+
+const (
+	testClient  = "5b0c2f0e-3a61-4d0a-8f55-2c1e7d9a6b31"
+	testSecret  = "entra-send-test-secret"
+	testMailbox = "notifications@contoso.test"
+	testTo      = "customer@example.test"
+)
+
+// world is an Entra-like identity provider and an Exchange-like SMTP
+// server (XOAUTH2 only, no error challenge) that checks its tokens.
+type world struct {
+	idp    *providertest.Server
+	smtp   *smtpxtest.Server
+	caFile string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{idp: providertest.New()}
+	t.Cleanup(w.idp.Close)
+	w.smtp = smtpxtest.New(smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
+	t.Cleanup(w.smtp.Close)
+	// One CA file trusts both servers, as -ca-file would for a private CA.
+	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
+	w.caFile = writeFile(t, "ca.pem", ca)
+	return w
+}
+
+// args are the flags that point the program at the world.
+func (w *world) args(extra ...string) []string {
+	return append([]string{
+		"-tenant", providertest.DefaultTenant,
+		"-client-id", testClient,
+		"-mailbox", testMailbox,
+		"-to", testTo,
+		"-authority-host", w.idp.URL(),
+		"-smtp-host", w.smtp.Host(),
+		"-smtp-port", strconv.Itoa(w.smtp.Port()),
+		"-smtp-security", "starttls",
+		"-ca-file", w.caFile,
+	}, extra...)
+}
+
+func writeFile(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func envOf(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+type result struct {
+	err            error
+	stdout, stderr string
+	explained      string
+	code           int
+}
+
+func runProgram(args []string, env map[string]string) result {
+	var stdout, stderr, explained bytes.Buffer
+	err := run(context.Background(), args, envOf(env), &stdout, &stderr)
+	r := result{err: err, stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil {
+		r.code = explain(&explained, err)
+		r.explained = explained.String()
+	}
+	return r
+}
+
+// checkSent asserts the one message the server received: envelope, login
+// and content.
+func (w *world) checkSent(t *testing.T, subject, body string) {
+	t.Helper()
+	msgs := w.smtp.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("the server received %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testTo || m.User != testMailbox {
+		t.Errorf("envelope from %q to %q, login %q; want from and login %q, to %q", m.From, m.To, m.User, testMailbox, testTo)
+	}
+	data := string(m.Data)
+	for _, want := range []string{"Subject: " + subject, "From: <" + testMailbox + ">", "To: <" + testTo + ">", "Message-Id: <", "@contoso.test>", body} {
+		if !strings.Contains(data, want) {
+			t.Errorf("the message lacks %q:\n%s", want, data)
+		}
+	}
+	if n := w.idp.Requests(providertest.GrantClientCredentials); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+func TestSendWithClientSecretFromEnvironment(t *testing.T) {
+	w := newWorld(t)
+	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+
+	r := runProgram(w.args("-subject", "Invoice 42", "-body", "Your invoice is ready."), map[string]string{envSecret: testSecret})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	w.checkSent(t, "Invoice 42", "Your invoice is ready.")
+	want := "Sent \"Invoice 42\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " (app-only token, client secret).\n"
+	if r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	if strings.Contains(r.stdout+r.stderr, testSecret) {
+		t.Error("the secret was printed")
+	}
+}
+
+// TestSendWithConfigurationFromEnvironment gives every setting through the
+// environment and the secret through a file.
+func TestSendWithConfigurationFromEnvironment(t *testing.T) {
+	w := newWorld(t)
+	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+	env := map[string]string{
+		"MAILOAUTH_TENANT":             providertest.DefaultTenant,
+		"MAILOAUTH_CLIENT_ID":          testClient,
+		"MAILOAUTH_MAILBOX":            testMailbox,
+		"MAILOAUTH_TO":                 testTo,
+		"MAILOAUTH_SUBJECT":            "Grüße aus dem Helpdesk",
+		"MAILOAUTH_BODY":               "Ünïcödé body",
+		"MAILOAUTH_AUTHORITY_HOST":     w.idp.URL() + "/",
+		"MAILOAUTH_SMTP_HOST":          w.smtp.Host(),
+		"MAILOAUTH_SMTP_PORT":          strconv.Itoa(w.smtp.Port()),
+		"MAILOAUTH_CA_FILE":            w.caFile,
+		"MAILOAUTH_CLIENT_SECRET_FILE": writeFile(t, "secret", []byte(testSecret+"\n")),
+	}
+	r := runProgram(nil, env)
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	m := w.smtp.Messages()
+	if len(m) != 1 {
+		t.Fatalf("%d messages", len(m))
+	}
+	// Non-ASCII text is encoded, never sent raw in a header.
+	if !strings.Contains(string(m[0].Data), "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_aus_dem_Helpdesk?=") {
+		t.Errorf("subject not encoded:\n%s", m[0].Data)
+	}
+	if !strings.Contains(string(m[0].Data), "=C3=9Cn=C3=AFc=C3=B6d=C3=A9 body") {
+		t.Errorf("body not quoted-printable:\n%s", m[0].Data)
+	}
+}
+
+func TestSendWithCertificate(t *testing.T) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(7),
+		Subject:      pkix.Name{CommonName: "entra-send test app"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemFile := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+	const password = "pfx-password"
+	pfx, err := pkcs12.Modern.Encode(key, cert, nil, password)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := entra.ParseCertificatePEM(pemFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, tc := range []struct {
+		name, file string
+		data       []byte
+		env        map[string]string
+	}{
+		{"pem", "app.pem", pemFile, nil},
+		{"pfx", "app.pfx", pfx, map[string]string{envCertPassword: password}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			// No secret is registered: only an assertion signed by the key opens the app.
+			w.idp.AddApp(providertest.App{ClientID: testClient, Certificate: cert, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+			r := runProgram(w.args("-cert-file", writeFile(t, tc.file, tc.data), "-subject", "signed", "-body", "with a certificate"), tc.env)
+			if r.err != nil {
+				t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+			}
+			w.checkSent(t, "signed", "with a certificate")
+			if !strings.Contains(r.stdout, "(app-only token, certificate "+parsed.Thumbprint()+")") {
+				t.Errorf("stdout %q does not name the certificate", r.stdout)
+			}
+		})
+	}
+
+	t.Run("wrong pfx password", func(t *testing.T) {
+		w := newWorld(t)
+		r := runProgram(w.args("-cert-file", writeFile(t, "app.pfx", pfx)), map[string]string{envCertPassword: "not it"})
+		if r.err == nil || r.code != 1 || len(w.smtp.Messages()) != 0 || w.idp.Requests("") != 0 {
+			t.Fatalf("err %v, code %d, %d messages, %d token requests", r.err, r.code, len(w.smtp.Messages()), w.idp.Requests(""))
+		}
+		if strings.Contains(r.explained, "not it") {
+			t.Error("the password was printed")
+		}
+	})
+}
+
+// TestFailuresAreExplained checks that the operator is told what to fix,
+// that nothing is sent, and that the secret is never printed.
+func TestFailuresAreExplained(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		app      providertest.App
+		wantCode string
+		wantFix  string
+	}{
+		{
+			name:     "secret ID instead of its value",
+			app:      providertest.App{ClientID: testClient, Secret: "the-real-value", Roles: []string{"SMTP.SendAsApp"}},
+			wantCode: "AADSTS7000215",
+			wantFix:  "Certificates & secrets",
+		},
+		{
+			name:     "no Add-MailboxPermission for this mailbox",
+			app:      providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{"someone-else@contoso.test"}},
+			wantCode: "535 5.7.3",
+			wantFix:  "Add-MailboxPermission",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.idp.AddApp(tc.app)
+			r := runProgram(w.args(), map[string]string{envSecret: testSecret})
+			if r.err == nil {
+				t.Fatal("run succeeded")
+			}
+			if r.code != 1 {
+				t.Errorf("exit status %d, want 1", r.code)
+			}
+			for _, want := range []string{"What went wrong (" + provider.Misconfigured.String() + ", " + tc.wantCode + ")", "How to fix it: ", tc.wantFix} {
+				if !strings.Contains(r.explained, want) {
+					t.Errorf("the explanation lacks %q:\n%s", want, r.explained)
+				}
+			}
+			if n := len(w.smtp.Messages()); n != 0 {
+				t.Errorf("%d messages sent", n)
+			}
+			if strings.Contains(r.explained+r.stdout+r.stderr, testSecret) {
+				t.Error("the secret was printed")
+			}
+		})
+	}
+}
+
+func TestUsageMistakes(t *testing.T) {
+	w := newWorld(t)
+	secretEnv := map[string]string{envSecret: testSecret}
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"no credential", w.args(), nil, "no credential"},
+		{"secret twice", w.args("-secret-file", writeFile(t, "s", []byte("x"))), secretEnv, "give the secret once"},
+		{"secret and certificate", w.args("-cert-file", "app.pem"), secretEnv, "choose one credential"},
+		{"empty secret file", w.args("-secret-file", writeFile(t, "empty", []byte("\n"))), nil, "is empty"},
+		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, secretEnv, "-to is required"},
+		{"unknown cloud", w.args("-cloud", "mars"), secretEnv, `-cloud "mars"`},
+		{"bad port", w.args("-smtp-port", "99999"), secretEnv, "not a port number"},
+		{"bad security", w.args("-smtp-security", "maybe"), secretEnv, "want starttls, tls or plaintext"},
+		{"bad date", w.args("-secret-expires", "next year"), secretEnv, "not a date"},
+		{"stray argument", w.args("oops"), secretEnv, "unexpected arguments"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runProgram(tc.args, tc.env)
+			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", r.err, tc.want)
+			}
+			if r.code != 2 {
+				t.Errorf("exit status %d, want 2", r.code)
+			}
+		})
+	}
+	if w.idp.Requests("") != 0 || len(w.smtp.Messages()) != 0 {
+		t.Error("a usage mistake reached a server")
+	}
+	if r := runProgram([]string{"-h"}, nil); r.code != 0 || !strings.Contains(r.stderr, "$MAILOAUTH_CLIENT_ID") {
+		t.Errorf("-h: exit %d, usage %q", r.code, r.stderr)
+	}
+}
+
+// TestCloudSelectsExchangeHosts checks -cloud without overrides: the login
+// host and the SMTP server come from the same national cloud.
+func TestCloudSelectsExchangeHosts(t *testing.T) {
+	for name, want := range map[string]entra.Cloud{
+		"global": entra.Global, "usgov": entra.USGovernment, "usgovdod": entra.USGovernmentDoD, "china": entra.China,
+	} {
+		c, err := parse([]string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-cloud", name},
+			envOf(map[string]string{envSecret: "s"}), &bytes.Buffer{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.cloud.AuthorityHost != want.AuthorityHost || c.smtp.apply(c.cloud.SMTP) != want.SMTP {
+			t.Errorf("%s: login %s, SMTP %+v; want %s, %+v", name, c.cloud.AuthorityHost, c.smtp.apply(c.cloud.SMTP), want.AuthorityHost, want.SMTP)
+		}
+	}
+}
