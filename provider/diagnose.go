@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -106,17 +105,16 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 	if err == nil {
 		return nil, nil
 	}
-	var attached *Diagnosis
-	if errors.As(err, &attached) {
-		return attached, nil
-	}
-	if errors.Is(err, context.Canceled) {
-		return nil, nil
-	}
 	c := candidates{}
 	walk(err, c.visit)
+	if c.attached != nil {
+		return c.attached, nil
+	}
+	if c.canceled {
+		return nil, nil
+	}
 	if c.best == nil || c.score < scoreTextScan {
-		c.scanText(err.Error())
+		c.scanText(errorText(err))
 	}
 	if c.best == nil {
 		return nil, nil
@@ -129,6 +127,18 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 		d.Summary = strings.TrimSuffix(d.Summary, ".") + " (" + c.detail + ")."
 	}
 	return d, c.best
+}
+
+// errorText is err.Error(), or "" when that panics (some error types
+// panic on their zero value, as oauth2.RetrieveError does without a
+// Response): Diagnose never panics.
+func errorText(err error) (s string) {
+	defer func() {
+		if recover() != nil {
+			s = ""
+		}
+	}()
+	return err.Error()
 }
 
 // walk calls visit on err and every error it wraps, depth first, in the
@@ -169,16 +179,19 @@ const (
 	scoreHTTPStatus  = 30
 	scoreReplyClass  = 20
 	scoreTextScan    = 15
-	scoreNetwork     = 10
+	scoreNetwork     = 11 // a known errno, EOF, a timeout, DNS
+	scoreNetworkAny  = 10 // any other net.Error
 	scoreSASLGeneric = 40
 )
 
 // candidates keeps the best entry seen so far.
 type candidates struct {
-	best   *Entry
-	score  int
-	code   string // overrides best.Code (the AADSTS number found, say)
-	detail string // appended to the summary (a backoff the server asked for)
+	attached *Diagnosis // the first Diagnosis already in the chain
+	canceled bool       // the chain holds context.Canceled
+	best     *Entry
+	score    int
+	code     string // overrides best.Code (the AADSTS number found, say)
+	detail   string // appended to the summary (a backoff the server asked for)
 }
 
 func (c *candidates) offer(e *Entry, score int, code, detail string) {
@@ -194,6 +207,10 @@ func (c *candidates) offer(e *Entry, score int, code, detail string) {
 // visit offers the entries that match one error of the chain.
 func (c *candidates) visit(err error) {
 	switch e := err.(type) {
+	case *Diagnosis:
+		if c.attached == nil {
+			c.attached = e
+		}
 	case *oauth2.RetrieveError:
 		a := answerFromRetrieveError(e)
 		c.offerOAuth(a)
@@ -220,7 +237,7 @@ func (c *candidates) visit(err error) {
 		c.offerIMAP(string(e.Type), string(e.Code), e.Text, 0)
 	case *auth.ChallengeError:
 		c.offerSASL(e)
-	case *tls.RecordHeaderError:
+	case tls.RecordHeaderError, *tls.RecordHeaderError:
 		c.offer(lookup(LayerTLS, codeNotTLS), scoreTLS, "", "")
 	case *tls.CertificateVerificationError, x509.UnknownAuthorityError, x509.HostnameError, x509.CertificateInvalidError,
 		*x509.UnknownAuthorityError, *x509.HostnameError, *x509.CertificateInvalidError:
@@ -238,8 +255,12 @@ func (c *candidates) offerOther(err error) {
 		c.offer(lookup(LayerTLS, codeTLSVersion), scoreTLS, "", "")
 		return
 	}
-	if strings.HasPrefix(err.Error(), "tls: server selected unsupported protocol version") {
+	if strings.HasPrefix(errorText(err), "tls: server selected unsupported protocol version") {
 		c.offer(lookup(LayerTLS, codeTLSVersion), scoreTLS, "", "")
+		return
+	}
+	if err == context.Canceled {
+		c.canceled = true
 		return
 	}
 	var code string
@@ -257,11 +278,11 @@ func (c *candidates) offerOther(err error) {
 		case *net.DNSError:
 			code = codeDNS
 		case net.Error:
-			if e.Timeout() {
-				code = codeTimeout
-			} else {
-				code = codeNetwork
+			if !e.Timeout() {
+				c.offer(lookup(LayerNetwork, codeNetwork), scoreNetworkAny, "", "")
+				return
 			}
+			code = codeTimeout
 		}
 	}
 	if code != "" {
