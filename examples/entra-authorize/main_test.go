@@ -1,0 +1,338 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+	"github.com/mailoauth/mailoauth/tokenstore"
+)
+
+const (
+	testClient  = "9e7f6a2b-1c3d-4e5f-8a9b-0c1d2e3f4a5b"
+	testMailbox = "helpdesk@contoso.test"
+)
+
+// world is an Entra-like identity provider with a public app and a signed-in
+// user, an Exchange-like SMTP server, and a grant folder.
+type world struct {
+	idp      *providertest.Server
+	smtp     *smtpxtest.Server
+	caFile   string
+	storeDir string
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	w := &world{idp: providertest.New(), storeDir: filepath.Join(t.TempDir(), "grants")}
+	t.Cleanup(w.idp.Close)
+	w.idp.AddApp(providertest.App{ClientID: testClient, Public: true})
+	w.idp.SignIn(testMailbox)
+	w.smtp = smtpxtest.New(smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
+	t.Cleanup(w.smtp.Close)
+	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
+	w.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(w.caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+func (w *world) args(extra ...string) []string {
+	return append([]string{
+		"-tenant", providertest.DefaultTenant,
+		"-client-id", testClient,
+		"-mailbox", testMailbox,
+		"-store", w.storeDir,
+		"-authority-host", w.idp.URL(),
+		"-smtp-host", w.smtp.Host(),
+		"-smtp-port", strconv.Itoa(w.smtp.Port()),
+		"-ca-file", w.caFile,
+	}, extra...)
+}
+
+// user plays the person at the verification page: while the program
+// polls, it reads the code the program printed and approves (or declines)
+// it on the second wait, so that the first poll finds it still pending.
+// Each wait moves the identity provider's clock instead of sleeping.
+type user struct {
+	t       *testing.T
+	idp     *providertest.Server
+	stdout  *bytes.Buffer
+	decline bool
+	waits   int
+}
+
+func (u *user) wait(ctx context.Context, d time.Duration) error {
+	u.waits++
+	u.idp.Advance(d)
+	if u.waits == 2 {
+		codes := u.idp.DeviceCodes()
+		code := codes[len(codes)-1]
+		prompt := u.stdout.String()
+		if !strings.Contains(prompt, "enter the code "+code) || !strings.Contains(prompt, u.idp.URL()+"/devicelogin") {
+			u.t.Errorf("the prompt does not show the code %s and the page:\n%s", code, prompt)
+		}
+		var err error
+		if u.decline {
+			err = u.idp.DeclineDevice(code)
+		} else {
+			err = u.idp.ApproveDevice(code)
+		}
+		if err != nil {
+			u.t.Errorf("the user could not answer: %v", err)
+		}
+	}
+	return ctx.Err()
+}
+
+type result struct {
+	err            error
+	stdout, stderr string
+	explained      string
+	code           int
+	waits          int
+}
+
+func (w *world) run(t *testing.T, args []string, env map[string]string, decline bool) result {
+	t.Helper()
+	var stdout, stderr, explained bytes.Buffer
+	u := &user{t: t, idp: w.idp, stdout: &stdout, decline: decline}
+	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr, u.wait)
+	r := result{err: err, stdout: stdout.String(), stderr: stderr.String(), waits: u.waits}
+	if err != nil {
+		r.code = explain(&explained, err)
+		r.explained = explained.String()
+	}
+	return r
+}
+
+// grantFile returns the one record file in the store folder, checking its
+// permissions.
+func (w *world) grantFile(t *testing.T) []byte {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(w.storeDir, "*.json"))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("record files %v (%v), want one", files, err)
+	}
+	fi, err := os.Stat(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("the grant file has mode %v, want 0600", perm)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// storedGrant loads the grant through a store like the program's.
+func (w *world) storedGrant(t *testing.T, key []byte) *tokenstore.Record {
+	t.Helper()
+	store, err := openStore(w.storeDir, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := entra.Config{TenantID: providertest.DefaultTenant, ClientID: testClient, Mailbox: testMailbox}
+	rec, err := store.Load(context.Background(), cfg.Key())
+	if err != nil {
+		t.Fatalf("load the grant: %v", err)
+	}
+	if rec.Token == nil || rec.Token.RefreshToken == "" || w.idp.RefreshChain(rec.Token.RefreshToken) == nil {
+		t.Fatalf("the stored grant holds no refresh token of the identity provider: %+v", rec.Token != nil)
+	}
+	return rec
+}
+
+func (w *world) checkMessages(t *testing.T, n int) {
+	t.Helper()
+	msgs := w.smtp.Messages()
+	if len(msgs) != n {
+		t.Fatalf("the server received %d messages, want %d", len(msgs), n)
+	}
+	m := msgs[n-1]
+	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testMailbox || m.User != testMailbox {
+		t.Errorf("envelope from %q to %q, login %q", m.From, m.To, m.User)
+	}
+	if !strings.Contains(string(m.Data), "Subject: mailoauth test message") {
+		t.Errorf("message:\n%s", m.Data)
+	}
+}
+
+func TestAuthorizeSaveAndSend(t *testing.T) {
+	w := newWorld(t)
+	r := w.run(t, w.args(), nil, false)
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	for _, want := range []string{
+		"To authorize " + testMailbox + ", open " + w.idp.URL() + "/devicelogin",
+		"Authorized " + testMailbox + ". The grant is saved in " + w.storeDir + " (not encrypted",
+		"Sent \"mailoauth test message\" from " + testMailbox + " to " + testMailbox + " through " + w.smtp.Addr(),
+	} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if n := w.idp.Requests("device_code"); n != 2 || r.waits != 2 {
+		t.Errorf("%d polls after %d waits, want 2 (one pending, one approved)", n, r.waits)
+	}
+	w.checkMessages(t, 1)
+	// Without a key the file holds the refresh token in clear, which is why
+	// the program says so and the encrypted test below means something.
+	rec := w.storedGrant(t, nil)
+	if !bytes.Contains(w.grantFile(t), []byte(rec.Token.RefreshToken)) {
+		t.Error("the plain grant file does not hold the refresh token")
+	}
+	if rec.Account != testMailbox {
+		t.Errorf("grant account %q", rec.Account)
+	}
+
+	// A second run finds the grant: no new authorization, one more message.
+	r = w.run(t, w.args(), nil, false)
+	if r.err != nil {
+		t.Fatalf("second run: %v\n%s", r.err, r.explained)
+	}
+	if !strings.Contains(r.stdout, testMailbox+" is already authorized") || len(w.idp.DeviceCodes()) != 1 || r.waits != 0 {
+		t.Errorf("second run authorized again (%d codes):\n%s", len(w.idp.DeviceCodes()), r.stdout)
+	}
+	w.checkMessages(t, 2)
+}
+
+// TestEncryptedGrantIsRenewed runs with MAILOAUTH_STORE_KEY: the file never
+// shows a token; a later run, after the access token expired, refreshes the
+// grant and saves the rotated refresh token; a wrong key opens nothing.
+func TestEncryptedGrantIsRenewed(t *testing.T) {
+	w := newWorld(t)
+	key := bytes.Repeat([]byte{0x5a}, storeKeySize)
+	env := map[string]string{envStoreKey: base64.StdEncoding.EncodeToString(key)}
+
+	r := w.run(t, w.args(), env, false)
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "(encrypted)") {
+		t.Errorf("stdout:\n%s", r.stdout)
+	}
+	w.checkMessages(t, 1)
+	first := w.storedGrant(t, key)
+	raw := w.grantFile(t)
+	for _, secret := range []string{first.Token.RefreshToken, first.Token.AccessToken, "refresh_token"} {
+		if bytes.Contains(raw, []byte(secret)) {
+			t.Errorf("the encrypted grant file shows %.12q...", secret)
+		}
+	}
+
+	// Two hours later the stored access token has expired at the server:
+	// it is refused, the grant refreshed once, and the new refresh token
+	// saved (Entra rotates them) before the message goes out.
+	w.idp.Advance(2 * time.Hour)
+	r = w.run(t, w.args("-subject", "after a refresh"), env, false)
+	if r.err != nil {
+		t.Fatalf("later run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	if n := len(w.smtp.Messages()); n != 2 {
+		t.Fatalf("%d messages", n)
+	}
+	chain := w.idp.RefreshChain(first.Token.RefreshToken)
+	if len(chain) != 2 || w.storedGrant(t, key).Token.RefreshToken != chain[1] {
+		t.Errorf("refresh chain of %d; the store must hold its newest token", len(chain))
+	}
+	if bytes.Contains(w.grantFile(t), []byte(chain[1])) {
+		t.Error("the renewed grant is stored in clear")
+	}
+
+	// The wrong key opens nothing and changes nothing.
+	wrong := map[string]string{envStoreKey: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, storeKeySize))}
+	r = w.run(t, w.args(), wrong, false)
+	if r.err == nil || !errors.Is(r.err, tokenstore.ErrWrongKey) || r.code != 1 {
+		t.Fatalf("wrong key: err %v, status %d", r.err, r.code)
+	}
+	if len(w.idp.DeviceCodes()) != 1 || len(w.smtp.Messages()) != 2 {
+		t.Error("a run with the wrong key authorized or sent")
+	}
+}
+
+func TestAuthorizeOnly(t *testing.T) {
+	w := newWorld(t)
+	r := w.run(t, w.args("-send=false"), nil, false)
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.explained)
+	}
+	if strings.Contains(r.stdout, "Sent") || len(w.smtp.Messages()) != 0 || w.smtp.Stats().Connections != 0 {
+		t.Errorf("-send=false sent:\n%s", r.stdout)
+	}
+	w.storedGrant(t, nil)
+
+	// -force authorizes again and replaces the grant.
+	old := w.storedGrant(t, nil).Token.RefreshToken
+	r = w.run(t, w.args("-send=false", "-force"), nil, false)
+	if r.err != nil {
+		t.Fatalf("run -force: %v\n%s", r.err, r.explained)
+	}
+	if len(w.idp.DeviceCodes()) != 2 || w.storedGrant(t, nil).Token.RefreshToken == old {
+		t.Error("-force did not authorize again")
+	}
+}
+
+func TestDeclinedAuthorizationIsExplained(t *testing.T) {
+	w := newWorld(t)
+	r := w.run(t, w.args(), nil, true)
+	if r.err == nil || !errors.Is(r.err, provider.ErrDeviceDeclined) || r.code != 1 {
+		t.Fatalf("err %v, status %d", r.err, r.code)
+	}
+	if !strings.Contains(r.explained, "What went wrong (") || !strings.Contains(r.explained, "How to fix it: ") {
+		t.Errorf("no diagnosis:\n%s", r.explained)
+	}
+	if files, _ := filepath.Glob(filepath.Join(w.storeDir, "*.json")); len(files) != 0 {
+		t.Errorf("a declined authorization left %v", files)
+	}
+	if len(w.smtp.Messages()) != 0 {
+		t.Error("sent without a grant")
+	}
+}
+
+func TestUsageMistakes(t *testing.T) {
+	w := newWorld(t)
+	for _, tc := range []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"key not base64", w.args(), map[string]string{envStoreKey: "not-base64!"}, "must hold 32 random bytes"},
+		{"key too short", w.args(), map[string]string{envStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "must hold 32 random bytes"},
+		{"no client", []string{"-tenant", "t", "-mailbox", "m@x.test", "-store", w.storeDir}, nil, "-client-id is required"},
+		{"unknown cloud", w.args("-cloud", "mars"), nil, `-cloud "mars"`},
+		{"bad security", w.args("-smtp-security", "maybe"), nil, "want starttls, tls or plaintext"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := w.run(t, tc.args, tc.env, false)
+			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.code != 2 {
+				t.Fatalf("err %v (status %d), want %q and status 2", r.err, r.code, tc.want)
+			}
+			if v := tc.env[envStoreKey]; v != "" && strings.Contains(r.explained, v) {
+				t.Error("the key was printed")
+			}
+		})
+	}
+	if w.idp.Requests("") != 0 || w.idp.Hits("devicecode") != 0 {
+		t.Error("a usage mistake reached the identity provider")
+	}
+}
