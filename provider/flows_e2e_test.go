@@ -1,0 +1,350 @@
+package provider_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/tokenstore"
+)
+
+// End-to-end tests of the shared flows against providertest, over TLS,
+// with the Entra v2.0 routes (authorization code, device code) and the
+// Google routes (loopback).
+
+const (
+	e2eClient = "11111111-2222-3333-4444-555555555555"
+	e2eSecret = "e2e~secret.value"
+	e2eUser   = "alice@contoso.example"
+)
+
+var entraScopes = []string{"offline_access", "https://outlook.office.com/IMAP.AccessAsUser.All", "https://outlook.office.com/SMTP.Send"}
+
+type e2eRig struct {
+	idp   *providertest.Server
+	store *tokenstore.Memory
+	token *provider.TokenEndpoint
+	base  string // https://127.0.0.1:PORT/{tenant}/oauth2/v2.0
+}
+
+func newE2E(t *testing.T, app providertest.App) *e2eRig {
+	t.Helper()
+	idp := providertest.New()
+	t.Cleanup(idp.Close)
+	idp.AddApp(app)
+	idp.SignIn(e2eUser)
+	base := idp.URL() + "/" + providertest.DefaultTenant + "/oauth2/v2.0"
+	te := &provider.TokenEndpoint{URL: base + "/token", ClientID: app.ClientID, HTTPClient: idp.Client(), Now: idp.Now}
+	if app.Secret != "" {
+		te.Credential = provider.ClientSecret(app.Secret)
+	}
+	return &e2eRig{idp: idp, store: tokenstore.NewMemory(), token: te, base: base}
+}
+
+// browser is an HTTP client with a cookie jar that trusts the identity
+// provider's certificate.
+func (r *e2eRig) browser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := *r.idp.Client()
+	c.Jar = jar
+	return &c
+}
+
+func fetch(t *testing.T, c *http.Client, u string) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp, string(b)
+}
+
+func TestE2EAuthorizationCodeThroughHandlers(t *testing.T) {
+	mux := http.NewServeMux()
+	app := httptest.NewServer(mux)
+	defer app.Close()
+	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, RedirectURIs: []string{app.URL + "/oauth/callback"}})
+
+	completed := make(chan *tokenstore.Record, 4)
+	flow := &provider.AuthCodeFlow{
+		AuthURL:     rig.base + "/authorize",
+		Token:       rig.token,
+		RedirectURL: app.URL + "/oauth/callback",
+		Scopes:      entraScopes,
+		Store:       rig.store,
+		Key:         "entra/alice",
+		Account:     e2eUser,
+		OnComplete: func(w http.ResponseWriter, r *http.Request, rec *tokenstore.Record) {
+			completed <- rec
+			io.WriteString(w, "authorized "+rec.Account)
+		},
+	}
+	mux.Handle("/oauth/start", flow.StartHandler())
+	mux.Handle("/oauth/callback", flow.CallbackHandler())
+
+	b := rig.browser(t)
+	resp, body := fetch(t, b, app.URL+"/oauth/start")
+	if resp.StatusCode != 200 || body != "authorized "+e2eUser {
+		t.Fatalf("status %d body %q", resp.StatusCode, body)
+	}
+	rec := <-completed
+	stored, err := rig.store.Load(context.Background(), "entra/alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Token.RefreshToken == "" || stored.Account != e2eUser || stored.Version != rec.Version {
+		t.Errorf("stored %+v", stored)
+	}
+	if user, err := rig.idp.Verify(stored.Token.AccessToken); err != nil || !strings.EqualFold(user, e2eUser) {
+		t.Errorf("Verify = %q, %v", user, err)
+	}
+	if n := rig.idp.Requests("authorization_code"); n != 1 {
+		t.Errorf("authorization_code requests = %d", n)
+	}
+
+	// Replaying the callback (the code is in the browser history) is refused
+	// before any second redemption.
+	resp, body = fetch(t, b, resp.Request.URL.String())
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(body, "already used") {
+		t.Errorf("replay: status %d body %q", resp.StatusCode, body)
+	}
+	if n := rig.idp.Requests("authorization_code"); n != 1 {
+		t.Errorf("replay reached the token endpoint: %d requests", n)
+	}
+
+	// The identity provider refuses consent: the page names its code and
+	// description and carries the diagnosis; the stored grant is untouched.
+	rig.idp.DenyConsent("consent_required", "AADSTS65001: The user or administrator has not consented to use the application <app>.")
+	resp, body = fetch(t, b, app.URL+"/oauth/start")
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("IdP error: status %d", resp.StatusCode)
+	}
+	for _, want := range []string{"<code>consent_required</code>", "AADSTS65001", "&lt;app&gt;", "How to fix it"} {
+		if !strings.Contains(body, want) {
+			t.Errorf("IdP error page lacks %q:\n%s", want, body)
+		}
+	}
+	if again, _ := rig.store.Load(context.Background(), "entra/alice"); again.Version != stored.Version {
+		t.Error("IdP error changed the stored grant")
+	}
+}
+
+func TestE2EAuthorizationCodeExchangeFailureIsAPage(t *testing.T) {
+	mux := http.NewServeMux()
+	app := httptest.NewServer(mux)
+	defer app.Close()
+	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, RedirectURIs: []string{app.URL + "/cb"}})
+	rig.token.Credential = provider.ClientSecret("wrong secret")
+	flow := &provider.AuthCodeFlow{AuthURL: rig.base + "/authorize", Token: rig.token, RedirectURL: app.URL + "/cb",
+		Scopes: entraScopes, Store: rig.store, Key: "k", Account: e2eUser}
+	mux.Handle("/start", flow.StartHandler())
+	mux.Handle("/cb", flow.CallbackHandler())
+
+	resp, body := fetch(t, rig.browser(t), app.URL+"/start")
+	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "<code>invalid_client</code>") ||
+		!strings.Contains(body, "AADSTS7000215") || !strings.Contains(body, "How to fix it") {
+		t.Errorf("status %d body:\n%s", resp.StatusCode, body)
+	}
+	if strings.Contains(body, "wrong secret") {
+		t.Error("page shows the secret")
+	}
+}
+
+// deviceRig drives providertest's clock from the flow's Sleep, so polling
+// at the interval is what the server sees.
+type deviceRig struct {
+	*e2eRig
+	mu     sync.Mutex
+	sleeps int
+	// onSleep runs before the n-th sleep (1-based) returns; it may act as
+	// the user and choose how far the server clock moves.
+	onSleep func(n int, d time.Duration) time.Duration
+}
+
+func (r *deviceRig) sleep(ctx context.Context, d time.Duration) error {
+	r.mu.Lock()
+	r.sleeps++
+	n := r.sleeps
+	r.mu.Unlock()
+	adv := d
+	if r.onSleep != nil {
+		adv = r.onSleep(n, d)
+	}
+	r.idp.Advance(adv)
+	return ctx.Err()
+}
+
+func (r *deviceRig) flow() *provider.DeviceFlow {
+	return &provider.DeviceFlow{DeviceURL: r.base + "/devicecode", Token: r.token, Scopes: entraScopes,
+		Store: r.store, Key: "entra/device", Account: e2eUser, Sleep: r.sleep, Now: r.idp.Now}
+}
+
+func newDeviceRig(t *testing.T) *deviceRig {
+	return &deviceRig{e2eRig: newE2E(t, providertest.App{ClientID: e2eClient, Public: true})}
+}
+
+func TestE2EDeviceCodeThroughEveryPollingState(t *testing.T) {
+	rig := newDeviceRig(t)
+	var prompt provider.DevicePrompt
+	var slept []time.Duration
+	rig.onSleep = func(n int, d time.Duration) time.Duration {
+		slept = append(slept, d)
+		switch n {
+		case 2:
+			return d / 2 // the next poll comes too early: slow_down
+		case 4:
+			if err := rig.idp.ApproveDevice(prompt.UserCode); err != nil {
+				t.Error(err)
+			}
+		}
+		return d
+	}
+	rec, err := rig.flow().Authorize(context.Background(), func(p provider.DevicePrompt) error { prompt = p; return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prompt.UserCode == "" || !strings.HasSuffix(prompt.VerificationURI, "/devicelogin") || !strings.Contains(prompt.Message, prompt.UserCode) || prompt.ExpiresIn != 15*time.Minute {
+		t.Errorf("prompt %+v", prompt)
+	}
+	// pending, slow_down (interval 5 s -> 10 s), pending, approved.
+	want := []time.Duration{5 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Second}
+	if len(slept) != len(want) {
+		t.Fatalf("slept %v, want %v", slept, want)
+	}
+	for i := range want {
+		if slept[i] != want[i] {
+			t.Errorf("slept %v, want %v", slept, want)
+			break
+		}
+	}
+	if user, err := rig.idp.Verify(rec.Token.AccessToken); err != nil || !strings.EqualFold(user, e2eUser) {
+		t.Errorf("Verify = %q, %v", user, err)
+	}
+	if stored, err := rig.store.Load(context.Background(), "entra/device"); err != nil || stored.Token.RefreshToken == "" {
+		t.Errorf("stored %+v, %v", stored, err)
+	}
+}
+
+func TestE2EDeviceCodeDeclined(t *testing.T) {
+	rig := newDeviceRig(t)
+	var code string
+	rig.onSleep = func(n int, d time.Duration) time.Duration {
+		if n == 2 {
+			if err := rig.idp.DeclineDevice(code); err != nil {
+				t.Error(err)
+			}
+		}
+		return d
+	}
+	_, err := rig.flow().Authorize(context.Background(), func(p provider.DevicePrompt) error { code = p.UserCode; return nil })
+	if !errors.Is(err, provider.ErrDeviceDeclined) {
+		t.Fatalf("err = %v, want ErrDeviceDeclined", err)
+	}
+	if d := provider.Diagnose(err); d == nil {
+		t.Error("no diagnosis for a declined device code")
+	}
+	if _, err := rig.store.Load(context.Background(), "entra/device"); !errors.Is(err, tokenstore.ErrNotFound) {
+		t.Errorf("store: %v", err)
+	}
+}
+
+func TestE2EDeviceCodeExpires(t *testing.T) {
+	// The server's expired_token answer: its clock jumps past the expiry
+	// while our deadline (counted in sleeps) is not reached yet.
+	rig := newDeviceRig(t)
+	rig.onSleep = func(n int, d time.Duration) time.Duration {
+		if n == 2 {
+			return 16 * time.Minute
+		}
+		return d
+	}
+	f := rig.flow()
+	f.Now = nil // our clock does not jump with the server's
+	_, err := f.Authorize(context.Background(), func(provider.DevicePrompt) error { return nil })
+	var te *provider.TokenError
+	if !errors.Is(err, provider.ErrDeviceExpired) || !errors.As(err, &te) || te.Code() != "expired_token" {
+		t.Fatalf("err = %v, want ErrDeviceExpired from expired_token", err)
+	}
+
+	// Our own deadline: the user never acts; polling stops at expires_in
+	// after 180 polls of 5 s, not later.
+	rig2 := newDeviceRig(t)
+	_, err = rig2.flow().Authorize(context.Background(), func(provider.DevicePrompt) error { return nil })
+	if !errors.Is(err, provider.ErrDeviceExpired) {
+		t.Fatalf("err = %v, want ErrDeviceExpired", err)
+	}
+	if n := rig2.idp.Requests("urn:ietf:params:oauth:grant-type:device_code"); n > 180 {
+		t.Errorf("%d polls in 15 minutes at 5 s", n)
+	}
+}
+
+func TestE2EDeviceCodeCancelled(t *testing.T) {
+	rig := newDeviceRig(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	rig.onSleep = func(n int, d time.Duration) time.Duration {
+		if n == 3 {
+			cancel()
+		}
+		return d
+	}
+	_, err := rig.flow().Authorize(ctx, func(provider.DevicePrompt) error { return nil })
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestE2ELoopbackWithGoogleRoutes(t *testing.T) {
+	idp := providertest.New()
+	defer idp.Close()
+	idp.AddApp(providertest.App{ClientID: "desk.apps.googleusercontent.com", Secret: "GOCSPX-desk", RedirectURIs: []string{"http://127.0.0.1/"}})
+	idp.SignIn("carol@example.com")
+	store := tokenstore.NewMemory()
+	flow := &provider.LoopbackFlow{
+		AuthURL: idp.URL() + "/o/oauth2/v2/auth",
+		Token: &provider.TokenEndpoint{URL: idp.URL() + "/token", ClientID: "desk.apps.googleusercontent.com",
+			Credential: provider.ClientSecret("GOCSPX-desk"), HTTPClient: idp.Client()},
+		Scopes: []string{"https://mail.google.com/"},
+		Params: url.Values{"access_type": {"offline"}, "prompt": {"consent"}},
+		Store:  store, Key: "google/carol", Account: "carol@example.com",
+	}
+	var page string
+	rec, err := flow.Authorize(context.Background(), func(authURL string) error {
+		// The browser: trusts the IdP, follows its redirect to 127.0.0.1.
+		resp, err := idp.Client().Get(authURL)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		page = string(b)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(page, "Mailbox authorized") {
+		t.Errorf("browser page %q", page)
+	}
+	if rec.Token.RefreshToken == "" {
+		t.Error("no refresh token with access_type=offline")
+	}
+	if user, err := idp.Verify(rec.Token.AccessToken); err != nil || user != "carol@example.com" {
+		t.Errorf("Verify = %q, %v", user, err)
+	}
+}
