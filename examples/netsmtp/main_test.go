@@ -1,0 +1,237 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/smtpx"
+	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+)
+
+const (
+	testClient  = "2d4c6e8a-0b1c-4d2e-9f3a-5b6c7d8e9f01"
+	testSecret  = "netsmtp-test-secret"
+	testMailbox = "notifications@contoso.test"
+	testTo      = "customer@example.test"
+)
+
+type world struct {
+	idp    *providertest.Server
+	smtp   *smtpxtest.Server
+	caFile string
+}
+
+func newWorld(t *testing.T, opts ...smtpxtest.Option) *world {
+	t.Helper()
+	w := &world{idp: providertest.New()}
+	t.Cleanup(w.idp.Close)
+	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+	w.smtp = smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2)}, opts...)...)
+	t.Cleanup(w.smtp.Close)
+	w.caFile = filepath.Join(t.TempDir(), "ca.pem")
+	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
+	if err := os.WriteFile(w.caFile, ca, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// args point the program at the world. The identity provider is always
+// trusted through an HTTP client; whether -ca-file (and so the SMTP
+// server's certificate) is given is up to the test.
+func (w *world) args(withCA bool, extra ...string) []string {
+	a := []string{
+		"-tenant", providertest.DefaultTenant,
+		"-client-id", testClient,
+		"-mailbox", testMailbox,
+		"-to", testTo,
+		"-authority-host", w.idp.URL(),
+		"-smtp-addr", w.smtp.Addr(),
+	}
+	if withCA {
+		a = append(a, "-ca-file", w.caFile)
+	}
+	return append(a, extra...)
+}
+
+type result struct {
+	err                       error
+	stdout, stderr, explained string
+	code                      int
+}
+
+func runProgram(args []string) result {
+	var stdout, stderr, explained bytes.Buffer
+	env := map[string]string{envSecret: testSecret}
+	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	r := result{err: err, stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil {
+		r.code = explain(&explained, err)
+		r.explained = explained.String()
+	}
+	return r
+}
+
+func (w *world) checkSent(t *testing.T) {
+	t.Helper()
+	msgs := w.smtp.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("the server received %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testTo || m.User != testMailbox {
+		t.Errorf("envelope from %q to %q, login %q", m.From, m.To, m.User)
+	}
+	if !strings.Contains(string(m.Data), "Subject: mailoauth test message") {
+		t.Errorf("message:\n%s", m.Data)
+	}
+	if n := w.smtp.CommandCount("AUTH"); n < 1 {
+		t.Error("no AUTH command")
+	}
+	for _, c := range w.smtp.Commands() {
+		if strings.HasPrefix(strings.ToUpper(c.Line), "AUTH") && !strings.HasPrefix(c.Line, "AUTH XOAUTH2") {
+			t.Errorf("unexpected login %q", c.Line)
+		}
+	}
+}
+
+// TestSendMailOverSTARTTLSWithPrivateCA: with -ca-file, the program does
+// SendMail's steps itself so that the server's certificate is checked
+// against that CA.
+func TestSendMailOverSTARTTLSWithPrivateCA(t *testing.T) {
+	w := newWorld(t)
+	r := runProgram(w.args(true))
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s", r.err, r.explained)
+	}
+	w.checkSent(t)
+	if w.smtp.CommandCount("STARTTLS") != 1 {
+		t.Error("the token went without STARTTLS")
+	}
+	if want := "Sent \"mailoauth test message\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " with net/smtp.\n"; r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	if n := w.idp.Requests(providertest.GrantClientCredentials); n != 1 {
+		t.Errorf("%d token requests, want 1", n)
+	}
+}
+
+// mailbox is the Mailbox the program makes, for tests that call sendMail
+// directly.
+func (w *world) mailbox(t *testing.T) *provider.Mailbox {
+	t.Helper()
+	mb, err := entra.ClientCredentials(context.Background(), entra.Config{
+		TenantID:     providertest.DefaultTenant,
+		ClientID:     testClient,
+		ClientSecret: testSecret,
+		Mailbox:      testMailbox,
+		Cloud:        entra.Global.WithAuthorityHost(w.idp.URL()),
+		HTTPClient:   w.idp.Client(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mb.SMTP = w.smtp.SMTP()
+	return mb
+}
+
+// TestPlainSendMailOnLoopback runs the unmodified smtp.SendMail line
+// (sendMail without a CA) against a loopback server without TLS, which
+// NetSMTPAuth allows, as net/smtp's PlainAuth does.
+func TestPlainSendMailOnLoopback(t *testing.T) {
+	w := newWorld(t, smtpxtest.WithoutSTARTTLS())
+	mb := w.mailbox(t)
+	msg, err := compose(testMailbox, []string{testTo}, "mailoauth test message", "hello", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sendMail(w.smtp.Addr(), smtpx.NetSMTPAuth(mb), testMailbox, []string{testTo}, msg, nil); err != nil {
+		t.Fatal(err)
+	}
+	w.checkSent(t)
+}
+
+// TestSendMailCannotTrustAPrivateCA shows SendMail's limit honestly: it
+// checks the test server's certificate against the system's authorities
+// only, fails in TLS, and sends no token.
+func TestSendMailCannotTrustAPrivateCA(t *testing.T) {
+	w := newWorld(t)
+	mb := w.mailbox(t)
+	err := sendMail(w.smtp.Addr(), smtpx.NetSMTPAuth(mb), testMailbox, []string{testTo}, []byte("Subject: x\r\n\r\nx\r\n"), nil)
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("err %v, want a certificate failure", err)
+	}
+	if w.smtp.CommandCount("AUTH") != 0 || len(w.smtp.Messages()) != 0 {
+		t.Error("a token or message went to an untrusted server")
+	}
+	var buf bytes.Buffer
+	if code := explain(&buf, err); code != 1 || !strings.Contains(buf.String(), "How to fix it: ") {
+		t.Errorf("no diagnosis for a certificate failure (status %d):\n%s", code, buf.String())
+	}
+}
+
+// TestRefusedTokenIsReplacedOnce makes the server refuse the first token,
+// with Exchange's bare 535 and with an error challenge: either way the
+// program takes exactly one new token and the message goes out.
+func TestRefusedTokenIsReplacedOnce(t *testing.T) {
+	for name, opts := range map[string][]smtpxtest.Option{
+		"exchange 535":    {smtpxtest.WithoutErrorChallenge()},
+		"error challenge": nil,
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := newWorld(t, opts...)
+			w.smtp.RejectAuth(1)
+			r := runProgram(w.args(true))
+			if r.err != nil {
+				t.Fatalf("run: %v\n%s", r.err, r.explained)
+			}
+			w.checkSent(t)
+			if n := w.idp.Requests(providertest.GrantClientCredentials); n != 2 {
+				t.Errorf("%d token requests, want 2 (one more after the refusal)", n)
+			}
+			if s := w.smtp.Stats(); s.AuthFailures != 1 || s.Auths != 1 {
+				t.Errorf("logins: %d refused, %d accepted", s.AuthFailures, s.Auths)
+			}
+			if !strings.Contains(r.stderr, "refused the token (535") {
+				t.Errorf("stderr %q", r.stderr)
+			}
+		})
+	}
+
+	// A token refused every time is retried once only, then explained.
+	w := newWorld(t, smtpxtest.WithoutErrorChallenge())
+	w.smtp.RejectAuth(5)
+	r := runProgram(w.args(true))
+	if r.err == nil || !strings.Contains(r.explained, "535 5.7.3") || !strings.Contains(r.explained, "New-ServicePrincipal") {
+		t.Fatalf("err %v\n%s", r.err, r.explained)
+	}
+	if s := w.smtp.Stats(); s.AuthFailures != 2 {
+		t.Errorf("%d refused logins, want 2", s.AuthFailures)
+	}
+}
+
+func TestUsageMistakes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, "-to is required"},
+		{"bad address", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-smtp-addr", "nohost"}, "not host:port"},
+	} {
+		r := runProgram(tc.args)
+		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.code != 2 {
+			t.Errorf("%s: err %v, status %d", tc.name, r.err, r.code)
+		}
+	}
+}
