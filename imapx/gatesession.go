@@ -273,16 +273,11 @@ func subject(e *imap.Envelope) string {
 	return e.Subject
 }
 
-// pendingAction is an action sent while a FETCH streams; its reply is read
-// after the FETCH.
-type pendingAction struct {
-	uid  imap.UID
-	wait func() error
-}
-
 // stream fetches the bodies of ms in one command and gives each message to
-// the handler as it arrives. Actions are sent at once, pipelined behind the
-// FETCH, and their replies read at the end.
+// the handler as it arrives. The actions of the handled messages are
+// applied together once the FETCH is over: go-imap cannot take another
+// command safely while a FETCH streams (a failed write then races with the
+// decoder), and one command for the lot is cheaper.
 func (gs *gateSession) stream(ctx context.Context, ms []*meta) error {
 	byUID := make(map[imap.UID]*meta, len(ms))
 	uids := make([]imap.UID, len(ms))
@@ -295,9 +290,8 @@ func (gs *gateSession) stream(ctx context.Context, ms []*meta) error {
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 	})
 	var (
-		acts     []pendingAction
-		deferred []imap.UID // handled, action applied after the FETCH
-		stopped  bool
+		handled []imap.UID
+		stopped bool
 	)
 	for {
 		msg := cmd.Next() // discards what the previous message left unread
@@ -308,25 +302,23 @@ func (gs *gateSession) stream(ctx context.Context, ms []*meta) error {
 			stopped = true
 			continue
 		}
-		gs.message(ctx, msg, byUID, &acts, &deferred)
+		if uid, ok := gs.message(ctx, msg, byUID); ok {
+			handled = append(handled, uid)
+		}
 	}
-	fetchErr := cmd.Close()
-	actErr := gs.confirmActions(ctx, acts)
-	if fetchErr != nil {
-		return phaseError(PhaseFetch, gs.addr, fetchErr)
+	if err := cmd.Close(); err != nil {
+		// The handled messages stay pending; the next session settles them.
+		return phaseError(PhaseFetch, gs.addr, err)
 	}
-	if actErr != nil {
-		return actErr
-	}
-	if len(deferred) > 0 {
-		return gs.applyNow(ctx, deferred)
+	if len(handled) > 0 {
+		return gs.applyNow(ctx, handled)
 	}
 	return nil
 }
 
-// message reads one FETCH response: it finds the UID and the body, calls the
-// handler, and starts the action.
-func (gs *gateSession) message(ctx context.Context, msg *imapclient.FetchMessageData, byUID map[imap.UID]*meta, acts *[]pendingAction, deferred *[]imap.UID) {
+// message reads one FETCH response: it finds the UID and the body and
+// calls the handler. It reports the UID when the handler succeeded.
+func (gs *gateSession) message(ctx context.Context, msg *imapclient.FetchMessageData, byUID map[imap.UID]*meta) (handledUID imap.UID, ok bool) {
 	var (
 		uid      imap.UID
 		early    []byte // a body that came before the UID (unusual order)
@@ -342,32 +334,37 @@ func (gs *gateSession) message(ctx context.Context, msg *imapclient.FetchMessage
 				continue
 			}
 			if uid == 0 {
-				b, err := io.ReadAll(it.Literal)
+				b, err := io.ReadAll(newBodyReader(it.Literal, it.Literal.Size()))
 				if err != nil {
-					return // the connection broke; Close reports it
+					gs.abort()
+					return 0, false // the connection broke; Close reports it
 				}
 				early, gotEarly = b, true
 				continue
 			}
 			done = true
-			gs.deliver(ctx, byUID[uid], it.Literal, acts, deferred)
+			ok = gs.deliver(ctx, byUID[uid], it.Literal, it.Literal.Size())
 		}
 	}
 	if !done && gotEarly && uid != 0 {
-		gs.deliver(ctx, byUID[uid], bytes.NewReader(early), acts, deferred)
+		ok = gs.deliver(ctx, byUID[uid], bytes.NewReader(early), int64(len(early)))
 	}
+	return uid, ok
 }
 
-// deliver calls the handler for one message and records the outcome.
-func (gs *gateSession) deliver(ctx context.Context, m *meta, r io.Reader, acts *[]pendingAction, deferred *[]imap.UID) {
-	if m == nil {
-		return // not a message this FETCH asked for
+// deliver calls the handler for one message and records the outcome; it
+// reports whether the handler succeeded.
+func (gs *gateSession) deliver(ctx context.Context, m *meta, r io.Reader, size int64) bool {
+	body := newBodyReader(r, size)
+	if m == nil || gs.g.st.handled(m.uid) {
+		// Not a message to hand over; read it here, where a broken
+		// connection is noticed.
+		if body.finish() != nil {
+			gs.abort()
+		}
+		return false
 	}
 	g, st := gs.g, gs.g.st
-	if st.handled(m.uid) {
-		return
-	}
-	body := &bodyReader{r: r}
 	err := g.call(ctx, &Message{
 		UID:          m.uid,
 		UIDValidity:  st.validity,
@@ -378,12 +375,16 @@ func (gs *gateSession) deliver(ctx context.Context, m *meta, r io.Reader, acts *
 		Body:         body,
 	})
 	bodyErr := body.finish()
+	if bodyErr != nil {
+		// The connection broke in the middle of the literal.
+		gs.abort()
+	}
 	if err != nil {
 		next := st.failed(m.uid, gs.now(), g.opts.RetryBackoff)
 		g.log.WarnContext(ctx, "imapx: mailgate: handler failed; the message stays untouched and is tried again later",
 			"folder", g.opts.Folder, "uid", uint32(m.uid), "subject", subject(m.envelope),
 			"attempts", st.failures[m.uid].attempts, "retry_at", next, "error", err)
-		return
+		return false
 	}
 	if bodyErr != nil {
 		g.log.WarnContext(ctx, "imapx: mailgate: the handler succeeded although the message body could not be read to the end",
@@ -391,11 +392,17 @@ func (gs *gateSession) deliver(ctx context.Context, m *meta, r io.Reader, acts *
 	}
 	st.succeeded(m.uid)
 	g.log.DebugContext(ctx, "imapx: mailgate: message handled", "uid", uint32(m.uid))
-	if a, ok := gs.startAction(m.uid); ok {
-		*acts = append(*acts, a)
-	} else {
-		*deferred = append(*deferred, m.uid)
-	}
+	return true
+}
+
+// abort closes a connection that broke in the middle of a message: once
+// go-imap's decoder has stopped, nothing else reads the stream while the
+// FETCH is wound up.
+func (gs *gateSession) abort() {
+	_ = gs.s.c.Close()
+	// Close returns early when closing the TLS connection reports an
+	// error; wait for the decoder all the same.
+	<-gs.s.c.Closed()
 }
 
 // call runs the handler; a panic becomes an error.
@@ -406,64 +413,6 @@ func (g *Mailgate) call(ctx context.Context, m *Message) (err error) {
 		}
 	}()
 	return g.handle(context.WithoutCancel(ctx), m)
-}
-
-// startAction sends the action for uid without waiting for the reply, when
-// one command does it: STORE \Seen, MOVE, or STORE \Deleted + UID EXPUNGE.
-// A COPY-based move must see COPY succeed before \Deleted is set, so it is
-// deferred until the FETCH is over (ok == false).
-func (gs *gateSession) startAction(uid imap.UID) (pendingAction, bool) {
-	c := gs.s.c
-	set := imap.UIDSetNum(uid)
-	switch gs.g.opts.After {
-	case MarkSeen:
-		cmd := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil)
-		return pendingAction{uid: uid, wait: cmd.Close}, true
-	case Move:
-		if !gs.caps.Has(imap.CapMove) {
-			return pendingAction{}, false
-		}
-		cmd := c.Move(set, gs.g.opts.MoveTo)
-		return pendingAction{uid: uid, wait: func() error { _, err := cmd.Wait(); return err }}, true
-	default: // Delete
-		store := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil)
-		var expunge *imapclient.ExpungeCommand
-		if gs.caps.Has(imap.CapUIDPlus) {
-			expunge = c.UIDExpunge(set)
-		}
-		return pendingAction{uid: uid, wait: func() error {
-			err := store.Close()
-			if expunge != nil {
-				if e := expunge.Close(); err == nil {
-					err = e
-				}
-			}
-			return err
-		}}, true
-	}
-}
-
-// confirmActions reads the replies of pipelined actions. A refused action
-// stays pending (it is applied again at the next sweep); a broken
-// connection is returned.
-func (gs *gateSession) confirmActions(ctx context.Context, acts []pendingAction) error {
-	var connErr error
-	for _, a := range acts {
-		err := a.wait()
-		switch {
-		case err == nil:
-			gs.g.st.confirm(a.uid)
-		case isServerRefusal(err):
-			gs.g.log.ErrorContext(ctx, "imapx: mailgate: the server refused the action; trying again at the next check",
-				"uid", uint32(a.uid), "action", gs.g.opts.After.String(), "error", err)
-		case connErr == nil:
-			connErr = phaseError(PhaseAction, gs.addr, err)
-		}
-	}
-	if gs.g.opts.After == Delete && len(acts) > 0 && !gs.caps.Has(imap.CapUIDPlus) {
-		gs.warnNoUIDPlus(ctx)
-	}
-	return connErr
 }
 
 // applyNow applies the action to uids and waits for each reply.

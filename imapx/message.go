@@ -31,33 +31,51 @@ type Message struct {
 var errBodyAfterHandler = errors.New("imapx: Message.Body read after the handler returned")
 
 // bodyReader is Message.Body: the literal from the FETCH response, which
-// must not be read once the mailgate moved on.
+// must not be read once the mailgate moved on. Its end and its errors are
+// sticky: go-imap's decoder resumes as soon as the literal ended or failed,
+// and reading the literal again would race with it. A literal that ends
+// before its announced size (the connection closed) reads as
+// io.ErrUnexpectedEOF, never as a complete message.
 type bodyReader struct {
 	r    io.Reader
-	done bool
-	err  error // the first read error other than io.EOF
+	size int64 // announced literal size
+	read int64
+	done bool  // the handler returned
+	end  error // io.EOF or the first read error
+}
+
+func newBodyReader(r io.Reader, size int64) *bodyReader {
+	return &bodyReader{r: r, size: size}
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
 	if b.done {
 		return 0, errBodyAfterHandler
 	}
+	if b.end != nil {
+		return 0, b.end
+	}
 	n, err := b.r.Read(p)
-	if err != nil && err != io.EOF && b.err == nil {
-		b.err = err
+	b.read += int64(n)
+	if err == io.EOF && b.read < b.size {
+		err = io.ErrUnexpectedEOF
+	}
+	if err != nil {
+		b.end = err
 	}
 	return n, err
 }
 
 // finish drains what the handler left unread and closes the reader. It
-// returns the first read error, so that a message cut off by a broken
-// connection is not taken as handled.
+// returns the read error, if the body could not be read to its end (the
+// connection broke).
 func (b *bodyReader) finish() error {
-	if !b.done {
-		if _, err := io.Copy(io.Discard, b.r); err != nil && b.err == nil {
-			b.err = err
-		}
-		b.done = true
+	if !b.done && b.end == nil {
+		_, _ = io.Copy(io.Discard, b)
 	}
-	return b.err
+	b.done = true
+	if b.end == io.EOF {
+		return nil
+	}
+	return b.end
 }

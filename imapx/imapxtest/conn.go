@@ -33,6 +33,7 @@ type conn struct {
 	internal bool        // the server's own read-back connection: no counting, no faults
 	secure   atomic.Bool // TLS is up (always true for internal connections)
 	user     atomic.Value
+	expiry   atomic.Int64 // UnixNano of the session token's expiry; 0: unknown
 
 	// Read side, used by imapserver's serve goroutine only.
 	in      linescan.Scanner
@@ -137,6 +138,12 @@ func (c *conn) clientLine(seg []byte, first, whole bool) {
 func (c *conn) command(tag, name, rest string) bool {
 	s := c.s
 	s.commands.Add(1)
+	if c.tokenExpired() {
+		s.expired.Add(1)
+		c.writeDirect("* BYE " + ByeTokenExpired + "\r\n")
+		c.stop()
+		return true
+	}
 	switch {
 	case name == "STARTTLS" && s.security == securityStartTLS && !c.secure.Load():
 		c.writeDirect(tag + " OK Begin TLS negotiation now\r\n")
@@ -169,6 +176,13 @@ func (c *conn) command(tag, name, rest string) bool {
 		c.wmu.Unlock()
 	}
 	return false
+}
+
+// tokenExpired reports whether the session's token expired and the server
+// ends such sessions.
+func (c *conn) tokenExpired() bool {
+	exp := c.expiry.Load()
+	return c.s.expiring && exp != 0 && time.Now().UnixNano() >= exp
 }
 
 // stop closes the connection from the read side: imapserver sees the end

@@ -6,7 +6,7 @@ import (
 )
 
 // maxDropBytes bounds where in its reply DropRandomly cuts a connection.
-const maxDropBytes = 64 << 10
+const maxDropBytes = 16 << 10
 
 // faults are the failures armed by a test; Server.mu guards them.
 type faults struct {
@@ -90,7 +90,7 @@ func (s *Server) DropAfterCommands(n int) {
 
 // DropRandomly makes each client command, with probability p, drop its
 // connection: half of the time before the command runs, otherwise after a
-// random number (under 64 KiB) of reply bytes, which may fall in the middle
+// random number (under 16 KiB) of reply bytes, which may fall in the middle
 // of a FETCH, after a STORE took effect but before its reply, or in a later
 // reply. seed makes the sequence repeatable; p == 0 turns it off.
 func (s *Server) DropRandomly(p float64, seed uint64) {

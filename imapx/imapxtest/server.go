@@ -95,6 +95,21 @@ func WithMechanisms(mechs ...auth.Mechanism) Option {
 // one hour).
 func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.tokenLifetime = d } }
 
+// WithExpiringSessions makes the server end a session whose token (one
+// from IssueToken) has expired, as Exchange Online does: at its next
+// command, or at once while it idles, the client receives
+// "* BYE Session invalidated - AccessTokenExpired" and the connection
+// closes. ExpiredSessions counts them.
+func WithExpiringSessions() Option { return func(s *Server) { s.expiring = true } }
+
+// WithTLS lets a test change the server's TLS configuration (for example
+// MaxVersion) before the server starts.
+func WithTLS(edit func(*tls.Config)) Option { return func(s *Server) { s.editTLS = edit } }
+
+// ByeTokenExpired is Exchange Online's BYE text when the access token a
+// session was opened with has expired.
+const ByeTokenExpired = "Session invalidated - AccessTokenExpired"
+
 // defaultTokenLifetime is the lifetime of issued tokens.
 const defaultTokenLifetime = time.Hour
 
@@ -125,6 +140,8 @@ type Server struct {
 	noUIDPlus     bool
 	mechanisms    []auth.Mechanism
 	tokenLifetime time.Duration
+	expiring      bool
+	editTLS       func(*tls.Config)
 
 	ln             net.Listener
 	pipe           *pipeListener
@@ -153,6 +170,7 @@ type Server struct {
 	byes            atomic.Int64
 	throttled       atomic.Int64
 	drops           atomic.Int64
+	expired         atomic.Int64
 }
 
 // issuedToken is a token from IssueToken.
@@ -184,6 +202,9 @@ func New(opts ...Option) *Server {
 		panic(err)
 	}
 	s.serverTLS = &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12}
+	if s.editTLS != nil {
+		s.editTLS(s.serverTLS)
+	}
 	s.internalSecret = randomString()
 
 	caps := imap.CapSet{imap.CapIMAP4rev1: {}, imap.CapNamespace: {}, imap.CapLiteralPlus: {}}
@@ -227,8 +248,12 @@ func (s *Server) Close() {
 	}
 	s.closed = true
 	s.mu.Unlock()
-	_ = s.imap.Close()
+	// Stop accepting and wait for Serve to return before imapserver's
+	// Close, whose WaitGroup would race with a Serve that is just starting.
+	_ = s.ln.Close()
+	_ = s.pipe.Close()
 	s.wg.Wait()
+	_ = s.imap.Close() // closes the open connections
 }
 
 // randomString returns 24 random bytes in base64url.
@@ -412,6 +437,29 @@ func (s *Server) ResetUIDValidity(user, folder string) error {
 	return nil
 }
 
+// SetFlags adds flags to the message uid in folder of user.
+func (s *Server) SetFlags(user, folder string, uid imap.UID, flags ...imap.Flag) error {
+	if s.lookupUser(user) == nil {
+		return fmt.Errorf("imapxtest: no user %q", user)
+	}
+	nc, err := s.pipe.dial(s)
+	if err != nil {
+		return err
+	}
+	c := imapclient.New(nc, nil)
+	defer c.Close()
+	if err := c.Login(user, s.internalSecret).Wait(); err != nil {
+		return err
+	}
+	if _, err := c.Select(folder, nil).Wait(); err != nil {
+		return err
+	}
+	if err := c.Store(imap.UIDSetNum(uid), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: flags}, nil).Close(); err != nil {
+		return err
+	}
+	return c.Logout().Wait()
+}
+
 // track registers a client connection.
 func (s *Server) track(c *conn) {
 	s.connections.Add(1)
@@ -471,6 +519,10 @@ func (s *Server) Byes() int { return int(s.byes.Load()) }
 
 // Throttled returns the number of throttling replies sent.
 func (s *Server) Throttled() int { return int(s.throttled.Load()) }
+
+// ExpiredSessions returns the number of sessions ended because their token
+// expired (WithExpiringSessions).
+func (s *Server) ExpiredSessions() int { return int(s.expired.Load()) }
 
 // Drops returns the number of connections dropped by DropAfterCommands
 // and DropRandomly.

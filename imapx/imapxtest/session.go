@@ -3,6 +3,7 @@ package imapxtest
 import (
 	"errors"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
@@ -121,6 +122,7 @@ func (sess *session) Authenticate(mech string) (sasl.Server, error) {
 			return errors.New("no user name (OAUTHBEARER needs an authorization identity)")
 		}
 		a.username = username
+		a.expiry = s.issuedExpiry(token)
 		return nil
 	}
 	if m == auth.OAUTHBEARER {
@@ -138,6 +140,7 @@ type authServer struct {
 	sess     *session
 	inner    sasl.Server
 	username string
+	expiry   time.Time
 }
 
 func (a *authServer) Next(response []byte) ([]byte, bool, error) {
@@ -155,6 +158,9 @@ func (a *authServer) Next(response []byte) ([]byte, bool, error) {
 		a.sess.UserSession = imapmemserver.NewUserSession(u)
 		a.sess.user = a.username
 		a.sess.c.user.Store(a.username)
+		if !a.expiry.IsZero() {
+			a.sess.c.expiry.Store(a.expiry.UnixNano())
+		}
 		s.auths.Add(1)
 	}
 	return challenge, done, nil
@@ -180,7 +186,53 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 		s.byes.Add(1)
 		return sess.ic.Bye(text)
 	}
-	return sess.UserSession.Idle(w, stop)
+	if exp := sess.c.expiry.Load(); s.expiring && exp != 0 {
+		// End the session when its token expires, even while it idles.
+		t := time.AfterFunc(time.Until(time.Unix(0, exp)), func() {
+			s.expired.Add(1)
+			_ = sess.ic.Bye(ByeTokenExpired)
+		})
+		defer t.Stop()
+	}
+	return sess.idle(w, stop)
+}
+
+// idleRecheck is how often an idling session looks for updates queued in
+// the instant before it started listening.
+const idleRecheck = 50 * time.Millisecond
+
+// idle writes the updates queued before the IDLE (imapmemserver's IDLE
+// only reports updates made while it listens, and the poll after FETCH,
+// STORE and SEARCH holds back everything behind an EXPUNGE), then listens.
+// It restarts the listening every idleRecheck, so an update queued just
+// before listening began is not held back for long.
+func (sess *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
+	for {
+		if err := sess.UserSession.Poll(w, true); err != nil {
+			return err
+		}
+		round := make(chan struct{})
+		t := time.AfterFunc(idleRecheck, func() { close(round) })
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			select {
+			case <-stop:
+			case <-round:
+			}
+		}()
+		err := sess.UserSession.Idle(w, done)
+		<-done
+		t.Stop()
+		if err != nil {
+			return err
+		}
+		select {
+		case <-stop:
+			return nil
+		default:
+		}
+	}
 }
 
 // Fetch serves a FETCH one message at a time: imapmemserver holds the

@@ -57,6 +57,13 @@ func (s *Server) VerifyIssued(username, token string) error {
 	return nil
 }
 
+// issuedExpiry returns the expiry of a token from IssueToken, or zero.
+func (s *Server) issuedExpiry(token string) time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.tokens[token].expiry
+}
+
 // TokenSource is an auth.TokenSource whose tokens the server issues: it
 // keeps one token until it is invalidated or expires, then asks the server
 // for a new one. It counts its requests.

@@ -1,0 +1,122 @@
+package imapx_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+)
+
+const user = "helpdesk@example.com"
+
+// recordingTokens wraps a token source and remembers every token handed
+// out, every Token call time and every Invalidate.
+type recordingTokens struct {
+	inner auth.TokenSource
+
+	mu          sync.Mutex
+	tokens      []string
+	calls       []time.Time
+	invalidated int
+}
+
+func newRecordingTokens(inner auth.TokenSource) *recordingTokens {
+	return &recordingTokens{inner: inner}
+}
+
+func (r *recordingTokens) Token(ctx context.Context) (*oauth2.Token, error) {
+	tok, err := r.inner.Token(ctx)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, time.Now())
+	if err == nil {
+		seen := false
+		for _, t := range r.tokens {
+			seen = seen || t == tok.AccessToken
+		}
+		if !seen {
+			r.tokens = append(r.tokens, tok.AccessToken)
+		}
+	}
+	return tok, err
+}
+
+func (r *recordingTokens) Invalidate(tok *oauth2.Token) {
+	r.mu.Lock()
+	r.invalidated++
+	r.mu.Unlock()
+	r.inner.Invalidate(tok)
+}
+
+func (r *recordingTokens) invalidations() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.invalidated
+}
+
+func (r *recordingTokens) all() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string(nil), r.tokens...)
+}
+
+func (r *recordingTokens) callTimes() []time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]time.Time(nil), r.calls...)
+}
+
+// logBuffer is a slog JSON log in memory, safe for concurrent use.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func (l *logBuffer) logger() *slog.Logger {
+	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// newServer starts an imapxtest server closed with the test.
+func newServer(t testing.TB, opts ...imapxtest.Option) *imapxtest.Server {
+	t.Helper()
+	srv := imapxtest.New(opts...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// message returns a small RFC 5322 message with a Message-ID made of id.
+func message(id string, body string) []byte {
+	return []byte(fmt.Sprintf("From: customer@example.org\r\nTo: %s\r\nSubject: ticket %s\r\nMessage-ID: <%s@example.org>\r\nDate: Mon, 02 Jan 2006 15:04:05 +0000\r\n\r\n%s\r\n", user, id, id, body))
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", within, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
