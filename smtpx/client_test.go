@@ -22,7 +22,7 @@ import (
 // samples the live heap (after a forced GC) as it goes: a client that
 // buffered the message would hold it at those moments.
 type lineSource struct {
-	off      int64  // offset in the current line pattern
+	off      int64 // offset in the current line pattern
 	produced int64
 	size     int64
 	h        io.Writer
