@@ -1,0 +1,219 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/google"
+	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+)
+
+const (
+	testServiceAccount = "mailer@helpdesk-project.iam.gserviceaccount.com"
+	testMailbox        = "helpdesk@example.test"
+	testTo             = "customer@example.org"
+)
+
+var (
+	keyOnce sync.Once
+	testKey *rsa.PrivateKey
+)
+
+// serviceAccountKey returns a key file as Google Cloud console writes it,
+// with a key generated once per test binary.
+func serviceAccountKey(t *testing.T) (*rsa.PrivateKey, []byte) {
+	t.Helper()
+	keyOnce.Do(func() {
+		k, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			panic(err)
+		}
+		testKey = k
+	})
+	der, err := x509.MarshalPKCS8PrivateKey(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := json.Marshal(map[string]string{
+		"type":           "service_account",
+		"project_id":     "helpdesk-project",
+		"private_key_id": "3c1e0f9a7b",
+		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
+		"client_email":   testServiceAccount,
+		"client_id":      "104857600000000000001",
+		"token_uri":      google.TokenURL,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return testKey, b
+}
+
+type world struct {
+	idp     *providertest.Server
+	smtp    *smtpxtest.Server
+	caFile  string
+	keyFile string
+}
+
+// newWorld starts a Google-like token endpoint where the service account
+// is delegated scopes, and a Gmail-like SMTP server.
+func newWorld(t *testing.T, scopes []string, opts ...smtpxtest.Option) *world {
+	t.Helper()
+	key, keyJSON := serviceAccountKey(t)
+	w := &world{idp: providertest.New()}
+	t.Cleanup(w.idp.Close)
+	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: &key.PublicKey, DelegatedScopes: scopes})
+	w.smtp = smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(w.idp.VerifySASL)}, opts...)...)
+	t.Cleanup(w.smtp.Close)
+	dir := t.TempDir()
+	w.caFile = filepath.Join(dir, "ca.pem")
+	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
+	w.keyFile = filepath.Join(dir, "service-account.json")
+	for name, data := range map[string][]byte{w.caFile: ca, w.keyFile: keyJSON} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return w
+}
+
+func (w *world) args(extra ...string) []string {
+	return append([]string{
+		"-mailbox", testMailbox,
+		"-to", testTo,
+		"-token-base-url", w.idp.URL(),
+		"-smtp-host", w.smtp.Host(),
+		"-smtp-port", strconv.Itoa(w.smtp.Port()),
+		"-ca-file", w.caFile,
+	}, extra...)
+}
+
+type result struct {
+	err                       error
+	stdout, stderr, explained string
+	code                      int
+}
+
+func runProgram(args []string, env map[string]string) result {
+	var stdout, stderr, explained bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
+	r := result{err: err, stdout: stdout.String(), stderr: stderr.String()}
+	if err != nil {
+		r.code = explain(&explained, err)
+		r.explained = explained.String()
+	}
+	return r
+}
+
+func (w *world) checkSent(t *testing.T) {
+	t.Helper()
+	msgs := w.smtp.Messages()
+	if len(msgs) != 1 {
+		t.Fatalf("the server received %d messages, want 1", len(msgs))
+	}
+	m := msgs[0]
+	// The token was issued for the impersonated user (sub), and opened that
+	// user's mailbox only.
+	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testTo || m.User != testMailbox {
+		t.Errorf("envelope from %q to %q, login %q", m.From, m.To, m.User)
+	}
+	if !strings.Contains(string(m.Data), "Subject: mailoauth test message") || !strings.Contains(string(m.Data), "domain-wide delegation") {
+		t.Errorf("message:\n%s", m.Data)
+	}
+	if n := w.idp.Requests("jwt-bearer"); n != 1 {
+		t.Errorf("%d JWT-bearer token requests, want 1", n)
+	}
+}
+
+func TestSendAsServiceAccount(t *testing.T) {
+	w := newWorld(t, []string{google.ScopeMail})
+	r := runProgram(w.args("-key-file", w.keyFile), nil)
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	w.checkSent(t)
+	if w.smtp.CommandCount("STARTTLS") != 1 {
+		t.Error("no STARTTLS before the token")
+	}
+	want := "Sent \"mailoauth test message\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " (service account with domain-wide delegation).\n"
+	if r.stdout != want {
+		t.Errorf("stdout %q, want %q", r.stdout, want)
+	}
+	if strings.Contains(r.stdout+r.stderr, "PRIVATE KEY") {
+		t.Error("the key was printed")
+	}
+}
+
+// TestKeyFileFromGoogleVariable finds the key where Google's tools look,
+// and sends through implicit TLS as on smtp.gmail.com:465.
+func TestKeyFileFromGoogleVariable(t *testing.T) {
+	w := newWorld(t, []string{google.ScopeMail}, smtpxtest.ImplicitTLS())
+	r := runProgram(w.args("-implicit-tls"), map[string]string{envKeyFileFallback: w.keyFile})
+	if r.err != nil {
+		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	}
+	w.checkSent(t)
+	if w.smtp.CommandCount("STARTTLS") != 0 {
+		t.Error("STARTTLS on an implicit-TLS connection")
+	}
+}
+
+// TestMissingDelegationIsExplained: the admin allowed another scope only;
+// Google's unauthorized_client is explained and nothing is sent.
+func TestMissingDelegationIsExplained(t *testing.T) {
+	w := newWorld(t, []string{"https://www.googleapis.com/auth/gmail.readonly"})
+	r := runProgram(w.args("-key-file", w.keyFile), nil)
+	if r.err == nil || r.code != 1 {
+		t.Fatalf("err %v, status %d", r.err, r.code)
+	}
+	for _, want := range []string{"What went wrong (" + provider.Misconfigured.String() + ", unauthorized_client)", "Domain Wide Delegation", google.ScopeMail} {
+		if !strings.Contains(r.explained, want) {
+			t.Errorf("the explanation lacks %q:\n%s", want, r.explained)
+		}
+	}
+	if w.smtp.Stats().Connections != 0 {
+		t.Error("connected to the SMTP server without a token")
+	}
+}
+
+func TestBadKeyFiles(t *testing.T) {
+	w := newWorld(t, []string{google.ScopeMail})
+	dir := t.TempDir()
+	clientFile := filepath.Join(dir, "client.json")
+	if err := os.WriteFile(clientFile, []byte(`{"installed":{"client_id":"x.apps.googleusercontent.com"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, file, want string
+		code             int
+	}{
+		{"missing", filepath.Join(dir, "nope.json"), "read the service account key", 1},
+		{"an OAuth client file", clientFile, "OAuth client file", 1},
+	} {
+		r := runProgram(w.args("-key-file", tc.file), nil)
+		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.code != tc.code {
+			t.Errorf("%s: err %v, status %d", tc.name, r.err, r.code)
+		}
+	}
+	r := runProgram([]string{"-mailbox", testMailbox, "-to", testTo}, nil)
+	if r.err == nil || !strings.Contains(r.err.Error(), "-key-file is required") || r.code != 2 {
+		t.Errorf("no key: err %v, status %d", r.err, r.code)
+	}
+	if w.idp.Requests("") != 0 || w.smtp.Stats().Connections != 0 {
+		t.Error("a bad key file reached a server")
+	}
+}
