@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
@@ -346,5 +348,105 @@ func TestE2ELoopbackWithGoogleRoutes(t *testing.T) {
 	}
 	if user, err := idp.Verify(rec.Token.AccessToken); err != nil || user != "carol@example.com" {
 		t.Errorf("Verify = %q, %v", user, err)
+	}
+}
+
+// TestE2ERefreshWithRotation redeems refresh tokens through TokenEndpoint
+// and tokenstore.Refresher against Entra's rotating refresh, then shows
+// what a strict server does with a stale copy.
+func TestE2ERefreshWithRotation(t *testing.T) {
+	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret})
+	rig.idp.SetRotation(true)
+	rt := rig.idp.IssueRefreshToken(e2eClient, e2eUser, strings.Join(entraScopes, " "))
+	ctx := context.Background()
+	if _, err := provider.SaveGrant(ctx, rig.store, "entra/alice", e2eUser, entraScopes, &oauth2.Token{RefreshToken: rt}, rig.idp.Now()); err != nil {
+		t.Fatal(err)
+	}
+	refresh := func(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
+		return rig.token.Refresh(ctx, rec.Token.RefreshToken, rec.Scopes)
+	}
+	r := tokenstore.NewRefresher(rig.store, "entra/alice", refresh, tokenstore.WithClock(rig.idp.Now))
+	for i := range 3 {
+		tok, err := r.TokenContext(ctx)
+		if err != nil {
+			t.Fatalf("refresh %d: %v", i, err)
+		}
+		if user, err := rig.idp.Verify(tok.AccessToken); err != nil || !strings.EqualFold(user, e2eUser) {
+			t.Errorf("Verify = %q, %v", user, err)
+		}
+		rig.idp.Advance(2 * time.Hour)
+	}
+	stored, err := rig.store.Load(ctx, "entra/alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := rig.idp.RefreshChain(rt)
+	if len(chain) != 4 || chain[3] != stored.Token.RefreshToken {
+		t.Errorf("chain of %d refresh tokens; stored is the newest: %v", len(chain), len(chain) > 0 && chain[len(chain)-1] == stored.Token.RefreshToken)
+	}
+
+	// Without rotation the same refresh token comes back and stays stored.
+	rig.idp.SetRotation(false)
+	if _, err := r.TokenContext(ctx); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := rig.store.Load(ctx, "entra/alice")
+	if again.Token.RefreshToken != stored.Token.RefreshToken || again.Version <= stored.Version {
+		t.Error("refresh without rotation changed the refresh token or saved nothing")
+	}
+
+	// A strict server: a rotated-away refresh token revokes the family.
+	rig.idp.SetRotation(true)
+	rig.idp.SetReuseDetection(true)
+	if _, err := rig.token.Refresh(ctx, rt, entraScopes); err == nil {
+		t.Fatal("rotated-away refresh token accepted")
+	}
+	rig.idp.Advance(2 * time.Hour)
+	_, err = r.TokenContext(ctx)
+	var te *provider.TokenError
+	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
+		t.Fatalf("err = %v, want invalid_grant", err)
+	}
+	if d := provider.Diagnose(err); d == nil || d.Kind != provider.Reauthorize {
+		t.Errorf("diagnosis %+v", d)
+	}
+}
+
+// TestE2ETokenEndpointFaults: the typed errors of TokenEndpoint for
+// providertest's injected faults.
+func TestE2ETokenEndpointFaults(t *testing.T) {
+	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, Roles: []string{"SMTP.SendAsApp"}})
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"https://outlook.office365.com/.default"}}
+	ctx := context.Background()
+	if _, err := rig.token.Do(ctx, form); err != nil {
+		t.Fatalf("client credentials: %v", err)
+	}
+	rig.idp.FailNext(1, providertest.TooManyRequests(7*time.Second))
+	var ue *provider.UnavailableError
+	if _, err := rig.token.Do(ctx, form); !errors.As(err, &ue) || ue.StatusCode != 429 || ue.RetryAfter != 7*time.Second {
+		t.Errorf("429: %v", err)
+	}
+	rig.idp.FailNext(1, providertest.ServerError(503))
+	if _, err := rig.token.Do(ctx, form); !errors.As(err, &ue) || ue.StatusCode != 503 {
+		t.Errorf("503: %v", err)
+	}
+	var re *provider.ResponseError
+	rig.idp.FailNext(1, providertest.MalformedJSON())
+	if _, err := rig.token.Do(ctx, form); !errors.As(err, &re) {
+		t.Errorf("malformed: %v", err)
+	}
+	rig.idp.FailNext(1, providertest.OversizedBody())
+	if _, err := rig.token.Do(ctx, form); !errors.As(err, &re) || !strings.Contains(re.Reason, "larger than") {
+		t.Errorf("oversized: %v", err)
+	}
+	rig.idp.FailNext(1, providertest.AADSTS(7000222, "invalid_client", "The provided client secret keys for app are expired."))
+	var te *provider.TokenError
+	_, err := rig.token.Do(ctx, form)
+	var oe *oauth2.RetrieveError
+	if !errors.As(err, &te) || !errors.As(err, &oe) || !strings.Contains(string(oe.Body), "7000222") {
+		t.Errorf("AADSTS: %v", err)
+	}
+	if strings.Contains(err.Error(), e2eSecret) {
+		t.Error("error carries the secret")
 	}
 }
