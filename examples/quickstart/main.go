@@ -24,7 +24,7 @@
 //     takes exactly one new token and the message still goes out;
 //  7. reads the later messages, and prints a summary.
 //
-// It finishes in a second or two and exits with status 0. To do the same
+// It takes well under a second once built, and exits with status 0. To do the same
 // against a real tenant, see examples/entra-send; every call below is the
 // one a real program makes, only the addresses and the certificates
 // trusted point at the local servers.
