@@ -7,10 +7,11 @@
 // It starts three local test servers on 127.0.0.1, the ones mailoauth's own
 // tests use: an identity provider that speaks like Entra ID
 // (provider/providertest), an SMTP submission server (smtpx/smtpxtest) and
-// an IMAP server (imapx/imapxtest), both checking every token with the
-// identity provider and both behaving like Exchange Online (XOAUTH2 only,
-// no error challenge). Then it does what a notification service and a
-// helpdesk do against Microsoft 365, printing each step:
+// an IMAP server (imapx/imapxtest). Both mail servers check every token with
+// the identity provider and, like Exchange Online, offer XOAUTH2 only; the
+// SMTP server refuses a token with a bare "535 5.7.3", as Exchange does.
+// Then it does what a notification service and a helpdesk do against
+// Microsoft 365, printing each step:
 //
 //  1. registers an app with the application permissions SMTP.SendAsApp and
 //     IMAP.AccessAsApp on one mailbox (what an admin does in the Entra
@@ -24,10 +25,10 @@
 //     takes exactly one new token and the message still goes out;
 //  7. reads the later messages, and prints a summary.
 //
-// It takes well under a second once built, and exits with status 0. To do the same
-// against a real tenant, see examples/entra-send; every call below is the
-// one a real program makes, only the addresses and the certificates
-// trusted point at the local servers.
+// It takes well under a second once built, and exits with status 0. Every
+// call it makes is the one a real program makes; only the addresses, the
+// certificates trusted and the clock belong to the test servers. To do the
+// same against a real tenant, see examples/entra-send.
 package main
 
 import (
