@@ -32,6 +32,7 @@ import (
 
 	"github.com/emersion/go-smtp"
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/testcert"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -197,7 +198,7 @@ func New(opts ...Option) *Server {
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
 	}
-	cert, leaf, err := newCertificate()
+	cert, pool, err := testcert.New("smtpxtest")
 	if err != nil {
 		panic(err)
 	}
@@ -205,13 +206,11 @@ func New(opts ...Option) *Server {
 	if err != nil {
 		panic(fmt.Sprintf("smtpxtest: listen: %v", err))
 	}
-	pool := x509.NewCertPool()
-	pool.AddCert(leaf)
 	s := &Server{
 		cfg:        cfg,
 		ln:         ln,
 		tlsConfig:  &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
-		cert:       leaf,
+		cert:       cert.Leaf,
 		pool:       pool,
 		port:       ln.Addr().(*net.TCPAddr).Port,
 		done:       make(chan struct{}),
