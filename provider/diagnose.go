@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/textproto"
 	"regexp"
 	"strconv"
 	"strings"
@@ -233,6 +234,10 @@ func (c *candidates) visit(err error) {
 		}
 	case *smtp.SMTPError:
 		c.offerSMTP(e.Code, enhancedString(e.EnhancedCode), e.Message, 0)
+	case *textproto.Error:
+		// net/smtp's replies keep the enhanced code inside the text.
+		enhanced, text := splitEnhanced(e.Msg)
+		c.offerSMTP(e.Code, enhanced, text, 0)
 	case *imap.Error:
 		c.offerIMAP(string(e.Type), string(e.Code), e.Text, 0)
 	case *auth.ChallengeError:
@@ -245,6 +250,19 @@ func (c *candidates) visit(err error) {
 	default:
 		c.offerOther(err)
 	}
+}
+
+// leadingEnhanced is an RFC 3463 enhanced status code opening a reply text.
+var leadingEnhanced = regexp.MustCompile(`^([245]\.\d{1,3}\.\d{1,3})(?:\s+|$)`)
+
+// splitEnhanced splits the enhanced status code off the start of an SMTP
+// reply text, as net/smtp leaves it; enhanced is empty when there is none.
+func splitEnhanced(msg string) (enhanced, text string) {
+	m := leadingEnhanced.FindStringSubmatchIndex(msg)
+	if m == nil {
+		return "", msg
+	}
+	return msg[m[2]:m[3]], msg[m[1]:]
 }
 
 // offerOther recognises TLS alerts and network failures, which come as
