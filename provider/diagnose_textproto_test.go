@@ -38,4 +38,3 @@ func TestDiagnoseNetSMTPReplies(t *testing.T) {
 		t.Fatalf("splitEnhanced invented a code: %q %q", enhanced, text)
 	}
 }
-
