@@ -11,11 +11,14 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/providertest"
 )
 
 func TestDialAuthenticatesInEverySecurityMode(t *testing.T) {
@@ -300,5 +303,61 @@ func TestNoTokenInTranscriptsLogsOrErrors(t *testing.T) {
 		if !strings.Contains(transcript.String(), "S: + eyJ") || !strings.Contains(transcript.String(), "\nC: \n") {
 			t.Errorf("transcript does not show the challenge answered with an empty line:\n%s", transcript.String())
 		}
+	}
+}
+
+// ccSource fetches a new client-credentials token at each call: the cache
+// is auth.Source's.
+type ccSource struct {
+	ctx context.Context
+	cfg *clientcredentials.Config
+}
+
+func (s ccSource) Token() (*oauth2.Token, error) { return s.cfg.Token(s.ctx) }
+
+// TestDialWithProviderTokens runs Dial against tokens of the local identity
+// provider, verified by its VerifySASL as Exchange would: a revoked token
+// costs exactly one extra token request, and a mailbox the app may not open
+// is refused with a diagnosis.
+func TestDialWithProviderTokens(t *testing.T) {
+	idp := providertest.New()
+	defer idp.Close()
+	idp.AddApp(providertest.App{ClientID: "helpdesk-app", Secret: "s3cret-value-for-tests",
+		Roles: []string{"IMAP.AccessAsApp"}, Mailboxes: []string{user}})
+	srv := newServer(t, imapxtest.WithVerify(idp.VerifySASL))
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, idp.Client())
+	src := auth.NewSource(ccSource{ctx: ctx, cfg: &clientcredentials.Config{
+		ClientID: "helpdesk-app", ClientSecret: "s3cret-value-for-tests",
+		TokenURL: idp.URL() + "/" + providertest.DefaultTenant + "/oauth2/v2.0/token",
+		Scopes:   []string{"https://outlook.office365.com/.default"},
+	}})
+	opts := &imapx.Options{TLSConfig: srv.TLSConfig()}
+
+	c, err := imapx.Dial(ctx, srv.Mailbox(user, src), opts)
+	if err != nil {
+		t.Fatalf("Dial with a fresh token: %v", err)
+	}
+	c.Close()
+	tok, err := src.Token(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idp.RevokeToken(tok.AccessToken)
+	c, err = imapx.Dial(ctx, srv.Mailbox(user, src), opts)
+	if err != nil {
+		t.Fatalf("Dial after the cached token was revoked: %v", err)
+	}
+	c.Close()
+	if got := idp.Requests("client_credentials"); got != 2 {
+		t.Errorf("%d token requests, want 2: one for the first token, exactly one after the refusal", got)
+	}
+	if srv.AuthFailures() != 1 || srv.Auths() != 2 {
+		t.Errorf("server saw %d refusals and %d successes, want 1 and 2", srv.AuthFailures(), srv.Auths())
+	}
+
+	_, err = imapx.Dial(ctx, srv.Mailbox("ceo@example.com", src), opts)
+	var d *provider.Diagnosis
+	if err == nil || !errors.As(err, &d) {
+		t.Fatalf("Dial to a mailbox the app may not open: %v, want a diagnosed refusal", err)
 	}
 }

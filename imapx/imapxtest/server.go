@@ -128,8 +128,9 @@ const (
 // Server is a running test IMAP server. Its methods are safe for concurrent
 // use.
 //
-// Deliver and Messages wait while a FETCH is writing a message of the same
-// folder: a handler that holds a message's body unread must not call them.
+// Deliver and Messages wait while a FETCH is writing messages of the same
+// folder (up to 32 at a time): a handler that holds a message's body unread
+// must not call them.
 type Server struct {
 	// Configuration, set by New.
 	security      security

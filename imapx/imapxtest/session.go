@@ -235,9 +235,9 @@ func (sess *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 	}
 }
 
-// Fetch serves a FETCH one message at a time: imapmemserver holds the
-// mailbox lock while it writes, so Deliver and Messages wait for one
-// message, not for the whole FETCH.
+// Fetch serves a FETCH a few messages at a time: imapmemserver holds the
+// mailbox lock while it writes, so Deliver and Messages wait for a few
+// messages, not for the whole FETCH.
 func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
 	crit := &imap.SearchCriteria{}
 	switch set := numSet.(type) {
@@ -252,10 +252,18 @@ func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, option
 	if err != nil {
 		return err
 	}
-	for _, uid := range data.AllUIDs() {
-		if err := sess.UserSession.Fetch(w, imap.UIDSetNum(uid), options); err != nil {
+	uids := data.AllUIDs()
+	for len(uids) > 0 {
+		n := min(len(uids), fetchChunk)
+		if err := sess.UserSession.Fetch(w, imap.UIDSetNum(uids[:n]...), options); err != nil {
 			return err
 		}
+		uids = uids[n:]
 	}
 	return nil
 }
+
+// fetchChunk is how many messages a FETCH writes under one hold of the
+// mailbox lock (imapmemserver walks the whole mailbox for each call, so
+// one message at a time would be quadratic).
+const fetchChunk = 32

@@ -8,7 +8,8 @@ import "bytes"
 
 // MaxLine is the longest line segment a Scanner holds before it hands the
 // text over in pieces. IMAP lines are far shorter; a longer one is passed on
-// unexamined (Line is called with whole == false).
+// in pieces (Line is called with whole == false), and only its end is
+// examined for a literal announcement.
 const MaxLine = 64 << 10
 
 // maxLiteralDigits bounds the literal length a Scanner accepts (10^18 bytes).
@@ -32,9 +33,10 @@ type Scanner struct {
 	Literal func(p []byte)
 
 	buf      []byte
-	literal  int64 // literal bytes still to come
-	cont     bool  // the next segment continues a command or response
-	overlong bool  // inside a line longer than MaxLine
+	tail     []byte // the end of an over-long line
+	literal  int64  // literal bytes still to come
+	cont     bool   // the next segment continues a command or response
+	overlong bool   // inside a line longer than MaxLine
 }
 
 // Write feeds p to the scanner. It never fails.
@@ -64,27 +66,32 @@ func (s *Scanner) Write(p []byte) (int, error) {
 		}
 		line := p[:i+1]
 		p = p[i+1:]
-		if s.overlong {
+		var seg []byte
+		if s.overlong || len(s.buf)+len(line) > MaxLine {
 			s.emitPiece(line)
+			seg = s.tail
 			s.overlong = false
-			s.cont = false
-			continue
-		}
-		seg := line
-		if len(s.buf) > 0 {
-			s.buf = append(s.buf, line...)
-			seg = s.buf
-		}
-		if s.Line != nil {
-			s.Line(seg, !s.cont, true)
+		} else {
+			seg = line
+			if len(s.buf) > 0 {
+				s.buf = append(s.buf, line...)
+				seg = s.buf
+			}
+			if s.Line != nil {
+				s.Line(seg, !s.cont, true)
+			}
 		}
 		size, ok := LiteralSize(seg)
-		s.buf = s.buf[:0]
+		s.buf, s.tail = s.buf[:0], s.tail[:0]
 		s.cont = ok
 		s.literal = size
 	}
 	return n, nil
 }
+
+// maxTail is how much of an over-long line is kept to find a literal
+// announcement at its end.
+const maxTail = 32
 
 // emitPiece passes on part of an over-long line.
 func (s *Scanner) emitPiece(p []byte) {
@@ -94,10 +101,15 @@ func (s *Scanner) emitPiece(p []byte) {
 			s.Line(s.buf, first, false)
 		}
 		first = false
+		s.tail = append(s.tail[:0], s.buf[max(0, len(s.buf)-maxTail):]...)
 		s.buf = s.buf[:0]
 	}
 	if s.Line != nil {
 		s.Line(p, first, false)
+	}
+	s.tail = append(s.tail, p[max(0, len(p)-maxTail):]...)
+	if len(s.tail) > maxTail {
+		s.tail = append(s.tail[:0], s.tail[len(s.tail)-maxTail:]...)
 	}
 	s.overlong = true
 }

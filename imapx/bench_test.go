@@ -1,0 +1,216 @@
+package imapx_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/emersion/go-imap/v2"
+	"github.com/emersion/go-imap/v2/imapclient"
+
+	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/imapx"
+	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+)
+
+const (
+	benchMessages = 1000
+	benchSize     = 20 << 10
+)
+
+// benchMessage returns a message of about benchSize bytes.
+func benchMessage(i int) []byte {
+	head := message(fmt.Sprint(i), "")
+	line := strings.Repeat("0123456789abcdef", 4) + "\r\n"
+	var b bytes.Buffer
+	b.Write(head)
+	for b.Len() < benchSize {
+		b.WriteString(line)
+	}
+	return b.Bytes()
+}
+
+// fillInbox delivers benchMessages messages to a new user.
+func fillInbox(b *testing.B, srv *imapxtest.Server, user string) {
+	for i := 0; i < benchMessages; i++ {
+		if _, err := srv.Deliver(user, "INBOX", benchMessage(i)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// checkAllSeen fails unless every message of user's INBOX is \Seen.
+func checkAllSeen(b *testing.B, srv *imapxtest.Server, user string) {
+	msgs, err := srv.Messages(user, "INBOX")
+	if err != nil {
+		b.Fatal(err)
+	}
+	seen := 0
+	for _, m := range msgs {
+		if m.HasFlag(imap.FlagSeen) {
+			seen++
+		}
+	}
+	if seen != benchMessages {
+		b.Fatalf("%d of %d messages \\Seen", seen, len(msgs))
+	}
+}
+
+// BenchmarkReceive compares the Mailgate with a raw go-imap loop doing the
+// same work on 1,000 messages of 20 KB: connect and authenticate, find the
+// unseen messages, fetch them (envelope, flags, size, date, body), read
+// each body, and mark them \Seen.
+func BenchmarkReceive(b *testing.B) {
+	srv := imapxtest.New()
+	defer srv.Close()
+	var users atomic.Int64 // every run fills a new mailbox
+
+	b.Run("mailgate", func(b *testing.B) {
+		b.SetBytes(benchMessages * benchSize)
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			u := fmt.Sprintf("mailgate%d@example.com", users.Add(1))
+			fillInbox(b, srv, u)
+			ts := srv.TokenSource(u)
+			ctx, cancel := context.WithCancel(context.Background())
+			var handled atomic.Int64
+			g := imapx.NewMailgate(srv.Mailbox(u, ts), imapx.MailgateOptions{Options: imapx.Options{TLSConfig: srv.TLSConfig()}},
+				func(_ context.Context, m *imapx.Message) error {
+					if _, err := io.Copy(io.Discard, m.Body); err != nil {
+						return err
+					}
+					if handled.Add(1) == benchMessages {
+						cancel()
+					}
+					return nil
+				})
+			b.StartTimer()
+			if err := g.Run(ctx); !errors.Is(err, context.Canceled) {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			cancel()
+			checkAllSeen(b, srv, u)
+			b.StartTimer()
+		}
+	})
+
+	b.Run("raw", func(b *testing.B) {
+		b.SetBytes(benchMessages * benchSize)
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			u := fmt.Sprintf("raw%d@example.com", users.Add(1))
+			fillInbox(b, srv, u)
+			ts := srv.TokenSource(u)
+			b.StartTimer()
+			if err := rawReceive(srv, u, ts); err != nil {
+				b.Fatal(err)
+			}
+			b.StopTimer()
+			checkAllSeen(b, srv, u)
+			b.StartTimer()
+		}
+	})
+}
+
+// rawReceive is the baseline: go-imap used directly, one SEARCH, one
+// streaming FETCH, one STORE.
+func rawReceive(srv *imapxtest.Server, user string, ts auth.TokenSource) error {
+	c, err := imapclient.DialTLS(srv.Addr(), &imapclient.Options{TLSConfig: srv.TLSConfig()})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	tok, err := ts.Token(context.Background())
+	if err != nil {
+		return err
+	}
+	if err := c.Authenticate(auth.NewClient(auth.XOAUTH2, user, tok.AccessToken)); err != nil {
+		return err
+	}
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		return err
+	}
+	data, err := c.UIDSearch(&imap.SearchCriteria{NotFlag: []imap.Flag{imap.FlagSeen}}, nil).Wait()
+	if err != nil {
+		return err
+	}
+	uids := imap.UIDSetNum(data.AllUIDs()...)
+	fetch := c.Fetch(uids, &imap.FetchOptions{
+		UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
+		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
+	})
+	for msg := fetch.Next(); msg != nil; msg = fetch.Next() {
+		for item := msg.Next(); item != nil; item = msg.Next() {
+			if body, ok := item.(imapclient.FetchItemDataBodySection); ok && body.Literal != nil {
+				if _, err := io.Copy(io.Discard, body.Literal); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := fetch.Close(); err != nil {
+		return err
+	}
+	if err := c.Store(uids, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagSeen}}, nil).Close(); err != nil {
+		return err
+	}
+	return c.Logout().Wait()
+}
+
+// BenchmarkIdleLatency measures the time from an APPEND by another client
+// to the handler call, while the mailgate idles.
+func BenchmarkIdleLatency(b *testing.B) {
+	srv := imapxtest.New()
+	defer srv.Close()
+	const u = "latency@example.com"
+	srv.CreateFolder(u, "INBOX")
+	called := make(chan struct{}, 1)
+	g := imapx.NewMailgate(srv.Mailbox(u, nil), imapx.MailgateOptions{Options: imapx.Options{TLSConfig: srv.TLSConfig()}},
+		func(_ context.Context, m *imapx.Message) error {
+			_, err := io.Copy(io.Discard, m.Body)
+			called <- struct{}{}
+			return err
+		})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	c, err := imapx.Dial(context.Background(), srv.Mailbox(u, nil), &imapx.Options{TLSConfig: srv.TLSConfig()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	msg := message("latency", strings.Repeat("x", 2000))
+	waitIdle := func(n int) {
+		for srv.Idles() < n {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		waitIdle(i + 1) // the mailgate is back in IDLE
+		b.StartTimer()
+		cmd := c.Append("INBOX", int64(len(msg)), nil)
+		if _, err := cmd.Write(msg); err != nil {
+			b.Fatal(err)
+		}
+		if err := cmd.Close(); err != nil {
+			b.Fatal(err)
+		}
+		<-called
+		b.StopTimer()
+		if _, err := cmd.Wait(); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
