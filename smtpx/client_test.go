@@ -185,10 +185,10 @@ func TestIsTemporary(t *testing.T) {
 	}
 }
 
-func TestNetSMTPAuth(t *testing.T) {
-	e := newEnv(t, smtpxtest.ImplicitTLS())
-	e.srv.RejectAuth(1)
-	send := func() error {
+// netSMTPSend returns a function sending one message through net/smtp's
+// client with a, over implicit TLS to e's server.
+func netSMTPSend(t *testing.T, e *env, a smtp.Auth) func() error {
+	return func() error {
 		conn, err := tls.Dial("tcp", e.srv.Addr(), e.srv.TLSConfig())
 		if err != nil {
 			return err
@@ -198,7 +198,7 @@ func TestNetSMTPAuth(t *testing.T) {
 			return err
 		}
 		defer c.Close()
-		if err := c.Auth(smtpx.NetSMTPAuth(e.mb)); err != nil {
+		if err := c.Auth(a); err != nil {
 			return err
 		}
 		if err := c.Mail(testAddress); err != nil {
@@ -217,6 +217,36 @@ func TestNetSMTPAuth(t *testing.T) {
 		}
 		return c.Quit()
 	}
+}
+
+// Exchange refuses a token with a bare "535 5.7.3", no challenge: net/smtp
+// then never calls the Auth again for that exchange, so the Auth must
+// notice at the next Start that no 235 confirmed the token.
+func TestNetSMTPAuthReplacesATokenRefusedWithoutChallenge(t *testing.T) {
+	e := newEnv(t, smtpxtest.ImplicitTLS(), smtpxtest.WithoutErrorChallenge())
+	e.srv.RejectAuth(1)
+	send := netSMTPSend(t, e, smtpx.NetSMTPAuth(e.mb))
+	if err := send(); err == nil || !strings.Contains(recordErr(err).Error(), "535") {
+		t.Fatalf("first send: %v, want the 535", err)
+	}
+	if err := send(); err != nil {
+		t.Fatalf("second send: %v", recordErr(err))
+	}
+	if err := send(); err != nil {
+		t.Fatalf("third send: %v", recordErr(err))
+	}
+	if n := e.tokens.Requests(); n != 2 {
+		t.Errorf("%d token requests, want 2: one refused, one fresh and then reused", n)
+	}
+	if n := len(e.srv.Messages()); n != 2 {
+		t.Fatalf("%d messages, want 2", n)
+	}
+}
+
+func TestNetSMTPAuth(t *testing.T) {
+	e := newEnv(t, smtpxtest.ImplicitTLS())
+	e.srv.RejectAuth(1)
+	send := netSMTPSend(t, e, smtpx.NetSMTPAuth(e.mb))
 	// The first token is refused: the challenge is answered and the token
 	// invalidated, so the next authentication uses a fresh one.
 	if err := send(); err == nil || !strings.Contains(recordErr(err).Error(), "535") {

@@ -25,8 +25,15 @@ import (
 // connection without TLS unless the server is on a loopback address, and
 // to a server other than mb.SMTP.Host. It answers an error challenge as
 // the mechanism requires and then invalidates the refused token, so the
-// next authentication uses a fresh one. net/smtp gives no context: the
-// token is fetched with context.Background.
+// next authentication uses a fresh one. A server that refuses without a
+// challenge (Exchange's bare "535 5.7.3") never reaches the Auth, so a
+// token that no "235" confirmed is invalidated when the next
+// authentication starts. net/smtp gives no context: the token is fetched
+// with context.Background.
+//
+// Create the Auth once and reuse it, as with net/smtp's PlainAuth: the
+// memory of an unconfirmed token lives in it. An Auth shared by concurrent
+// connections works but may refresh a token more often than needed.
 func NetSMTPAuth(mb *provider.Mailbox) smtp.Auth {
 	return &netSMTPAuth{mb: mb}
 }
@@ -34,8 +41,8 @@ func NetSMTPAuth(mb *provider.Mailbox) smtp.Auth {
 type netSMTPAuth struct {
 	mb *provider.Mailbox
 
-	mu     sync.Mutex // guards the exchange in progress
-	tok    *oauth2.Token
+	mu     sync.Mutex    // guards the exchange in progress
+	tok    *oauth2.Token // the token of the exchange; nil once a 235 confirmed it
 	client sasl.Client
 }
 
@@ -52,6 +59,15 @@ func (a *netSMTPAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
 	mech, err := pickMechanism(a.mb.SASLMechanism(), server.Auth)
 	if err != nil {
 		return "", nil, err
+	}
+	a.mu.Lock()
+	unconfirmed := a.tok
+	a.tok = nil
+	a.mu.Unlock()
+	if unconfirmed != nil {
+		// The last exchange ended without a 235: refused without a
+		// challenge, or cut off. Either way, take a fresh token.
+		a.mb.Tokens.Invalidate(unconfirmed)
 	}
 	tok, err := a.mb.Tokens.Token(context.Background())
 	if err != nil {
@@ -70,6 +86,10 @@ func (a *netSMTPAuth) Start(server *smtp.ServerInfo) (string, []byte, error) {
 
 func (a *netSMTPAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 	if !more {
+		// net/smtp calls Next with more == false on the server's 235.
+		a.mu.Lock()
+		a.tok = nil
+		a.mu.Unlock()
 		return nil, nil
 	}
 	a.mu.Lock()
