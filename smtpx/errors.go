@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/mailoauth/mailoauth/auth"
@@ -205,6 +206,11 @@ func causeError(ctx context.Context, p Phase, err error) *Error {
 	}
 	if cerr := ctx.Err(); cerr != nil {
 		return &Error{Phase: p, Message: "interrupted", Err: cerr}
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		// The connection's deadline, which is the context's, fired a
+		// moment before the context's own timer did.
+		return &Error{Phase: p, Message: "interrupted", Err: errors.Join(context.DeadlineExceeded, err)}
 	}
 	return &Error{Phase: p, Message: "connection failed", Temporary: isNetworkError(err), Err: err}
 }
