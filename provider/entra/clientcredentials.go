@@ -62,7 +62,7 @@ func ClientCredentials(ctx context.Context, cfg Config) (*provider.Mailbox, erro
 	mb := cfg.mailbox(auth.NewSource(base, cfg.sourceOptions()...))
 	if !cfg.Lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, err
+			return nil, provider.Annotate(err)
 		}
 	}
 	return mb, nil

@@ -61,7 +61,7 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store, opts ...
 	mb := cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions()...))
 	if !cfg.Lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, err
+			return nil, provider.Annotate(err)
 		}
 	}
 	if o.keepAlive {

@@ -53,7 +53,7 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 	}
 	if !c.Lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, err
+			return nil, provider.Annotate(err)
 		}
 	}
 	return mb, nil

@@ -237,7 +237,7 @@ func ServiceAccount(ctx context.Context, keyJSON []byte, mailbox string, opts ..
 	}
 	if !o.lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, err
+			return nil, provider.Annotate(err)
 		}
 	}
 	return mb, nil
