@@ -209,12 +209,16 @@ func (s *Sender) sendBatch(ctx context.Context, from string, rcpts []string, b *
 		anyRcpt  bool   // some recipient was refused individually
 		failures map[string]*Error
 	)
+	pace := true // false after a dead pooled connection: nothing was submitted
 	for {
-		if err := s.bucket.wait(ctx, s.clock); err != nil {
-			lastTx = causeError(ctx, PhaseConnect, err)
-			failures = allFailed(pending, lastTx)
-			break
+		if pace {
+			if err := s.bucket.wait(ctx, s.clock); err != nil {
+				lastTx = causeError(ctx, PhaseConnect, err)
+				failures = allFailed(pending, lastTx)
+				break
+			}
 		}
+		pace = true
 		c, reused, err := s.acquire(ctx)
 		var out outcome
 		if err != nil {
@@ -244,7 +248,9 @@ func (s *Sender) sendBatch(ctx context.Context, from string, rcpts []string, b *
 		// A pooled connection the server had closed: try another at once.
 		if out.err != nil && reused && b.fresh() && free < maxFreeRetries &&
 			out.err.Phase != PhaseData && (out.err.Code == 0 || out.err.Code == codeServiceClosing) && ctx.Err() == nil {
+			// The rate token paid for a transaction that never started.
 			free++
+			pace = false
 			continue
 		}
 		var again []string

@@ -141,6 +141,28 @@ func TestSenderReauthenticatesWithFreshTokenAfterDrop(t *testing.T) {
 	}
 }
 
+// A pooled connection the server had dropped costs no extra wait for the
+// rate limit: nothing was submitted on it.
+func TestSenderDeadPooledConnectionDoesNotPayTheRateTwice(t *testing.T) {
+	e := newEnv(t)
+	clock := newFakeClock()
+	e.mb.Limits.MessagesPerMinute = 30 // one every 2 s
+	s := e.sender(t, smtpx.SenderOptions{Clock: clock})
+	send(t, s, "1")
+	clock.Advance(2 * time.Second) // the next message is due
+	e.srv.DropConnections()
+	before := clock.Slept()
+	if err := send(t, s, "2"); err != nil {
+		t.Fatal(err)
+	}
+	if waited := clock.Slept() - before; waited != 0 {
+		t.Fatalf("the second message waited %v for the rate limit, want none", waited)
+	}
+	if n := len(e.srv.Messages()); n != 2 {
+		t.Fatalf("%d messages", n)
+	}
+}
+
 func TestSenderMaxMessagesPerConn(t *testing.T) {
 	e := newEnv(t)
 	s := e.sender(t, smtpx.SenderOptions{MaxMessagesPerConn: 2})
