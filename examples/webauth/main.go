@@ -79,14 +79,24 @@ const (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "webauth:", err)
-		if d := provider.Diagnose(err); d != nil {
-			fmt.Fprintf(os.Stderr, "  %s (%s): %s\n  Fix: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-		}
-		os.Exit(1)
+	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
+	stop()
+	if err != nil {
+		os.Exit(fail(os.Stderr, err))
 	}
+}
+
+// fail prints err with the diagnosis provider.Diagnose gives for it, and
+// returns the exit status.
+func fail(w io.Writer, err error) int {
+	if errors.Is(err, flag.ErrHelp) {
+		return 2
+	}
+	fmt.Fprintln(w, "webauth:", err)
+	if d := provider.Diagnose(err); d != nil {
+		fmt.Fprintf(w, "%s (%s): %s\nFix: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
+	}
+	return 1
 }
 
 // run parses the configuration, serves the page until ctx is done, and
