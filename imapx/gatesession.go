@@ -15,11 +15,13 @@ import (
 
 // How a mailgate session splits its work.
 const (
-	// metaBatch is the number of messages whose metadata one FETCH asks for.
-	metaBatch = 200
-	// maxStreamBytes bounds the message bytes one streaming FETCH carries:
-	// when Run is cancelled, the rest of that FETCH is read and dropped.
-	maxStreamBytes = 8 << 20
+	// metaBatch is the number of messages whose sizes one FETCH asks for.
+	metaBatch = 1000
+	// maxStreamBytes bounds the message bytes one streaming FETCH carries.
+	// The actions of its messages are applied together after it, and when
+	// Run is cancelled the rest of it is read and dropped; smaller FETCHes
+	// cost throughput (each one drains and refills the pipeline).
+	maxStreamBytes = 16 << 20
 )
 
 // errConnClosed ends a wait when the server closed the connection.
@@ -174,7 +176,7 @@ func (gs *gateSession) settle(ctx context.Context, present map[imap.UID]struct{}
 	return gs.applyNow(ctx, again)
 }
 
-// meta is what the first FETCH of a batch tells about a message.
+// meta is what the FETCH responses tell about a message.
 type meta struct {
 	uid      imap.UID
 	flags    []imap.Flag
@@ -183,31 +185,29 @@ type meta struct {
 	date     time.Time
 }
 
-// batch handles up to metaBatch messages: their metadata first (sizes
-// decide what is streamed), then their bodies in streaming FETCHes.
+// batch handles up to metaBatch messages: their sizes first (they decide
+// what is streamed, and in how many FETCHes), then everything else, body
+// included, in streaming FETCHes.
 func (gs *gateSession) batch(ctx context.Context, uids []imap.UID) error {
-	bufs, err := gs.s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
-		UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
-	}).Collect()
+	bufs, err := gs.s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, RFC822Size: true}).Collect()
 	if err != nil {
 		return phaseError(PhaseFetch, gs.addr, err)
 	}
-	byUID := make(map[imap.UID]*meta, len(bufs))
+	sizes := make(map[imap.UID]int64, len(bufs))
 	for _, b := range bufs {
-		if b.UID == 0 {
-			continue
+		if b.UID != 0 {
+			sizes[b.UID] = b.RFC822Size
 		}
-		byUID[b.UID] = &meta{uid: b.UID, flags: b.Flags, envelope: b.Envelope, size: b.RFC822Size, date: b.InternalDate}
 	}
 	var body, oversize []*meta
 	for _, uid := range uids {
-		m := byUID[uid]
+		size, ok := sizes[uid]
 		switch {
-		case m == nil: // expunged meanwhile
-		case gs.g.opts.MaxSize > 0 && m.size > gs.g.opts.MaxSize:
-			oversize = append(oversize, m)
+		case !ok: // expunged meanwhile
+		case gs.g.opts.MaxSize > 0 && size > gs.g.opts.MaxSize:
+			oversize = append(oversize, &meta{uid: uid, size: size})
 		default:
-			body = append(body, m)
+			body = append(body, &meta{uid: uid, size: size})
 		}
 	}
 	if len(oversize) > 0 {
@@ -240,9 +240,20 @@ func (gs *gateSession) oversize(ctx context.Context, ms []*meta) error {
 	uids := make([]imap.UID, len(ms))
 	for i, m := range ms {
 		uids[i] = m.uid
+	}
+	// The subjects, for the log.
+	bufs, err := gs.s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{UID: true, Envelope: true}).Collect()
+	if err != nil {
+		return phaseError(PhaseFetch, gs.addr, err)
+	}
+	subjects := make(map[imap.UID]string, len(bufs))
+	for _, b := range bufs {
+		subjects[b.UID] = subject(b.Envelope)
+	}
+	for _, m := range ms {
 		g.log.WarnContext(ctx, "imapx: mailgate: message larger than MaxSize not handed to the handler",
 			"folder", g.opts.Folder, "uid", uint32(m.uid), "size", m.size, "max_size", g.opts.MaxSize,
-			"moved_to", dest, "subject", subject(m.envelope))
+			"moved_to", dest, "subject", subjects[m.uid])
 	}
 	if dest == "" {
 		for _, uid := range uids {
@@ -250,7 +261,7 @@ func (gs *gateSession) oversize(ctx context.Context, ms []*meta) error {
 		}
 		return nil
 	}
-	err := gs.move(ctx, uids, dest)
+	err = gs.move(ctx, uids, dest)
 	switch {
 	case err == nil:
 		for _, uid := range uids {
@@ -286,7 +297,7 @@ func (gs *gateSession) stream(ctx context.Context, ms []*meta) error {
 		byUID[m.uid] = m
 	}
 	cmd := gs.s.c.Fetch(imap.UIDSetNum(uids...), &imap.FetchOptions{
-		UID:         true,
+		UID: true, Flags: true, Envelope: true, RFC822Size: true, InternalDate: true,
 		BodySection: []*imap.FetchItemBodySection{{Peek: true}},
 	})
 	var (
@@ -316,47 +327,66 @@ func (gs *gateSession) stream(ctx context.Context, ms []*meta) error {
 	return nil
 }
 
-// message reads one FETCH response: it finds the UID and the body and
-// calls the handler. It reports the UID when the handler succeeded.
+// Items of a FETCH response the handler needs before the body.
+const (
+	gotUID = 1 << iota
+	gotFlags
+	gotEnvelope
+	gotDate
+	gotAll = gotUID | gotFlags | gotEnvelope | gotDate
+)
+
+// message reads one FETCH response: it gathers the metadata and calls the
+// handler with the body. Servers send the body last; should one send it
+// earlier, the body is read into memory and the handler called at the end.
+// It reports the UID when the handler succeeded.
 func (gs *gateSession) message(ctx context.Context, msg *imapclient.FetchMessageData, byUID map[imap.UID]*meta) (handledUID imap.UID, ok bool) {
 	var (
-		uid      imap.UID
-		early    []byte // a body that came before the UID (unusual order)
-		gotEarly bool
-		done     bool
+		m     meta
+		got   int
+		early []byte // a body that came before the metadata
+		body  bool   // a body was seen
 	)
 	for item := msg.Next(); item != nil; item = msg.Next() {
 		switch it := item.(type) {
 		case imapclient.FetchItemDataUID:
-			uid = it.UID
+			m.uid, got = it.UID, got|gotUID
+		case imapclient.FetchItemDataFlags:
+			m.flags, got = it.Flags, got|gotFlags
+		case imapclient.FetchItemDataEnvelope:
+			m.envelope, got = it.Envelope, got|gotEnvelope
+		case imapclient.FetchItemDataInternalDate:
+			m.date, got = it.Time, got|gotDate
+		case imapclient.FetchItemDataRFC822Size:
+			m.size = it.Size
 		case imapclient.FetchItemDataBodySection:
-			if it.Literal == nil || done {
+			if it.Literal == nil || body {
 				continue
 			}
-			if uid == 0 {
+			body = true
+			if got != gotAll {
 				b, err := io.ReadAll(newBodyReader(it.Literal, it.Literal.Size()))
 				if err != nil {
 					gs.abort()
 					return 0, false // the connection broke; Close reports it
 				}
-				early, gotEarly = b, true
+				early = b
 				continue
 			}
-			done = true
-			ok = gs.deliver(ctx, byUID[uid], it.Literal, it.Literal.Size())
+			ok = gs.deliver(ctx, byUID[m.uid], &m, it.Literal, it.Literal.Size())
 		}
 	}
-	if !done && gotEarly && uid != 0 {
-		ok = gs.deliver(ctx, byUID[uid], bytes.NewReader(early), int64(len(early)))
+	if early != nil && m.uid != 0 {
+		ok = gs.deliver(ctx, byUID[m.uid], &m, bytes.NewReader(early), int64(len(early)))
 	}
-	return uid, ok
+	return m.uid, ok
 }
 
 // deliver calls the handler for one message and records the outcome; it
 // reports whether the handler succeeded.
-func (gs *gateSession) deliver(ctx context.Context, m *meta, r io.Reader, size int64) bool {
+func (gs *gateSession) deliver(ctx context.Context, asked *meta, m *meta, r io.Reader, size int64) bool {
 	body := newBodyReader(r, size)
-	if m == nil || gs.g.st.handled(m.uid) {
+	if asked == nil || gs.g.st.handled(m.uid) {
 		// Not a message to hand over; read it here, where a broken
 		// connection is noticed.
 		if body.finish() != nil {

@@ -35,6 +35,10 @@ import (
 // handlers idempotent (Message.UIDValidity and UID, or the Message-ID, make
 // a key).
 //
+// Messages are streamed to the handler one after the other from FETCH
+// commands of up to 16 MiB of mail; the actions of the messages of one FETCH
+// are applied together when it is over.
+//
 // The mailgate learns of new mail with IDLE where the server offers it and
 // by polling otherwise; it reconnects, with backoff and a fresh token, after
 // any failure, and shortly before the access token of its session expires.
@@ -93,7 +97,7 @@ func (g *Mailgate) Run(ctx context.Context) error {
 		return err
 	}
 	if err := (&dialer{mb: g.mb}).validate(); err != nil {
-		return err
+		return provider.Annotate(err)
 	}
 	if !g.running.CompareAndSwap(false, true) {
 		return errf("mailgate: Run is already running")

@@ -21,7 +21,10 @@ type Options struct {
 	// Debug, when set, receives the IMAP dialogue as lines starting with
 	// "C: " and "S: ". The AUTHENTICATE command and its continuation lines
 	// are replaced by "[redacted]", as is any token wherever it appears;
-	// literal data (message bodies) is summarized by its size.
+	// literal data (message bodies) is summarized by its size. Lines are
+	// written from the connection's goroutines: a writer shared by several
+	// Dial calls must be safe for concurrent use (a Mailgate serializes
+	// its own sessions).
 	Debug io.Writer
 	// DialTimeout bounds the TCP connect; zero: 30 seconds.
 	DialTimeout time.Duration

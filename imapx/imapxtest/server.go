@@ -129,8 +129,8 @@ const (
 // use.
 //
 // Deliver and Messages wait while a FETCH is writing messages of the same
-// folder (up to 32 at a time): a handler that holds a message's body unread
-// must not call them.
+// folder (up to 32 at a time for a UID FETCH of listed UIDs, else all of
+// them): a handler that holds a message's body unread must not call them.
 type Server struct {
 	// Configuration, set by New.
 	security      security

@@ -235,24 +235,19 @@ func (sess *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 	}
 }
 
-// Fetch serves a FETCH a few messages at a time: imapmemserver holds the
-// mailbox lock while it writes, so Deliver and Messages wait for a few
-// messages, not for the whole FETCH.
+// Fetch serves a UID FETCH of listed UIDs a few messages at a time:
+// imapmemserver holds the mailbox lock while it writes, so Deliver and
+// Messages wait for a few messages, not for the whole FETCH. Other sets
+// ("*", sequence numbers) are served in one go.
 func (sess *session) Fetch(w *imapserver.FetchWriter, numSet imap.NumSet, options *imap.FetchOptions) error {
-	crit := &imap.SearchCriteria{}
-	switch set := numSet.(type) {
-	case imap.UIDSet:
-		crit.UID = []imap.UIDSet{set}
-	case imap.SeqSet:
-		crit.SeqNum = []imap.SeqSet{set}
-	default:
+	set, ok := numSet.(imap.UIDSet)
+	var uids []imap.UID
+	if ok {
+		uids, ok = set.Nums()
+	}
+	if !ok {
 		return sess.UserSession.Fetch(w, numSet, options)
 	}
-	data, err := sess.UserSession.Search(imapserver.NumKindUID, crit, &imap.SearchOptions{})
-	if err != nil {
-		return err
-	}
-	uids := data.AllUIDs()
 	for len(uids) > 0 {
 		n := min(len(uids), fetchChunk)
 		if err := sess.UserSession.Fetch(w, imap.UIDSetNum(uids[:n]...), options); err != nil {
