@@ -93,12 +93,8 @@ func openMailbox(ctx context.Context, cfg config) (*provider.Mailbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cfg.smtp.Host != "" {
-		mb.SMTP = cfg.smtp
-	}
-	if cfg.imap.Host != "" {
-		mb.IMAP = cfg.imap
-	}
+	mb.SMTP = cfg.smtp.apply(mb.SMTP)
+	mb.IMAP = cfg.imap.apply(mb.IMAP)
 	return mb, nil
 }
 

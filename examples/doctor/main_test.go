@@ -191,7 +191,7 @@ func TestWrongSecretFails(t *testing.T) {
 	imapConns := w.imap.Connections() // the handshake that read its certificate
 	out, err := doctor(t, w.args("-send-to", recipient), map[string]string{envClientSecret: "wrong-secret-value"})
 	require.Error(t, err)
-	require.Equal(t, 1, fail(io.Discard, err))
+	require.Equal(t, 1, explain(io.Discard, "doctor", err), "exit status 1")
 	require.Equal(t, statusFail, status(t, out, stepCredentials))
 	require.Contains(t, out, "misconfigured (AADSTS7000215): ")
 	require.Contains(t, out, "Fix: ")
@@ -285,6 +285,35 @@ func TestConfigErrors(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+	err := run(context.Background(), []string{"-mailbox", mailbox, "-smtp-security", "ssl"}, func(string) string { return "" }, io.Discard, io.Discard)
+	require.Equal(t, 2, explain(io.Discard, "doctor", err), "a usage error exits 2")
+	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, io.Discard)
+	require.Equal(t, 0, explain(io.Discard, "doctor", err), "-h exits 0")
+	err = run(context.Background(), nil, func(k string) string {
+		return map[string]string{"MAILOAUTH_MAILBOX": mailbox, "MAILOAUTH_SMTP_PORT": "five"}[k]
+	}, io.Discard, io.Discard)
+	require.ErrorContains(t, err, "MAILOAUTH_SMTP_PORT")
+}
+
+// TestConfiguredByEnvironment: the same good configuration given through
+// environment variables alone.
+func TestConfiguredByEnvironment(t *testing.T) {
+	w := newWorld(t)
+	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
+	ep := w.imap.Endpoint()
+	secretFile := filepath.Join(t.TempDir(), "secret")
+	require.NoError(t, os.WriteFile(secretFile, []byte(clientSecret+"\n"), 0o600))
+	env := map[string]string{
+		"MAILOAUTH_TENANT": providertest.DefaultTenant, "MAILOAUTH_CLIENT_ID": clientID, "MAILOAUTH_MAILBOX": mailbox,
+		"MAILOAUTH_AUTHORITY_HOST": w.idp.URL(), "MAILOAUTH_CA_FILE": w.caFile,
+		"MAILOAUTH_SMTP_HOST": w.smtp.Host(), "MAILOAUTH_SMTP_PORT": strconv.Itoa(w.smtp.Port()),
+		"MAILOAUTH_IMAP_HOST": ep.Host, "MAILOAUTH_IMAP_PORT": strconv.Itoa(ep.Port),
+		"MAILOAUTH_SEND_TO": recipient, envClientSecret + "_FILE": secretFile,
+	}
+	out, err := doctor(t, nil, env)
+	require.NoError(t, err)
+	requireAllOK(t, out)
+	requireDelivered(t, w)
 }
 
 // newCertificate makes a self-signed RSA certificate and writes it with its
