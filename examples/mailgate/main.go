@@ -24,26 +24,26 @@
 //	go run ./examples/mailgate -tenant <tenant id> -client-id <client id> -mailbox helpdesk@contoso.com -out tickets
 //
 // Delegated access (-grant delegated) uses a grant saved earlier by
-// examples/entra-authorize or examples/webauth in the file store -store
-// (decrypted with MAILOAUTH_STORE_KEY when it was encrypted); the app needs
-// the delegated permission IMAP.AccessAsUser.All.
+// examples/entra-authorize (its folder is the default -store) or
+// examples/webauth (pass its -store), decrypted with MAILOAUTH_STORE_KEY
+// when it was encrypted; the app needs the delegated permission
+// IMAP.AccessAsUser.All.
 //
 // The Processed folder is created when missing. Stop the program with
-// Ctrl-C: it finishes the message in hand first.
+// Ctrl-C or SIGTERM: it finishes the message in hand first.
 //
-// -authority-host, -imap-host, -imap-port, -imap-security and -ca-file point
-// the program at other servers: its tests run it against providertest and
-// imapxtest.
+// Every setting can also be given by the environment variable named in -h
+// (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
+// cloud; -authority-host, -imap-host, -imap-port, -imap-security and
+// -ca-file point the program at other servers: its tests run it against
+// providertest and imapxtest.
 package main
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -63,13 +63,6 @@ import (
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-// Environment variables read for secrets. Each may instead name a file
-// holding the value, with the suffix _FILE (MAILOAUTH_CLIENT_SECRET_FILE).
-const (
-	envClientSecret = "MAILOAUTH_CLIENT_SECRET"
-	envStoreKey     = "MAILOAUTH_STORE_KEY" // 32 bytes, base64
-)
-
 const (
 	// idpTimeout bounds each request to the identity provider.
 	idpTimeout = 30 * time.Second
@@ -82,21 +75,8 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		os.Exit(fail(os.Stderr, err))
+		os.Exit(explain(os.Stderr, "mailgate", err))
 	}
-}
-
-// fail prints err with the diagnosis provider.Diagnose gives for it, and
-// returns the exit status.
-func fail(w io.Writer, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	fmt.Fprintln(w, "mailgate:", err)
-	if d := provider.Diagnose(err); d != nil {
-		fmt.Fprintf(w, "%s (%s): %s\nFix: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-	}
-	return 1
 }
 
 // config is the parsed command line and environment.
@@ -104,7 +84,7 @@ type config struct {
 	entra      entra.Config
 	delegated  bool
 	store      tokenstore.Store // delegated only
-	imap       provider.Server  // zero Host: Exchange Online's
+	imap       serverOverride
 	tlsConfig  *tls.Config      // nil: the system roots
 	folder     string
 	processed  string
@@ -137,9 +117,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	if cfg.imap.Host != "" {
-		mb.IMAP = cfg.imap
-	}
+	mb.IMAP = cfg.imap.apply(mb.IMAP)
 	if err := ensureFolder(setupCtx, mb, &opts, cfg.processed); err != nil {
 		return err
 	}
@@ -248,76 +226,83 @@ func (o *output) write(t *Ticket) error {
 // parseConfig reads flags and the environment. Secrets come only from the
 // environment or from files.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("mailgate", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newEnvFlags("mailgate", getenv, stderr)
 	var (
-		mailbox       = fs.String("mailbox", "", "mailbox to watch (required)")
-		tenant        = fs.String("tenant", "", "directory (tenant) ID or domain")
-		clientID      = fs.String("client-id", "", "application (client) ID")
-		grant         = fs.String("grant", "app", "app (client credentials) or delegated (a grant in -store)")
-		storeDir      = fs.String("store", "tokens", "delegated: folder of the stored grant")
-		authorityHost = fs.String("authority-host", "", "login host, e.g. https://login.microsoftonline.us (default: the global cloud)")
-		imapHost      = fs.String("imap-host", "", "IMAP server (default: Exchange Online's)")
-		imapPort      = fs.Int("imap-port", 993, "IMAP port, with -imap-host")
-		imapSecurity  = fs.String("imap-security", "tls", "IMAP security with -imap-host: tls, starttls or plaintext (loopback only)")
-		caFile        = fs.String("ca-file", "", "PEM file of extra certificate authorities to trust (identity provider and IMAP server)")
-		folder        = fs.String("folder", "INBOX", "folder to watch")
-		processed     = fs.String("processed", "Processed", "folder handled messages are moved to")
-		out           = fs.String("out", "tickets", `folder for the tickets, or "-" for stdout`)
-		poll          = fs.Duration("poll", time.Minute, "time between checks when the server has no IDLE")
+		mailbox       = fs.str("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to watch (required)")
+		tenant        = fs.str("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
+		clientID      = fs.str("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
+		grant         = fs.str("grant", "MAILOAUTH_GRANT", "app", "app (client credentials) or delegated (a grant saved in -store)")
+		storeDir      = fs.str("store", "MAILOAUTH_STORE_DIR", defaultStoreDir(), "delegated: folder of the saved grant; decrypted with $"+envStoreKey+" when set")
+		cloud         = fs.str("cloud", "MAILOAUTH_CLOUD", "global", "Microsoft cloud: global, usgov, usgovdod or china")
+		authorityHost = fs.str("authority-host", "MAILOAUTH_AUTHORITY_HOST", "", "login host instead of the cloud's, e.g. https://login.microsoftonline.com")
+		imapHost      = fs.str("imap-host", "MAILOAUTH_IMAP_HOST", "", "IMAP server instead of the cloud's")
+		imapPort      = fs.integer("imap-port", "MAILOAUTH_IMAP_PORT", 0, "IMAP port instead of the cloud's (993)")
+		imapSecurity  = fs.str("imap-security", "MAILOAUTH_IMAP_SECURITY", "", "tls (implicit), starttls or plaintext (loopback only); default: the cloud's (tls)")
+		caFile        = fs.str("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the IMAP server")
+		folder        = fs.str("folder", "MAILOAUTH_FOLDER", "INBOX", "folder to watch")
+		processed     = fs.str("processed", "MAILOAUTH_PROCESSED", "Processed", "folder handled messages are moved to (created when missing)")
+		out           = fs.str("out", "MAILOAUTH_OUT", "tickets", `folder for the tickets, or "-" to print them on stdout`)
+		poll          = fs.duration("poll", "MAILOAUTH_POLL", time.Minute, "time between checks when the server has no IDLE")
 		verbose       = fs.Bool("v", false, "print the IMAP dialogue to stderr (tokens redacted)")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return config{}, err
-	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
 	}
 	if *mailbox == "" {
-		return config{}, errors.New("-mailbox is required")
+		return config{}, usagef("-mailbox is required")
 	}
 	if *folder == *processed {
-		return config{}, errors.New("-folder and -processed must differ")
+		return config{}, usagef("-folder and -processed must differ")
 	}
-	secret, err := secretFromEnv(getenv, envClientSecret)
-	if err != nil {
-		return config{}, err
-	}
-	tlsConfig, err := loadTLSConfig(*caFile)
-	if err != nil {
-		return config{}, err
-	}
-	httpClient := &http.Client{Timeout: idpTimeout}
-	if tlsConfig != nil {
-		httpClient.Transport = &http.Transport{TLSClientConfig: tlsConfig, Proxy: http.ProxyFromEnvironment}
+	if *poll <= 0 {
+		return config{}, usagef("-poll must be positive")
 	}
 	cfg := config{
-		tlsConfig: tlsConfig,
+		imap:      serverOverride{flag: "imap", host: *imapHost, port: *imapPort, security: *imapSecurity},
 		folder:    *folder,
 		processed: *processed,
 		out:       *out,
 		poll:      *poll,
 		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
 	}
+	if err := cfg.imap.check(); err != nil {
+		return config{}, err
+	}
 	if *verbose {
 		cfg.verboseOut = stderr
+	}
+	secret, err := secretFromEnv(getenv, envClientSecret)
+	if err != nil {
+		return config{}, err
+	}
+	if cfg.tlsConfig, err = loadTLSConfig(*caFile); err != nil {
+		return config{}, err
+	}
+	httpClient := &http.Client{Timeout: idpTimeout}
+	if cfg.tlsConfig != nil {
+		httpClient.Transport = &http.Transport{TLSClientConfig: cfg.tlsConfig, Proxy: http.ProxyFromEnvironment}
+	}
+	cl, err := cloudNamed(*cloud)
+	if err != nil {
+		return config{}, err
+	}
+	if *authorityHost != "" {
+		cl = cl.WithAuthorityHost(strings.TrimRight(*authorityHost, "/"))
 	}
 	cfg.entra = entra.Config{
 		TenantID:     *tenant,
 		ClientID:     *clientID,
 		ClientSecret: secret,
+		Cloud:        cl,
 		Mailbox:      *mailbox,
 		Protocols:    entra.IMAP,
 		HTTPClient:   httpClient,
 		Logger:       cfg.logger,
 	}
-	if *authorityHost != "" {
-		cfg.entra.Cloud = entra.Global.WithAuthorityHost(strings.TrimRight(*authorityHost, "/"))
-	}
 	switch *grant {
 	case "app":
 		if secret == "" {
-			return config{}, fmt.Errorf("app-only access needs the client secret in %s (or a file named by %s_FILE)", envClientSecret, envClientSecret)
+			return config{}, usagef("app-only access needs the client secret's value in $%s (or a file named by $%s_FILE)", envClientSecret, envClientSecret)
 		}
 	case "delegated":
 		cfg.delegated = true
@@ -325,79 +310,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			return config{}, err
 		}
 	default:
-		return config{}, fmt.Errorf("-grant %q: want app or delegated", *grant)
-	}
-	if *imapHost != "" {
-		sec, err := parseSecurity(*imapSecurity)
-		if err != nil {
-			return config{}, fmt.Errorf("-imap-security: %w", err)
-		}
-		cfg.imap = provider.Server{Host: *imapHost, Port: *imapPort, Security: sec}
+		return config{}, usagef("-grant %q: want app or delegated", *grant)
 	}
 	return cfg, nil
-}
-
-// secretFromEnv returns the value of the environment variable name, or the
-// contents of the file named by name_FILE (surrounding white space
-// trimmed); "" when neither is set.
-func secretFromEnv(getenv func(string) string, name string) (string, error) {
-	if v := getenv(name); v != "" {
-		return v, nil
-	}
-	path := getenv(name + "_FILE")
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s_FILE: %w", name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// openStore opens the file store in dir, encrypted when a store key is set.
-func openStore(dir string, getenv func(string) string) (tokenstore.Store, error) {
-	fileStore, err := tokenstore.NewFile(dir)
-	if err != nil {
-		return nil, err
-	}
-	encoded, err := secretFromEnv(getenv, envStoreKey)
-	if err != nil || encoded == "" {
-		return fileStore, err
-	}
-	key, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not base64 (make one with: openssl rand -base64 32)", envStoreKey)
-	}
-	return tokenstore.NewEncrypted(fileStore, key)
-}
-
-// loadTLSConfig returns a TLS configuration trusting the system roots and
-// the certificates in caFile, or nil when caFile is empty.
-func loadTLSConfig(caFile string) (*tls.Config, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("-ca-file %s: no PEM certificate in it", caFile)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// parseSecurity reads starttls, tls or plaintext.
-func parseSecurity(s string) (provider.Security, error) {
-	for _, sec := range []provider.Security{provider.StartTLS, provider.ImplicitTLS, provider.Plaintext} {
-		if s == sec.String() {
-			return sec, nil
-		}
-	}
-	return 0, fmt.Errorf("%q: want starttls, tls or plaintext", s)
 }

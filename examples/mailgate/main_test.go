@@ -274,9 +274,9 @@ func TestWrongSecretIsDiagnosed(t *testing.T) {
 	}, io.Discard, w.stderr)
 	require.Error(t, err)
 	var printed bytes.Buffer
-	require.Equal(t, 1, fail(&printed, err))
+	require.Equal(t, 1, explain(&printed, "mailgate", err))
 	require.Contains(t, printed.String(), "AADSTS7000215")
-	require.Contains(t, printed.String(), "Fix: ")
+	require.Contains(t, printed.String(), "How to fix it: ")
 	require.Contains(t, printed.String(), "Certificates & secrets")
 	require.NotContains(t, printed.String(), "not-the-secret")
 	inbox, err := w.imap.Messages(mailbox, "INBOX")
