@@ -211,9 +211,7 @@ func (a *app) send(ctx context.Context) (to string, err error) {
 	if err != nil {
 		return "", err
 	}
-	if a.cfg.smtp.Host != "" {
-		mb.SMTP = a.cfg.smtp
-	}
+	mb.SMTP = a.cfg.smtp.apply(mb.SMTP)
 	to = a.cfg.testTo
 	if to == "" {
 		to = mb.Address

@@ -24,26 +24,26 @@
 //
 // Open the page, press "Authorize mailbox", sign in as the mailbox (or as
 // an account with rights to it) and consent; the grant is saved in the
-// folder -store, encrypted when MAILOAUTH_STORE_KEY is set. "Send a test"
-// sends a message from the mailbox to -test-to (default: the mailbox).
+// folder -store, encrypted when MAILOAUTH_STORE_KEY is set (keep the key:
+// it opens the grant). "Send a test" sends a message from the mailbox to
+// -test-to (default: the mailbox). examples/mailgate and examples/doctor
+// use the same grant with -grant delegated and this -store.
 //
 // The page listens on 127.0.0.1 only. To serve it to other machines, put it
 // behind an HTTPS reverse proxy and set -public-url to the address users
 // open: the callback URL is derived from it, and both buttons are protected
 // by a CSRF token.
 //
-// -authority-host, -google-base-url, -smtp-host, -smtp-port, -smtp-security
-// and -ca-file point the program at other servers: its tests run it against
-// the local test servers of providertest and smtpxtest.
+// Every setting can also be given by the environment variable named in -h
+// (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
+// Microsoft cloud; -authority-host, -google-base-url, -smtp-host,
+// -smtp-port, -smtp-security and -ca-file point the program at other
+// servers: its tests run it against providertest and smtpxtest.
 package main
 
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -56,17 +56,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/tokenstore"
-)
-
-// Environment variables read for secrets. Each may instead name a file
-// holding the value, with the suffix _FILE (MAILOAUTH_CLIENT_SECRET_FILE).
-const (
-	envClientSecret = "MAILOAUTH_CLIENT_SECRET"
-	envStoreKey     = "MAILOAUTH_STORE_KEY" // 32 bytes, base64
 )
 
 const (
@@ -82,21 +74,8 @@ func main() {
 	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	if err != nil {
-		os.Exit(fail(os.Stderr, err))
+		os.Exit(explain(os.Stderr, "webauth", err))
 	}
-}
-
-// fail prints err with the diagnosis provider.Diagnose gives for it, and
-// returns the exit status.
-func fail(w io.Writer, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 2
-	}
-	fmt.Fprintln(w, "webauth:", err)
-	if d := provider.Diagnose(err); d != nil {
-		fmt.Fprintf(w, "%s (%s): %s\nFix: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-	}
-	return 1
 }
 
 // run parses the configuration, serves the page until ctx is done, and
@@ -150,7 +129,7 @@ type config struct {
 	testTo    string // recipient of "Send a test"; zero: the mailbox
 	entra     entra.Config
 	google    google.Config
-	smtp      provider.Server // zero Host: the provider's server
+	smtp      serverOverride
 	tlsConfig *tls.Config     // for the SMTP server; nil: the system roots
 	store     tokenstore.Store
 	logger    *slog.Logger
@@ -160,38 +139,39 @@ type config struct {
 // parseConfig reads flags and the environment. Secrets come only from the
 // environment or from files.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := flag.NewFlagSet("webauth", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+	fs := newEnvFlags("webauth", getenv, stderr)
 	var (
-		prov          = fs.String("provider", "entra", "identity provider: entra or google")
-		listen        = fs.String("listen", "127.0.0.1:8080", "address to listen on")
-		publicURL     = fs.String("public-url", "", "URL browsers open the page at (default http://<listen address>); the callback URL is derived from it")
-		mailbox       = fs.String("mailbox", "", "mailbox address to authorize (required)")
-		testTo        = fs.String("test-to", "", "recipient of the test message (default: the mailbox)")
-		tenant        = fs.String("tenant", "", "Entra: directory (tenant) ID or domain")
-		clientID      = fs.String("client-id", "", "application (client) ID; for Google optional with -google-client-json")
-		authorityHost = fs.String("authority-host", "", "Entra: login host, e.g. https://login.microsoftonline.us (default: the global cloud)")
-		clientJSON    = fs.String("google-client-json", "", "Google: the OAuth client file downloaded from the Cloud console")
-		googleBase    = fs.String("google-base-url", "", "Google: base URL of the OAuth endpoints (tests)")
-		storeDir      = fs.String("store", "webauth-tokens", "folder for the stored grant")
-		smtpHost      = fs.String("smtp-host", "", "SMTP server (default: the provider's)")
-		smtpPort      = fs.Int("smtp-port", 587, "SMTP port, with -smtp-host")
-		smtpSecurity  = fs.String("smtp-security", "starttls", "SMTP security with -smtp-host: starttls, tls or plaintext (loopback only)")
-		caFile        = fs.String("ca-file", "", "PEM file of extra certificate authorities to trust (identity provider and SMTP server)")
+		prov          = fs.str("provider", "MAILOAUTH_PROVIDER", "entra", "identity provider: entra or google")
+		listen        = fs.str("listen", "MAILOAUTH_LISTEN", "127.0.0.1:8080", "address to listen on")
+		publicURL     = fs.str("public-url", "MAILOAUTH_PUBLIC_URL", "", "URL browsers open the page at (default http://<listen address>); the callback URL is derived from it")
+		mailbox       = fs.str("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to authorize (required)")
+		testTo        = fs.str("test-to", "MAILOAUTH_TEST_TO", "", "recipient of the test message (default: the mailbox)")
+		tenant        = fs.str("tenant", "MAILOAUTH_TENANT", "", "Entra: directory (tenant) ID or verified domain")
+		clientID      = fs.str("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID; for Google optional with -google-client-json")
+		cloud         = fs.str("cloud", "MAILOAUTH_CLOUD", "global", "Entra: Microsoft cloud: global, usgov, usgovdod or china")
+		authorityHost = fs.str("authority-host", "MAILOAUTH_AUTHORITY_HOST", "", "Entra: login host instead of the cloud's, e.g. https://login.microsoftonline.com")
+		clientJSON    = fs.str("google-client-json", "MAILOAUTH_GOOGLE_CLIENT_JSON", "", "Google: the OAuth client file downloaded from the Cloud console (holds the secret: keep it private)")
+		googleBase    = fs.str("google-base-url", "MAILOAUTH_GOOGLE_BASE_URL", "", "Google: base URL of the OAuth endpoints instead of Google's")
+		storeDir      = fs.str("store", "MAILOAUTH_STORE_DIR", defaultStoreDir(), "folder the grant is saved in (created 0700; files 0600); encrypted when $"+envStoreKey+" is set")
+		smtpHost      = fs.str("smtp-host", "MAILOAUTH_SMTP_HOST", "", "SMTP server instead of the provider's")
+		smtpPort      = fs.integer("smtp-port", "MAILOAUTH_SMTP_PORT", 0, "SMTP port instead of the provider's (587)")
+		smtpSecurity  = fs.str("smtp-security", "MAILOAUTH_SMTP_SECURITY", "", "starttls, tls (implicit) or plaintext (loopback only); default: the provider's (starttls)")
+		caFile        = fs.str("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the identity provider and the SMTP server")
 	)
-	if err := fs.Parse(args); err != nil {
+	if err := fs.parse(args); err != nil {
 		return config{}, err
 	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
-	}
 	if *mailbox == "" {
-		return config{}, errors.New("-mailbox is required")
+		return config{}, usagef("-mailbox is required")
 	}
 	if *testTo != "" {
 		if _, err := mail.ParseAddress(*testTo); err != nil {
-			return config{}, fmt.Errorf("-test-to: %w", err)
+			return config{}, usagef("-test-to %q: %v", *testTo, err)
 		}
+	}
+	smtp := serverOverride{flag: "smtp", host: *smtpHost, port: *smtpPort, security: *smtpSecurity}
+	if err := smtp.check(); err != nil {
+		return config{}, err
 	}
 	secret, err := secretFromEnv(getenv, envClientSecret)
 	if err != nil {
@@ -205,38 +185,39 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if tlsConfig != nil {
 		httpClient.Transport = &http.Transport{TLSClientConfig: tlsConfig, Proxy: http.ProxyFromEnvironment}
 	}
-	store, err := openStore(*storeDir, getenv)
-	if err != nil {
-		return config{}, err
-	}
 	cfg := config{
 		provider:  *prov,
 		listen:    *listen,
 		publicURL: *publicURL,
 		testTo:    *testTo,
+		smtp:      smtp,
 		tlsConfig: tlsConfig,
-		store:     store,
 		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
 	}
 	switch *prov {
 	case "entra":
+		cl, err := cloudNamed(*cloud)
+		if err != nil {
+			return config{}, err
+		}
+		if *authorityHost != "" {
+			cl = cl.WithAuthorityHost(strings.TrimRight(*authorityHost, "/"))
+		}
 		cfg.entra = entra.Config{
 			TenantID:     *tenant,
 			ClientID:     *clientID,
 			ClientSecret: secret,
+			Cloud:        cl,
 			Mailbox:      *mailbox,
 			HTTPClient:   httpClient,
 			Logger:       cfg.logger,
-		}
-		if *authorityHost != "" {
-			cfg.entra.Cloud = entra.Global.WithAuthorityHost(strings.TrimRight(*authorityHost, "/"))
 		}
 	case "google":
 		cfg.google = google.Config{
 			ClientID:     *clientID,
 			ClientSecret: secret,
 			Mailbox:      *mailbox,
-			BaseURL:      *googleBase,
+			BaseURL:      strings.TrimRight(*googleBase, "/"),
 			HTTPClient:   httpClient,
 			Logger:       cfg.logger,
 		}
@@ -246,79 +227,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			}
 		}
 	default:
-		return config{}, fmt.Errorf("-provider %q: want entra or google", *prov)
+		return config{}, usagef("-provider %q: want entra or google", *prov)
 	}
-	if *smtpHost != "" {
-		sec, err := parseSecurity(*smtpSecurity)
-		if err != nil {
-			return config{}, fmt.Errorf("-smtp-security: %w", err)
-		}
-		cfg.smtp = provider.Server{Host: *smtpHost, Port: *smtpPort, Security: sec}
+	// The store last: it creates its folder.
+	if cfg.store, err = openStore(*storeDir, getenv); err != nil {
+		return config{}, err
 	}
 	return cfg, nil
-}
-
-// secretFromEnv returns the value of the environment variable name, or the
-// contents of the file named by name_FILE (surrounding white space
-// trimmed); "" when neither is set.
-func secretFromEnv(getenv func(string) string, name string) (string, error) {
-	if v := getenv(name); v != "" {
-		return v, nil
-	}
-	path := getenv(name + "_FILE")
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s_FILE: %w", name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// openStore opens the file store in dir, encrypted when a store key is set.
-func openStore(dir string, getenv func(string) string) (tokenstore.Store, error) {
-	fileStore, err := tokenstore.NewFile(dir)
-	if err != nil {
-		return nil, err
-	}
-	encoded, err := secretFromEnv(getenv, envStoreKey)
-	if err != nil || encoded == "" {
-		return fileStore, err
-	}
-	key, err := base64.StdEncoding.DecodeString(encoded)
-	if err != nil {
-		return nil, fmt.Errorf("%s: not base64 (make one with: openssl rand -base64 32)", envStoreKey)
-	}
-	return tokenstore.NewEncrypted(fileStore, key)
-}
-
-// loadTLSConfig returns a TLS configuration trusting the system roots and
-// the certificates in caFile, or nil when caFile is empty.
-func loadTLSConfig(caFile string) (*tls.Config, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, err
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("-ca-file %s: no PEM certificate in it", caFile)
-	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// parseSecurity reads starttls, tls or plaintext.
-func parseSecurity(s string) (provider.Security, error) {
-	for _, sec := range []provider.Security{provider.StartTLS, provider.ImplicitTLS, provider.Plaintext} {
-		if s == sec.String() {
-			return sec, nil
-		}
-	}
-	return 0, fmt.Errorf("%q: want starttls, tls or plaintext", s)
 }

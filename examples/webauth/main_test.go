@@ -319,6 +319,7 @@ func TestConfigErrors(t *testing.T) {
 			args := append([]string{"-store", filepath.Join(dir, c.name)}, c.args...)
 			err := run(context.Background(), args, func(k string) string { return c.env[k] }, io.Discard, io.Discard)
 			require.ErrorContains(t, err, c.want)
+			require.NotZero(t, explain(io.Discard, "webauth", err), "a bad configuration exits non-zero")
 		})
 	}
 }
