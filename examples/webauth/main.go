@@ -130,7 +130,7 @@ type config struct {
 	entra     entra.Config
 	google    google.Config
 	smtp      serverOverride
-	tlsConfig *tls.Config     // for the SMTP server; nil: the system roots
+	tlsConfig *tls.Config // for the SMTP server; nil: the system roots
 	store     tokenstore.Store
 	logger    *slog.Logger
 	now       func() time.Time // nil: time.Now
