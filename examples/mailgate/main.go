@@ -85,7 +85,7 @@ type config struct {
 	delegated  bool
 	store      tokenstore.Store // delegated only
 	imap       serverOverride
-	tlsConfig  *tls.Config      // nil: the system roots
+	tlsConfig  *tls.Config // nil: the system roots
 	folder     string
 	processed  string
 	out        string // a folder, or "-" for stdout
