@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/imapx/internal/linescan"
+	"github.com/mailoauth/mailoauth/internal/redact"
 )
 
 // emptySASLResponse is what go-imap writes for an empty SASL response; IMAP
@@ -107,7 +108,7 @@ func (w *wireConn) clientLine(seg []byte, first, whole bool) {
 			if len(line) == 0 {
 				w.tr.line("C: ", nil)
 			} else {
-				w.tr.line("C: ", []byte(redactedText))
+				w.tr.line("C: ", []byte(redact.Text))
 			}
 		}
 		return
@@ -119,10 +120,10 @@ func (w *wireConn) clientLine(seg []byte, first, whole bool) {
 			case "AUTHENTICATE":
 				w.authTag = string(fields[0])
 				if len(fields) > 3 {
-					line = bytes.Join(append(fields[:3:3], []byte(redactedText)), []byte(" "))
+					line = bytes.Join(append(fields[:3:3], []byte(redact.Text)), []byte(" "))
 				}
 			case "LOGIN":
-				line = bytes.Join(append(fields[:2:2], []byte(redactedText)), []byte(" "))
+				line = bytes.Join(append(fields[:2:2], []byte(redact.Text)), []byte(" "))
 			}
 		}
 	}

@@ -6,14 +6,9 @@ import (
 	"io"
 	"strings"
 	"sync"
+
+	"github.com/mailoauth/mailoauth/internal/redact"
 )
-
-// redactedText replaces every secret in a transcript.
-const redactedText = "[redacted]"
-
-// minSecretLength: shorter strings are not searched for, they would match
-// ordinary words.
-const minSecretLength = 8
 
 // syncWriter serializes writes from the transcripts of several connections
 // to one io.Writer, so that their lines do not interleave.
@@ -57,35 +52,15 @@ func newTranscript(out io.Writer, prefix string) *transcript {
 // addSecret makes the transcript redact token and its base64 forms, and
 // the base64 of the SASL message that carries it.
 func (t *transcript) addSecret(token string, saslMessage []byte) {
-	if t == nil || len(token) < minSecretLength {
+	if t == nil || len(token) < redact.MinLength {
 		return
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.secrets = append(t.secrets, secretForms(token)...)
+	t.secrets = append(t.secrets, redact.Forms(token)...)
 	if len(saslMessage) > 0 {
 		t.secrets = append(t.secrets, base64.StdEncoding.EncodeToString(saslMessage))
 	}
-}
-
-// secretForms returns s and the base64 text that s yields at each of the
-// three alignments it may have inside a longer base64 stream, in the
-// standard and URL alphabets.
-func secretForms(s string) []string {
-	forms := []string{s}
-	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding} {
-		for shift := 0; shift < 3; shift++ {
-			b64 := enc.EncodeToString(append(make([]byte, shift), s...))
-			// Drop the characters that also encode the padding bytes in
-			// front and the incomplete group at the end.
-			lead := (shift*8 + 5) / 6
-			trail := 4
-			if len(b64)-trail > lead+minSecretLength {
-				forms = append(forms, b64[lead:len(b64)-trail])
-			}
-		}
-	}
-	return forms
 }
 
 func (t *transcript) Write(p []byte) (int, error) {
@@ -132,7 +107,7 @@ func (t *transcript) emitLocked(line string) {
 		}
 		t.writeLocked("C: ", line)
 	case t.state == stateAuth && !isReply:
-		t.writeLocked("C: ", redactedText)
+		t.writeLocked("C: ", redact.Text)
 	case isReply:
 		if t.state == stateAuth && code != 334 {
 			t.state = stateCommands
@@ -149,7 +124,7 @@ func (t *transcript) emitLocked(line string) {
 				line += " " + fields[1]
 			}
 			if len(fields) > 2 {
-				line += " " + redactedText
+				line += " " + redact.Text
 			}
 			t.state = stateAuth
 		}
@@ -159,7 +134,7 @@ func (t *transcript) emitLocked(line string) {
 
 func (t *transcript) writeLocked(dir, line string) {
 	for _, s := range t.secrets {
-		line = strings.ReplaceAll(line, s, redactedText)
+		line = strings.ReplaceAll(line, s, redact.Text)
 	}
 	_, _ = io.WriteString(t.out, t.prefix+dir+line+"\n")
 }

@@ -35,6 +35,7 @@ import (
 	"github.com/emersion/go-imap/v2/imapserver/imapmemserver"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/testcert"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -199,7 +200,7 @@ func New(opts ...Option) *Server {
 		o(s)
 	}
 	var err error
-	if s.cert, s.pool, err = newCertificate(); err != nil {
+	if s.cert, s.pool, err = testcert.New("imapxtest"); err != nil {
 		panic(err)
 	}
 	s.serverTLS = &tls.Config{Certificates: []tls.Certificate{s.cert}, MinVersion: tls.VersionTLS12}
