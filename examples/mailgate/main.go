@@ -219,8 +219,10 @@ func (o *output) write(t *Ticket) error {
 	if err := os.Rename(tmp.Name(), name); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintln(o.stdout, name)
-	return err
+	// The ticket is in place: a reader gone from stdout must not make the
+	// message be handled again.
+	_, _ = fmt.Fprintln(o.stdout, name)
+	return nil
 }
 
 // parseConfig reads flags and the environment. Secrets come only from the

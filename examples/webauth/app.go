@@ -48,6 +48,8 @@ type app struct {
 	callbackURL string
 	key         string // the grant's tokenstore key
 	flow        *provider.AuthCodeFlow
+	start       http.Handler // flow.StartHandler
+	finish      http.Handler // flow.CallbackHandler
 	mux         *http.ServeMux
 
 	mu       sync.Mutex           // guards the fields below
@@ -92,6 +94,7 @@ func newApp(cfg config) (*app, error) {
 		return nil, err
 	}
 	a.flow.OnComplete = a.authorized
+	a.start, a.finish = a.flow.StartHandler(), a.flow.CallbackHandler()
 
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("GET "+pathHome+"{$}", a.home)
@@ -147,7 +150,7 @@ func (a *app) authorize(w http.ResponseWriter, r *http.Request) {
 	if !a.checkCSRF(w, r) {
 		return
 	}
-	a.flow.StartHandler().ServeHTTP(w, r)
+	a.start.ServeHTTP(w, r)
 	loc, err := url.Parse(w.Header().Get("Location"))
 	if err != nil {
 		return
@@ -166,7 +169,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 	if code := q.Get("error"); code != "" && a.takeStarted(q.Get("state")) {
 		a.fail(&provider.CallbackError{Code: code, Description: q.Get("error_description"), URI: q.Get("error_uri")})
 	}
-	a.flow.CallbackHandler().ServeHTTP(w, r)
+	a.finish.ServeHTTP(w, r)
 }
 
 // authorized is the flow's OnComplete: the grant is saved.
