@@ -31,7 +31,7 @@
 // examples/webauth (pass its -store), decrypted with MAILOAUTH_STORE_KEY
 // when it was encrypted.
 //
-// Every flag can also be set by the environment variable named in -h
+// Every setting can also be given by the environment variable named in -h
 // (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
 // cloud; -authority-host, -smtp-host, -smtp-port, -smtp-security,
 // -imap-host, -imap-port, -imap-security and -ca-file point the program at
