@@ -46,8 +46,14 @@ type AuthCodeFlow struct {
 	// OnComplete is called after the grant is saved, to answer the browser.
 	// nil: a plain success page.
 	OnComplete func(w http.ResponseWriter, r *http.Request, rec *tokenstore.Record)
-	Logger     *slog.Logger
-	Now        func() time.Time // nil: time.Now
+	// OnError, when set, hears of each authorization that failed after it
+	// was started here: the identity provider's refusal (a *CallbackError)
+	// or a failed code exchange or save. err carries its Diagnosis. The
+	// error page is still rendered by the flow. Callbacks with an unknown
+	// state (a forged link) are not reported.
+	OnError func(r *http.Request, err error)
+	Logger  *slog.Logger
+	Now     func() time.Time // nil: time.Now
 	// MaxPending bounds the authorizations started and not finished; the
 	// oldest is dropped first. Zero: DefaultMaxPending.
 	MaxPending int
@@ -242,6 +248,9 @@ func (f *AuthCodeFlow) CallbackHandler() http.Handler {
 				pg.Lines = append(pg.Lines, stateProblem)
 			}
 			pg.Lines = append(pg.Lines, "Nothing was saved. Start the authorization again once the problem is fixed.")
+			if p != nil && f.OnError != nil {
+				f.OnError(r, Annotate(cerr))
+			}
 			renderPage(w, http.StatusBadRequest, pg)
 			return
 		}
@@ -267,6 +276,9 @@ func (f *AuthCodeFlow) CallbackHandler() http.Handler {
 		rec, err := exchangeAndSave(xctx, f.Token, code, p.verifier, f.RedirectURL, f.Store, f.Key, f.Account, f.Scopes, f.now())
 		if err != nil {
 			f.logger().ErrorContext(ctx, "authorization code exchange failed", "account", f.Account, "err", err)
+			if f.OnError != nil {
+				f.OnError(r, Annotate(err))
+			}
 			renderFailure(w, err)
 			return
 		}

@@ -132,7 +132,13 @@ func TestE2EAuthorizationCodeThroughHandlers(t *testing.T) {
 	// The identity provider refuses consent: the page names its code and
 	// description and carries the diagnosis; the stored grant is untouched.
 	rig.idp.DenyConsent("consent_required", "AADSTS65001: The user or administrator has not consented to use the application <app>.")
+	var refusals []error
+	flow.OnError = func(r *http.Request, err error) { refusals = append(refusals, err) }
 	resp, body = fetch(t, b, app.URL+"/oauth/start")
+	var ce *provider.CallbackError
+	if len(refusals) != 1 || !errors.As(refusals[0], &ce) || ce.Code != "consent_required" || provider.Diagnose(refusals[0]) == nil {
+		t.Errorf("OnError heard %v, want the diagnosed refusal", refusals)
+	}
 	if resp.StatusCode != http.StatusBadRequest {
 		t.Errorf("IdP error: status %d", resp.StatusCode)
 	}
@@ -152,12 +158,18 @@ func TestE2EAuthorizationCodeExchangeFailureIsAPage(t *testing.T) {
 	defer app.Close()
 	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, RedirectURIs: []string{app.URL + "/cb"}})
 	rig.token.Credential = provider.ClientSecret("wrong secret")
+	var reported []error
 	flow := &provider.AuthCodeFlow{AuthURL: rig.base + "/authorize", Token: rig.token, RedirectURL: app.URL + "/cb",
-		Scopes: entraScopes, Store: rig.store, Key: "k", Account: e2eUser}
+		Scopes: entraScopes, Store: rig.store, Key: "k", Account: e2eUser,
+		OnError: func(r *http.Request, err error) { reported = append(reported, err) }}
 	mux.Handle("/start", flow.StartHandler())
 	mux.Handle("/cb", flow.CallbackHandler())
 
 	resp, body := fetch(t, rig.browser(t), app.URL+"/start")
+	var d *provider.Diagnosis
+	if len(reported) != 1 || !errors.As(reported[0], &d) || d.Code != "AADSTS7000215" {
+		t.Errorf("OnError heard %v, want one error carrying the AADSTS7000215 diagnosis", reported)
+	}
 	if resp.StatusCode != http.StatusBadGateway || !strings.Contains(body, "<code>invalid_client</code>") ||
 		!strings.Contains(body, "AADSTS7000215") || !strings.Contains(body, "How to fix it") {
 		t.Errorf("status %d body:\n%s", resp.StatusCode, body)
