@@ -19,6 +19,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -300,6 +301,15 @@ func (s *Server) TLSConfig() *tls.Config {
 
 // CertPool returns a pool with the server's certificate.
 func (s *Server) CertPool() *x509.CertPool { return s.pool }
+
+// Certificate returns the server's certificate, its own root.
+func (s *Server) Certificate() *x509.Certificate { return s.cert.Leaf }
+
+// CertificatePEM returns the server's certificate in PEM, for programs
+// configured with a CA file.
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Leaf.Raw})
+}
 
 // lookupUser returns the user, or nil.
 func (s *Server) lookupUser(name string) *imapmemserver.User {

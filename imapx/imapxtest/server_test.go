@@ -3,6 +3,7 @@ package imapxtest_test
 import (
 	"bufio"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"io"
@@ -399,3 +400,20 @@ func TestCloseEndsConnections(t *testing.T) {
 }
 
 func b64(p []byte) string { return base64.StdEncoding.EncodeToString(p) }
+
+func TestCertificatePEMIsTheServedCertificate(t *testing.T) {
+	s := imapxtest.New()
+	defer s.Close()
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(s.CertificatePEM()) {
+		t.Fatal("CertificatePEM is not a PEM certificate")
+	}
+	c, err := tls.Dial("tcp", s.Addr(), &tls.Config{RootCAs: pool, ServerName: "localhost", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("a client trusting CertificatePEM cannot connect: %v", err)
+	}
+	c.Close()
+	if !s.Certificate().Equal(c.ConnectionState().PeerCertificates[0]) {
+		t.Fatal("Certificate is not the served certificate")
+	}
+}
