@@ -1,0 +1,130 @@
+// Package clitest holds what the example programs' tests share: the
+// program's environment as a map, files in a test's temporary folder, a CA
+// file trusting the local test servers, a certificate credential, a buffer
+// safe for concurrent writes, and a run's outcome as the user sees it.
+//
+// Like examples/internal/cli, it is internal to the examples; the test
+// servers themselves are providertest, smtpxtest and imapxtest.
+package clitest
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"io"
+	"math/big"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+)
+
+// Env returns a getenv function that reads m; a nil map is an empty
+// environment.
+func Env(m map[string]string) func(string) string {
+	return func(k string) string { return m[k] }
+}
+
+// WriteFile writes data to a file called name in a new temporary folder of
+// t, readable by its owner only, and returns its path.
+func WriteFile(t testing.TB, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// PEM returns cert in PEM.
+func PEM(cert *x509.Certificate) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+}
+
+// CAFile writes the PEM certificates pems into one file, as -ca-file takes
+// it, and returns its path: one file trusting every local test server.
+func CAFile(t testing.TB, pems ...[]byte) string {
+	t.Helper()
+	return WriteFile(t, "ca.pem", bytes.Join(pems, nil))
+}
+
+// Certificate returns a new self-signed RSA certificate credential called
+// commonName: its key, the certificate, and a PEM file's contents holding
+// both, as an app registration's certificate is given to a program.
+func Certificate(t testing.TB, commonName string) (*rsa.PrivateKey, *x509.Certificate, []byte) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: commonName},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().AddDate(1, 0, 0),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemFile := append(PEM(cert), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+	return key, cert, pemFile
+}
+
+// Buffer is a bytes.Buffer safe for concurrent use: the stderr of a
+// program that logs from several goroutines while a test reads it.
+type Buffer struct {
+	mu  sync.Mutex // guards buf
+	buf bytes.Buffer
+}
+
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// String returns what was written so far.
+func (b *Buffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// Result is what the user of a program sees of one run.
+type Result struct {
+	Err            error
+	Stdout, Stderr string
+	// Explained is what cli.Explain prints of Err, and Code the exit
+	// status; both zero when the run succeeded.
+	Explained string
+	Code      int
+}
+
+// Run runs a program called name, which writes to stdout and stderr, and
+// returns what it printed, its error, and how cli.Main would explain it.
+func Run(name string, run func(stdout, stderr io.Writer) error) Result {
+	var stdout, stderr, explained bytes.Buffer
+	err := run(&stdout, &stderr)
+	r := Result{Err: err, Stdout: stdout.String(), Stderr: stderr.String()}
+	if err != nil {
+		r.Code = cli.Explain(&explained, name, err)
+		r.Explained = explained.String()
+	}
+	return r
+}
