@@ -3,22 +3,16 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
-	"os"
-	"path/filepath"
+	"io"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -47,8 +41,7 @@ func newWorld(t *testing.T) *world {
 	w.smtp = smtpxtest.New(smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
 	t.Cleanup(w.smtp.Close)
 	// One CA file trusts both servers, as -ca-file would for a private CA.
-	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
-	w.caFile = writeFile(t, "ca.pem", ca)
+	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }
 
@@ -67,35 +60,10 @@ func (w *world) args(extra ...string) []string {
 	}, extra...)
 }
 
-func writeFile(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
-
-type result struct {
-	err            error
-	stdout, stderr string
-	explained      string
-	code           int
-}
-
-func runProgram(args []string, env map[string]string) result {
-	var stdout, stderr, explained bytes.Buffer
-	err := run(context.Background(), args, envOf(env), &stdout, &stderr)
-	r := result{err: err, stdout: stdout.String(), stderr: stderr.String()}
-	if err != nil {
-		r.code = explain(&explained, err)
-		r.explained = explained.String()
-	}
-	return r
+func runProgram(args []string, env map[string]string) clitest.Result {
+	return clitest.Run("entra-send", func(stdout, stderr io.Writer) error {
+		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
+	})
 }
 
 // checkSent asserts the one message the server received: envelope, login
@@ -125,16 +93,16 @@ func TestSendWithClientSecretFromEnvironment(t *testing.T) {
 	w := newWorld(t)
 	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
 
-	r := runProgram(w.args("-subject", "Invoice 42", "-body", "Your invoice is ready."), map[string]string{envSecret: testSecret})
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	r := runProgram(w.args("-subject", "Invoice 42", "-body", "Your invoice is ready."), map[string]string{cli.EnvClientSecret: testSecret})
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
 	w.checkSent(t, "Invoice 42", "Your invoice is ready.")
 	want := "Sent \"Invoice 42\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " (app-only token, client secret).\n"
-	if r.stdout != want {
-		t.Errorf("stdout %q, want %q", r.stdout, want)
+	if r.Stdout != want {
+		t.Errorf("stdout %q, want %q", r.Stdout, want)
 	}
-	if strings.Contains(r.stdout+r.stderr, testSecret) {
+	if strings.Contains(r.Stdout+r.Stderr, testSecret) {
 		t.Error("the secret was printed")
 	}
 }
@@ -155,11 +123,11 @@ func TestSendWithConfigurationFromEnvironment(t *testing.T) {
 		"MAILOAUTH_SMTP_HOST":          w.smtp.Host(),
 		"MAILOAUTH_SMTP_PORT":          strconv.Itoa(w.smtp.Port()),
 		"MAILOAUTH_CA_FILE":            w.caFile,
-		"MAILOAUTH_CLIENT_SECRET_FILE": writeFile(t, "secret", []byte(testSecret+"\n")),
+		"MAILOAUTH_CLIENT_SECRET_FILE": clitest.WriteFile(t, "secret", []byte(testSecret+"\n")),
 	}
 	r := runProgram(nil, env)
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
 	m := w.smtp.Messages()
 	if len(m) != 1 {
@@ -175,31 +143,7 @@ func TestSendWithConfigurationFromEnvironment(t *testing.T) {
 }
 
 func TestSendWithCertificate(t *testing.T) {
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(7),
-		Subject:      pkix.Name{CommonName: "entra-send test app"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemFile := append(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
+	key, cert, pemFile := clitest.Certificate(t, "entra-send test app")
 	const password = "pfx-password"
 	pfx, err := pkcs12.Modern.Encode(key, cert, nil, password)
 	if err != nil {
@@ -216,30 +160,30 @@ func TestSendWithCertificate(t *testing.T) {
 		env        map[string]string
 	}{
 		{"pem", "app.pem", pemFile, nil},
-		{"pfx", "app.pfx", pfx, map[string]string{envCertPassword: password}},
+		{"pfx", "app.pfx", pfx, map[string]string{cli.EnvCertPassword: password}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
 			// No secret is registered: only an assertion signed by the key opens the app.
 			w.idp.AddApp(providertest.App{ClientID: testClient, Certificate: cert, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
-			r := runProgram(w.args("-cert-file", writeFile(t, tc.file, tc.data), "-subject", "signed", "-body", "with a certificate"), tc.env)
-			if r.err != nil {
-				t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+			r := runProgram(w.args("-cert-file", clitest.WriteFile(t, tc.file, tc.data), "-subject", "signed", "-body", "with a certificate"), tc.env)
+			if r.Err != nil {
+				t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 			}
 			w.checkSent(t, "signed", "with a certificate")
-			if !strings.Contains(r.stdout, "(app-only token, certificate "+parsed.Thumbprint()+")") {
-				t.Errorf("stdout %q does not name the certificate", r.stdout)
+			if !strings.Contains(r.Stdout, "(app-only token, certificate "+parsed.Thumbprint()+")") {
+				t.Errorf("stdout %q does not name the certificate", r.Stdout)
 			}
 		})
 	}
 
 	t.Run("wrong pfx password", func(t *testing.T) {
 		w := newWorld(t)
-		r := runProgram(w.args("-cert-file", writeFile(t, "app.pfx", pfx)), map[string]string{envCertPassword: "not it"})
-		if r.err == nil || r.code != 1 || len(w.smtp.Messages()) != 0 || w.idp.Requests("") != 0 {
-			t.Fatalf("err %v, code %d, %d messages, %d token requests", r.err, r.code, len(w.smtp.Messages()), w.idp.Requests(""))
+		r := runProgram(w.args("-cert-file", clitest.WriteFile(t, "app.pfx", pfx)), map[string]string{cli.EnvCertPassword: "not it"})
+		if r.Err == nil || r.Code != 1 || len(w.smtp.Messages()) != 0 || w.idp.Requests("") != 0 {
+			t.Fatalf("err %v, code %d, %d messages, %d token requests", r.Err, r.Code, len(w.smtp.Messages()), w.idp.Requests(""))
 		}
-		if strings.Contains(r.explained, "not it") {
+		if strings.Contains(r.Explained, "not it") {
 			t.Error("the password was printed")
 		}
 	})
@@ -270,22 +214,22 @@ func TestFailuresAreExplained(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			w := newWorld(t)
 			w.idp.AddApp(tc.app)
-			r := runProgram(w.args(), map[string]string{envSecret: testSecret})
-			if r.err == nil {
+			r := runProgram(w.args(), map[string]string{cli.EnvClientSecret: testSecret})
+			if r.Err == nil {
 				t.Fatal("run succeeded")
 			}
-			if r.code != 1 {
-				t.Errorf("exit status %d, want 1", r.code)
+			if r.Code != 1 {
+				t.Errorf("exit status %d, want 1", r.Code)
 			}
 			for _, want := range []string{"What went wrong (" + provider.Misconfigured.String() + ", " + tc.wantCode + ")", "How to fix it: ", tc.wantFix} {
-				if !strings.Contains(r.explained, want) {
-					t.Errorf("the explanation lacks %q:\n%s", want, r.explained)
+				if !strings.Contains(r.Explained, want) {
+					t.Errorf("the explanation lacks %q:\n%s", want, r.Explained)
 				}
 			}
 			if n := len(w.smtp.Messages()); n != 0 {
 				t.Errorf("%d messages sent", n)
 			}
-			if strings.Contains(r.explained+r.stdout+r.stderr, testSecret) {
+			if strings.Contains(r.Explained+r.Stdout+r.Stderr, testSecret) {
 				t.Error("the secret was printed")
 			}
 		})
@@ -294,7 +238,7 @@ func TestFailuresAreExplained(t *testing.T) {
 
 func TestUsageMistakes(t *testing.T) {
 	w := newWorld(t)
-	secretEnv := map[string]string{envSecret: testSecret}
+	secretEnv := map[string]string{cli.EnvClientSecret: testSecret}
 	for _, tc := range []struct {
 		name string
 		args []string
@@ -302,9 +246,9 @@ func TestUsageMistakes(t *testing.T) {
 		want string
 	}{
 		{"no credential", w.args(), nil, "no credential"},
-		{"secret twice", w.args("-secret-file", writeFile(t, "s", []byte("x"))), secretEnv, "give the secret once"},
+		{"secret twice", w.args("-secret-file", clitest.WriteFile(t, "s", []byte("x"))), secretEnv, "give the secret once"},
 		{"secret and certificate", w.args("-cert-file", "app.pem"), secretEnv, "choose one credential"},
-		{"empty secret file", w.args("-secret-file", writeFile(t, "empty", []byte("\n"))), nil, "is empty"},
+		{"empty secret file", w.args("-secret-file", clitest.WriteFile(t, "empty", []byte("\n"))), nil, "is empty"},
 		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, secretEnv, "-to is required"},
 		{"unknown cloud", w.args("-cloud", "mars"), secretEnv, `-cloud "mars"`},
 		{"bad port", w.args("-smtp-port", "99999"), secretEnv, "not a port number"},
@@ -314,19 +258,19 @@ func TestUsageMistakes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runProgram(tc.args, tc.env)
-			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) {
-				t.Fatalf("err %v, want %q", r.err, tc.want)
+			if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) {
+				t.Fatalf("err %v, want %q", r.Err, tc.want)
 			}
-			if r.code != 2 {
-				t.Errorf("exit status %d, want 2", r.code)
+			if r.Code != 2 {
+				t.Errorf("exit status %d, want 2", r.Code)
 			}
 		})
 	}
 	if w.idp.Requests("") != 0 || len(w.smtp.Messages()) != 0 {
 		t.Error("a usage mistake reached a server")
 	}
-	if r := runProgram([]string{"-h"}, nil); r.code != 0 || !strings.Contains(r.stderr, "$MAILOAUTH_CLIENT_ID") {
-		t.Errorf("-h: exit %d, usage %q", r.code, r.stderr)
+	if r := runProgram([]string{"-h"}, nil); r.Code != 0 || !strings.Contains(r.Stderr, "$MAILOAUTH_CLIENT_ID") {
+		t.Errorf("-h: exit %d, usage %q", r.Code, r.Stderr)
 	}
 }
 
@@ -337,12 +281,12 @@ func TestCloudSelectsExchangeHosts(t *testing.T) {
 		"global": entra.Global, "usgov": entra.USGovernment, "usgovdod": entra.USGovernmentDoD, "china": entra.China,
 	} {
 		c, err := parse([]string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-cloud", name},
-			envOf(map[string]string{envSecret: "s"}), &bytes.Buffer{})
+			clitest.Env(map[string]string{cli.EnvClientSecret: "s"}), &bytes.Buffer{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if c.cloud.AuthorityHost != want.AuthorityHost || c.smtp.apply(c.cloud.SMTP) != want.SMTP {
-			t.Errorf("%s: login %s, SMTP %+v; want %s, %+v", name, c.cloud.AuthorityHost, c.smtp.apply(c.cloud.SMTP), want.AuthorityHost, want.SMTP)
+		if c.cloud.AuthorityHost != want.AuthorityHost || c.smtp.Apply(c.cloud.SMTP) != want.SMTP {
+			t.Errorf("%s: login %s, SMTP %+v; want %s, %+v", name, c.cloud.AuthorityHost, c.smtp.Apply(c.cloud.SMTP), want.AuthorityHost, want.SMTP)
 		}
 	}
 }
