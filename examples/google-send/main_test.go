@@ -1,20 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"os"
+	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -79,15 +79,8 @@ func newWorld(t *testing.T, scopes []string, opts ...smtpxtest.Option) *world {
 	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: &key.PublicKey, DelegatedScopes: scopes})
 	w.smtp = smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(w.idp.VerifySASL)}, opts...)...)
 	t.Cleanup(w.smtp.Close)
-	dir := t.TempDir()
-	w.caFile = filepath.Join(dir, "ca.pem")
-	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
-	w.keyFile = filepath.Join(dir, "service-account.json")
-	for name, data := range map[string][]byte{w.caFile: ca, w.keyFile: keyJSON} {
-		if err := os.WriteFile(name, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
+	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
+	w.keyFile = clitest.WriteFile(t, "service-account.json", keyJSON)
 	return w
 }
 
@@ -102,21 +95,10 @@ func (w *world) args(extra ...string) []string {
 	}, extra...)
 }
 
-type result struct {
-	err                       error
-	stdout, stderr, explained string
-	code                      int
-}
-
-func runProgram(args []string, env map[string]string) result {
-	var stdout, stderr, explained bytes.Buffer
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
-	r := result{err: err, stdout: stdout.String(), stderr: stderr.String()}
-	if err != nil {
-		r.code = explain(&explained, err)
-		r.explained = explained.String()
-	}
-	return r
+func runProgram(args []string, env map[string]string) clitest.Result {
+	return clitest.Run("google-send", func(stdout, stderr io.Writer) error {
+		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
+	})
 }
 
 func (w *world) checkSent(t *testing.T) {
@@ -142,18 +124,18 @@ func (w *world) checkSent(t *testing.T) {
 func TestSendAsServiceAccount(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail})
 	r := runProgram(w.args("-key-file", w.keyFile), nil)
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
 	w.checkSent(t)
 	if w.smtp.CommandCount("STARTTLS") != 1 {
 		t.Error("no STARTTLS before the token")
 	}
 	want := "Sent \"mailoauth test message\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " (service account with domain-wide delegation).\n"
-	if r.stdout != want {
-		t.Errorf("stdout %q, want %q", r.stdout, want)
+	if r.Stdout != want {
+		t.Errorf("stdout %q, want %q", r.Stdout, want)
 	}
-	if strings.Contains(r.stdout+r.stderr, "PRIVATE KEY") {
+	if strings.Contains(r.Stdout+r.Stderr, "PRIVATE KEY") {
 		t.Error("the key was printed")
 	}
 }
@@ -163,8 +145,8 @@ func TestSendAsServiceAccount(t *testing.T) {
 func TestKeyFileFromGoogleVariable(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail}, smtpxtest.ImplicitTLS())
 	r := runProgram(w.args("-implicit-tls"), map[string]string{envKeyFileFallback: w.keyFile})
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
 	w.checkSent(t)
 	if w.smtp.CommandCount("STARTTLS") != 0 {
@@ -177,12 +159,12 @@ func TestKeyFileFromGoogleVariable(t *testing.T) {
 func TestMissingDelegationIsExplained(t *testing.T) {
 	w := newWorld(t, []string{"https://www.googleapis.com/auth/gmail.readonly"})
 	r := runProgram(w.args("-key-file", w.keyFile), nil)
-	if r.err == nil || r.code != 1 {
-		t.Fatalf("err %v, status %d", r.err, r.code)
+	if r.Err == nil || r.Code != 1 {
+		t.Fatalf("err %v, status %d", r.Err, r.Code)
 	}
 	for _, want := range []string{"What went wrong (" + provider.Misconfigured.String() + ", unauthorized_client)", "Domain Wide Delegation", google.ScopeMail} {
-		if !strings.Contains(r.explained, want) {
-			t.Errorf("the explanation lacks %q:\n%s", want, r.explained)
+		if !strings.Contains(r.Explained, want) {
+			t.Errorf("the explanation lacks %q:\n%s", want, r.Explained)
 		}
 	}
 	if w.smtp.Stats().Connections != 0 {
@@ -192,26 +174,22 @@ func TestMissingDelegationIsExplained(t *testing.T) {
 
 func TestBadKeyFiles(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail})
-	dir := t.TempDir()
-	clientFile := filepath.Join(dir, "client.json")
-	if err := os.WriteFile(clientFile, []byte(`{"installed":{"client_id":"x.apps.googleusercontent.com"}}`), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	clientFile := clitest.WriteFile(t, "client.json", []byte(`{"installed":{"client_id":"x.apps.googleusercontent.com"}}`))
 	for _, tc := range []struct {
 		name, file, want string
 		code             int
 	}{
-		{"missing", filepath.Join(dir, "nope.json"), "read the service account key", 1},
+		{"missing", filepath.Join(t.TempDir(), "nope.json"), "read the service account key", 1},
 		{"an OAuth client file", clientFile, "OAuth client file", 1},
 	} {
 		r := runProgram(w.args("-key-file", tc.file), nil)
-		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.code != tc.code {
-			t.Errorf("%s: err %v, status %d", tc.name, r.err, r.code)
+		if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || r.Code != tc.code {
+			t.Errorf("%s: err %v, status %d", tc.name, r.Err, r.Code)
 		}
 	}
 	r := runProgram([]string{"-mailbox", testMailbox, "-to", testTo}, nil)
-	if r.err == nil || !strings.Contains(r.err.Error(), "-key-file is required") || r.code != 2 {
-		t.Errorf("no key: err %v, status %d", r.err, r.code)
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "-key-file is required") || r.Code != 2 {
+		t.Errorf("no key: err %v, status %d", r.Err, r.Code)
 	}
 	if w.idp.Requests("") != 0 || w.smtp.Stats().Connections != 0 {
 		t.Error("a bad key file reached a server")
