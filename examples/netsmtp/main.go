@@ -46,36 +46,31 @@
 // never from a flag. -authority-host, -smtp-addr and -ca-file point the
 // program at other servers, such as the local test servers of its tests.
 // On failure it prints the error and what to fix (provider.Diagnose) and
-// exits with status 1.
+// exits with status 1 (2 for a mistake in the flags or the environment).
+//
+// The flags, the secret and the certificate authorities are read by
+// examples/internal/cli, shared by the examples: a copy of this program
+// taken out of the repository needs that package alongside it, or the few
+// functions of it that it calls.
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"net/smtp"
 	"net/textproto"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/smtpx"
 )
-
-// envSecret holds the client secret's value.
-const envSecret = "MAILOAUTH_CLIENT_SECRET"
 
 const (
 	// codeAuthFailed is SMTP's "535 authentication credentials invalid".
@@ -86,111 +81,7 @@ const (
 	sessionTimeout = 2 * time.Minute
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		os.Exit(explain(os.Stderr, err))
-	}
-}
-
-// config is the program's configuration, from flags and environment.
-type config struct {
-	tenant, clientID, mailbox string
-	secret                    string
-	to                        []string
-	subject, body             string
-	authorityHost             string
-	smtpAddr                  string // host:port; "": the mailbox's (smtp.office365.com:587)
-	caFile                    string
-}
-
-// usageError is a mistake on the command line.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
-
-// explain prints err and, when provider.Diagnose knows it, what went wrong
-// and how to fix it; it returns the exit status.
-func explain(w io.Writer, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintf(w, "netsmtp: %v\n", err)
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(w, "Run netsmtp -h for the flags.")
-		return 2
-	}
-	if d := provider.Diagnose(err); d != nil {
-		fmt.Fprintf(w, "What went wrong (%s, %s): %s\nHow to fix it: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-	}
-	return 1
-}
-
-// parse reads the flags, with defaults from the environment.
-func parse(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	fs := flag.NewFlagSet("netsmtp", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	str := func(p *string, name, env, fallback, usage string) {
-		def := getenv(env)
-		if def == "" {
-			def = fallback
-		}
-		fs.StringVar(p, name, def, usage+" [$"+env+"]")
-	}
-	c := &config{}
-	var to, secretFile string
-	str(&c.tenant, "tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
-	str(&c.clientID, "client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
-	str(&c.mailbox, "mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to send from: the login name and the envelope sender")
-	str(&to, "to", "MAILOAUTH_TO", "", "recipients, separated by commas")
-	str(&c.subject, "subject", "MAILOAUTH_SUBJECT", "mailoauth test message", "subject")
-	str(&c.body, "body", "MAILOAUTH_BODY", "This message was sent by net/smtp with an OAuth2 token.", "text of the message")
-	str(&secretFile, "secret-file", "MAILOAUTH_CLIENT_SECRET_FILE", "", "file holding the client secret's value (or put the value in $"+envSecret+")")
-	str(&c.authorityHost, "authority-host", "MAILOAUTH_AUTHORITY_HOST", "", "login host instead of https://login.microsoftonline.com")
-	str(&c.smtpAddr, "smtp-addr", "MAILOAUTH_SMTP_ADDR", "", "SMTP server as host:port instead of smtp.office365.com:587")
-	str(&c.caFile, "ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's; smtp.SendMail cannot take one, so the program then does its steps itself")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected arguments %q", fs.Args())
-	}
-	for _, req := range []struct{ v, name string }{{c.tenant, "-tenant"}, {c.clientID, "-client-id"}, {c.mailbox, "-mailbox"}, {to, "-to"}} {
-		if strings.TrimSpace(req.v) == "" {
-			return nil, usagef("%s is required", req.name)
-		}
-	}
-	for _, a := range strings.Split(to, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.to = append(c.to, a)
-		}
-	}
-	if c.smtpAddr != "" {
-		if _, _, err := net.SplitHostPort(c.smtpAddr); err != nil {
-			return nil, usagef("-smtp-addr %q is not host:port", c.smtpAddr)
-		}
-	}
-	c.secret = getenv(envSecret)
-	if secretFile != "" {
-		if c.secret != "" {
-			return nil, usagef("both $%s and -secret-file are set: give the secret once", envSecret)
-		}
-		b, err := os.ReadFile(secretFile)
-		if err != nil {
-			return nil, fmt.Errorf("read the client secret: %w", err)
-		}
-		c.secret = strings.TrimSpace(string(b))
-	}
-	if c.secret == "" {
-		return nil, usagef("no client secret: set $%s or -secret-file", envSecret)
-	}
-	return c, nil
-}
+func main() { cli.Main("netsmtp", run) }
 
 // run is the whole program; main only adds the process around it.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -198,19 +89,13 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	roots, err := trustedRoots(c.caFile)
-	if err != nil {
-		return err
-	}
 	cfg := entra.Config{
 		TenantID:     c.tenant,
 		ClientID:     c.clientID,
 		ClientSecret: c.secret,
+		Cloud:        c.cloud,
 		Mailbox:      c.mailbox,
-		HTTPClient:   httpClient(roots),
-	}
-	if c.authorityHost != "" {
-		cfg.Cloud = entra.Global.WithAuthorityHost(strings.TrimRight(c.authorityHost, "/"))
+		HTTPClient:   cli.HTTPClient(c.tlsConfig),
 	}
 	// Once, at start-up: the Mailbox caches the token and renews it before
 	// it expires, for every SendMail call that follows.
@@ -225,11 +110,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		mb.SMTP.Host, _, _ = net.SplitHostPort(addr)
 	}
 
-	msg, err := compose(c.mailbox, c.to, c.subject, c.body, time.Now())
+	msg, _, err := cli.Compose(cli.Message{From: c.mailbox, To: c.to, Subject: c.subject, Body: c.body})
 	if err != nil {
 		return err
 	}
-	if err := sendWithRetry(ctx, mb, addr, roots, c.mailbox, c.to, msg, stderr); err != nil {
+	if err := sendWithRetry(ctx, mb, addr, c.tlsConfig, c.mailbox, c.to, msg, stderr); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, "Sent %q from %s to %s through %s with net/smtp.\n", c.subject, c.mailbox, strings.Join(c.to, ", "), addr)
@@ -239,7 +124,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 // sendWithRetry sends msg and, when the server refuses the token (535),
 // drops that token and tries once more with a new one: what smtpx.Sender
 // does by itself, and net/smtp cannot.
-func sendWithRetry(ctx context.Context, mb *provider.Mailbox, addr string, roots *x509.CertPool,
+func sendWithRetry(ctx context.Context, mb *provider.Mailbox, addr string, tlsConfig *tls.Config,
 	from string, to []string, msg []byte, stderr io.Writer) error {
 	for attempt := 1; ; attempt++ {
 		// The token NetSMTPAuth is about to use: the Mailbox's cached one.
@@ -249,7 +134,7 @@ func sendWithRetry(ctx context.Context, mb *provider.Mailbox, addr string, roots
 		if err != nil {
 			return err
 		}
-		err = sendMail(addr, smtpx.NetSMTPAuth(mb), from, to, msg, roots)
+		err = sendMail(addr, smtpx.NetSMTPAuth(mb), from, to, msg, tlsConfig)
 		var te *textproto.Error
 		if attempt == 1 && errors.As(err, &te) && te.Code == codeAuthFailed {
 			fmt.Fprintf(stderr, "netsmtp: the server refused the token (%d %s); trying once more with a new one\n", te.Code, te.Msg)
@@ -272,11 +157,12 @@ func (e *replyError) Error() string { return fmt.Sprintf("smtp: %d %s", e.reply.
 
 func (e *replyError) Unwrap() error { return e.reply }
 
-// sendMail is smtp.SendMail, unless roots names certificate authorities
-// that SendMail cannot be given: then it takes the same steps itself with
-// those roots, requires STARTTLS, and bounds the session with a deadline.
-func sendMail(addr string, a smtp.Auth, from string, to []string, msg []byte, roots *x509.CertPool) error {
-	if roots == nil {
+// sendMail is smtp.SendMail, unless tlsConfig trusts certificate
+// authorities that SendMail cannot be given: then it takes the same steps
+// itself with that configuration, requires STARTTLS, and bounds the
+// session with a deadline.
+func sendMail(addr string, a smtp.Auth, from string, to []string, msg []byte, tlsConfig *tls.Config) error {
+	if tlsConfig == nil {
 		return smtp.SendMail(addr, a, from, to, msg)
 	}
 	host, _, err := net.SplitHostPort(addr)
@@ -300,7 +186,9 @@ func sendMail(addr string, a smtp.Auth, from string, to []string, msg []byte, ro
 	if ok, _ := c.Extension("STARTTLS"); !ok {
 		return fmt.Errorf("%s offers no STARTTLS; the token is not sent", addr)
 	}
-	if err := c.StartTLS(&tls.Config{ServerName: host, RootCAs: roots, MinVersion: tls.VersionTLS12}); err != nil {
+	cfg := tlsConfig.Clone()
+	cfg.ServerName = host
+	if err := c.StartTLS(cfg); err != nil {
 		return err
 	}
 	if err := c.Auth(a); err != nil {
@@ -325,63 +213,4 @@ func sendMail(addr string, a smtp.Auth, from string, to []string, msg []byte, ro
 		return err
 	}
 	return c.Quit()
-}
-
-// trustedRoots returns the system's certificate authorities plus those in
-// caFile, or nil (the system's) when caFile is empty.
-func trustedRoots(caFile string) (*x509.CertPool, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read the CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("the CA file %s holds no PEM certificate", caFile)
-	}
-	return pool, nil
-}
-
-// httpClient returns the client for the identity provider: TLS 1.2 or
-// later, trusting roots (nil: the system's), with a timeout per request.
-func httpClient(roots *x509.CertPool) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
-}
-
-// compose builds a plain-text message in UTF-8 (quoted-printable, so any
-// text is safe), with Date and Message-ID.
-func compose(from string, to []string, subject, body string, now time.Time) ([]byte, error) {
-	var h mail.Header
-	h.SetDate(now)
-	h.SetAddressList("From", []*mail.Address{{Address: from}})
-	rcpts := make([]*mail.Address, len(to))
-	for i, a := range to {
-		rcpts[i] = &mail.Address{Address: a}
-	}
-	h.SetAddressList("To", rcpts)
-	h.SetSubject(subject)
-	domain := from[strings.LastIndexByte(from, '@')+1:]
-	if err := h.GenerateMessageIDWithHostname(domain); err != nil {
-		return nil, err
-	}
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-	var buf bytes.Buffer
-	w, err := mail.CreateSingleInlineWriter(&buf, h)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(w, body+"\n"); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

@@ -3,14 +3,13 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/pem"
-	"os"
-	"path/filepath"
+	"io"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -38,11 +37,7 @@ func newWorld(t *testing.T, opts ...smtpxtest.Option) *world {
 	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
 	w.smtp = smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2)}, opts...)...)
 	t.Cleanup(w.smtp.Close)
-	w.caFile = filepath.Join(t.TempDir(), "ca.pem")
-	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
-	if err := os.WriteFile(w.caFile, ca, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }
 
@@ -64,22 +59,11 @@ func (w *world) args(withCA bool, extra ...string) []string {
 	return append(a, extra...)
 }
 
-type result struct {
-	err                       error
-	stdout, stderr, explained string
-	code                      int
-}
-
-func runProgram(args []string) result {
-	var stdout, stderr, explained bytes.Buffer
-	env := map[string]string{envSecret: testSecret}
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr)
-	r := result{err: err, stdout: stdout.String(), stderr: stderr.String()}
-	if err != nil {
-		r.code = explain(&explained, err)
-		r.explained = explained.String()
-	}
-	return r
+func runProgram(args []string) clitest.Result {
+	env := map[string]string{cli.EnvClientSecret: testSecret}
+	return clitest.Run("netsmtp", func(stdout, stderr io.Writer) error {
+		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
+	})
 }
 
 func (w *world) checkSent(t *testing.T) {
@@ -111,15 +95,15 @@ func (w *world) checkSent(t *testing.T) {
 func TestSendMailOverSTARTTLSWithPrivateCA(t *testing.T) {
 	w := newWorld(t)
 	r := runProgram(w.args(true))
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s", r.err, r.explained)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s", r.Err, r.Explained)
 	}
 	w.checkSent(t)
 	if w.smtp.CommandCount("STARTTLS") != 1 {
 		t.Error("the token went without STARTTLS")
 	}
-	if want := "Sent \"mailoauth test message\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " with net/smtp.\n"; r.stdout != want {
-		t.Errorf("stdout %q, want %q", r.stdout, want)
+	if want := "Sent \"mailoauth test message\" from " + testMailbox + " to " + testTo + " through " + w.smtp.Addr() + " with net/smtp.\n"; r.Stdout != want {
+		t.Errorf("stdout %q, want %q", r.Stdout, want)
 	}
 	if n := w.idp.Requests(providertest.GrantClientCredentials); n != 1 {
 		t.Errorf("%d token requests, want 1", n)
@@ -151,7 +135,7 @@ func (w *world) mailbox(t *testing.T) *provider.Mailbox {
 func TestPlainSendMailOnLoopback(t *testing.T) {
 	w := newWorld(t, smtpxtest.WithoutSTARTTLS())
 	mb := w.mailbox(t)
-	msg, err := compose(testMailbox, []string{testTo}, "mailoauth test message", "hello", time.Now())
+	msg, _, err := cli.Compose(cli.Message{From: testMailbox, To: []string{testTo}, Subject: "mailoauth test message", Body: "hello"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +159,7 @@ func TestSendMailCannotTrustAPrivateCA(t *testing.T) {
 		t.Error("a token or message went to an untrusted server")
 	}
 	var buf bytes.Buffer
-	if code := explain(&buf, err); code != 1 || !strings.Contains(buf.String(), "How to fix it: ") {
+	if code := cli.Explain(&buf, "netsmtp", err); code != 1 || !strings.Contains(buf.String(), "How to fix it: ") {
 		t.Errorf("no diagnosis for a certificate failure (status %d):\n%s", code, buf.String())
 	}
 }
@@ -192,8 +176,8 @@ func TestRefusedTokenIsReplacedOnce(t *testing.T) {
 			w := newWorld(t, opts...)
 			w.smtp.RejectAuth(1)
 			r := runProgram(w.args(true))
-			if r.err != nil {
-				t.Fatalf("run: %v\n%s", r.err, r.explained)
+			if r.Err != nil {
+				t.Fatalf("run: %v\n%s", r.Err, r.Explained)
 			}
 			w.checkSent(t)
 			if n := w.idp.Requests(providertest.GrantClientCredentials); n != 2 {
@@ -202,8 +186,8 @@ func TestRefusedTokenIsReplacedOnce(t *testing.T) {
 			if s := w.smtp.Stats(); s.AuthFailures != 1 || s.Auths != 1 {
 				t.Errorf("logins: %d refused, %d accepted", s.AuthFailures, s.Auths)
 			}
-			if !strings.Contains(r.stderr, "refused the token (535") {
-				t.Errorf("stderr %q", r.stderr)
+			if !strings.Contains(r.Stderr, "refused the token (535") {
+				t.Errorf("stderr %q", r.Stderr)
 			}
 		})
 	}
@@ -212,8 +196,8 @@ func TestRefusedTokenIsReplacedOnce(t *testing.T) {
 	w := newWorld(t, smtpxtest.WithoutErrorChallenge())
 	w.smtp.RejectAuth(5)
 	r := runProgram(w.args(true))
-	if r.err == nil || !strings.Contains(r.explained, "535 5.7.3") || !strings.Contains(r.explained, "New-ServicePrincipal") {
-		t.Fatalf("err %v\n%s", r.err, r.explained)
+	if r.Err == nil || !strings.Contains(r.Explained, "535 5.7.3") || !strings.Contains(r.Explained, "New-ServicePrincipal") {
+		t.Fatalf("err %v\n%s", r.Err, r.Explained)
 	}
 	if s := w.smtp.Stats(); s.AuthFailures != 2 {
 		t.Errorf("%d refused logins, want 2", s.AuthFailures)
@@ -230,8 +214,8 @@ func TestUsageMistakes(t *testing.T) {
 		{"bad address", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-smtp-addr", "nohost"}, "not host:port"},
 	} {
 		r := runProgram(tc.args)
-		if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.code != 2 {
-			t.Errorf("%s: err %v, status %d", tc.name, r.err, r.code)
+		if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || r.Code != 2 {
+			t.Errorf("%s: err %v, status %d", tc.name, r.Err, r.Code)
 		}
 	}
 }
