@@ -47,223 +47,39 @@
 // -authority-host, -smtp-host, -smtp-port, -smtp-security and -ca-file point
 // the program at other servers, such as the local test servers of its
 // tests. On failure it prints the error and what to fix (provider.Diagnose)
-// and exits with status 1.
+// and exits with status 1 (2 for a mistake in the flags or the
+// environment).
+//
+// The flags, the grant folder and the certificate authorities are handled
+// by examples/internal/cli, shared by the examples: a copy of this program
+// taken out of the repository needs that package alongside it, or the few
+// functions of it that it calls.
 package main
 
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-// Environment variables read besides the flags' own.
-const (
-	envSecret   = "MAILOAUTH_CLIENT_SECRET"
-	envStoreKey = "MAILOAUTH_STORE_KEY"
-)
-
-const (
-	// storeKeySize is the length of an AES-256 key.
-	storeKeySize = 32
-	// timeout bounds the whole run; the device code itself expires after
-	// 15 minutes.
-	timeout = 20 * time.Minute
-)
+// timeout bounds the whole run; the device code itself expires after 15
+// minutes.
+const timeout = 20 * time.Minute
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil)
-	stop()
-	if err != nil {
-		os.Exit(explain(os.Stderr, err))
-	}
-}
-
-// config is the program's configuration, from flags and environment.
-type config struct {
-	tenant, clientID, mailbox string
-	secret                    string
-	storeDir                  string
-	storeKey                  []byte // nil: records are not encrypted
-	force, send               bool
-	to                        []string
-	subject, body             string
-	cloud                     entra.Cloud
-	authorityHost             string
-	smtp                      serverOverride
-	caFile                    string
-	verbose                   bool
-}
-
-// serverOverride replaces the parts of a provider.Server that are set.
-type serverOverride struct {
-	host     string
-	port     int
-	security string
-}
-
-// usageError is a mistake on the command line or in the environment.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
-
-// explain prints err and, when provider.Diagnose knows it, what went wrong
-// and how to fix it; it returns the exit status.
-func explain(w io.Writer, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintf(w, "entra-authorize: %v\n", err)
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintln(w, "Run entra-authorize -h for the flags.")
-		return 2
-	}
-	if d := provider.Diagnose(err); d != nil {
-		fmt.Fprintf(w, "What went wrong (%s, %s): %s\nHow to fix it: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-	}
-	return 1
-}
-
-// parse reads the flags, with defaults from the environment.
-func parse(args []string, getenv func(string) string, stderr io.Writer) (*config, error) {
-	fs := flag.NewFlagSet("entra-authorize", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	str := func(p *string, name, env, fallback, usage string) {
-		def := getenv(env)
-		if def == "" {
-			def = fallback
-		}
-		fs.StringVar(p, name, def, usage+" [$"+env+"]")
-	}
-	defaultStore := ""
-	if dir, err := os.UserConfigDir(); err == nil {
-		defaultStore = filepath.Join(dir, "mailoauth", "entra-authorize")
-	}
-	c := &config{}
-	var to, cloud, port string
-	str(&c.tenant, "tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain; \"organizations\" for a multi-tenant app")
-	str(&c.clientID, "client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
-	str(&c.mailbox, "mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to authorize and send from")
-	str(&c.storeDir, "store", "MAILOAUTH_STORE_DIR", defaultStore, "folder the grant is saved in (created 0700; files 0600); encrypted when $"+envStoreKey+" is set")
-	fs.BoolVar(&c.force, "force", false, "authorize again even if a grant is stored")
-	fs.BoolVar(&c.send, "send", true, "send a test message with the grant")
-	str(&to, "to", "MAILOAUTH_TO", "", "recipients of the test message, separated by commas; default: the mailbox itself")
-	str(&c.subject, "subject", "MAILOAUTH_SUBJECT", "mailoauth test message", "subject of the test message")
-	str(&c.body, "body", "MAILOAUTH_BODY", "This message was sent with a delegated OAuth2 grant.", "text of the test message")
-	str(&cloud, "cloud", "MAILOAUTH_CLOUD", "global", "Microsoft cloud: global, usgov, usgovdod or china")
-	str(&c.authorityHost, "authority-host", "MAILOAUTH_AUTHORITY_HOST", "", "login host instead of the cloud's, e.g. https://login.microsoftonline.com")
-	str(&c.smtp.host, "smtp-host", "MAILOAUTH_SMTP_HOST", "", "SMTP server instead of the cloud's")
-	str(&port, "smtp-port", "MAILOAUTH_SMTP_PORT", "", "SMTP port instead of the cloud's (587)")
-	str(&c.smtp.security, "smtp-security", "MAILOAUTH_SMTP_SECURITY", "", "starttls, tls (implicit) or plaintext (loopback only); default: the cloud's (starttls)")
-	str(&c.caFile, "ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the SMTP server")
-	fs.BoolVar(&c.verbose, "v", false, "print the SMTP dialogue (tokens redacted) and debug logs to stderr")
-	if err := fs.Parse(args); err != nil {
-		return nil, err
-	}
-	if fs.NArg() > 0 {
-		return nil, usagef("unexpected arguments %q", fs.Args())
-	}
-	for _, req := range []struct{ v, name string }{{c.tenant, "-tenant"}, {c.clientID, "-client-id"}, {c.mailbox, "-mailbox"}, {c.storeDir, "-store"}} {
-		if strings.TrimSpace(req.v) == "" {
-			return nil, usagef("%s is required", req.name)
-		}
-	}
-	for _, a := range strings.Split(to, ",") {
-		if a = strings.TrimSpace(a); a != "" {
-			c.to = append(c.to, a)
-		}
-	}
-	if len(c.to) == 0 {
-		c.to = []string{c.mailbox}
-	}
-	var err error
-	if c.cloud, err = cloudNamed(cloud); err != nil {
-		return nil, err
-	}
-	if port != "" {
-		if c.smtp.port, err = strconv.Atoi(port); err != nil || c.smtp.port <= 0 || c.smtp.port > 65535 {
-			return nil, usagef("-smtp-port %q is not a port number", port)
-		}
-	}
-	if _, err := securityNamed(c.smtp.security); err != nil {
-		return nil, err
-	}
-	c.secret = getenv(envSecret)
-	if k := getenv(envStoreKey); k != "" {
-		key, err := base64.StdEncoding.DecodeString(strings.TrimSpace(k))
-		if err != nil || len(key) != storeKeySize {
-			// Never quote the value: it is a secret.
-			return nil, usagef("$%s must hold %d random bytes in base64 (openssl rand -base64 %d)", envStoreKey, storeKeySize, storeKeySize)
-		}
-		c.storeKey = key
-	}
-	return c, nil
-}
-
-// cloudNamed returns the Microsoft cloud called name.
-func cloudNamed(name string) (entra.Cloud, error) {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "", "global":
-		return entra.Global, nil
-	case "usgov", "gcchigh":
-		return entra.USGovernment, nil
-	case "usgovdod", "dod":
-		return entra.USGovernmentDoD, nil
-	case "china":
-		return entra.China, nil
-	}
-	return entra.Cloud{}, usagef("-cloud %q: want global, usgov, usgovdod or china", name)
-}
-
-// securityNamed parses -smtp-security; "" keeps the cloud's.
-func securityNamed(name string) (provider.Security, error) {
-	switch strings.ToLower(name) {
-	case "", "starttls":
-		return provider.StartTLS, nil
-	case "tls", "implicittls", "ssl":
-		return provider.ImplicitTLS, nil
-	case "plaintext":
-		return provider.Plaintext, nil
-	}
-	return 0, usagef("-smtp-security %q: want starttls, tls or plaintext", name)
-}
-
-// apply returns s with the overrides that are set.
-func (o serverOverride) apply(s provider.Server) provider.Server {
-	if o.host != "" {
-		s.Host = o.host
-	}
-	if o.port != 0 {
-		s.Port = o.port
-	}
-	if o.security != "" {
-		s.Security, _ = securityNamed(o.security) // checked by parse
-	}
-	return s
+	cli.Main("entra-authorize", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		return run(ctx, args, getenv, stdout, stderr, nil) // nil: poll in real time
+	})
 }
 
 // run is the whole program; main only adds the process around it. wait
@@ -277,46 +93,29 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	logger, debug := cli.Logger(stderr, c.verbose)
 
-	level := slog.LevelInfo
-	var debug io.Writer
-	if c.verbose {
-		level, debug = slog.LevelDebug, stderr
-	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
-
-	store, err := openStore(c.storeDir, c.storeKey)
-	if err != nil {
-		return err
-	}
-	roots, err := trustedRoots(c.caFile)
-	if err != nil {
-		return err
-	}
 	cfg := entra.Config{
 		TenantID:     c.tenant,
 		ClientID:     c.clientID,
 		ClientSecret: c.secret, // empty: a public client
 		Cloud:        c.cloud,
 		Mailbox:      c.mailbox,
-		HTTPClient:   httpClient(roots),
+		HTTPClient:   cli.HTTPClient(c.tlsConfig),
 		Logger:       logger,
 	}
-	if c.authorityHost != "" {
-		cfg.Cloud = cfg.Cloud.WithAuthorityHost(strings.TrimRight(c.authorityHost, "/"))
-	}
 
-	rec, err := store.Load(ctx, cfg.Key())
+	rec, err := c.store.Load(ctx, cfg.Key())
 	switch {
 	case err == nil && !c.force:
 		fmt.Fprintf(stdout, "%s is already authorized (grant saved %s); -force authorizes again.\n",
 			c.mailbox, rec.UpdatedAt.Local().Format(time.DateTime))
 	case err == nil || errors.Is(err, tokenstore.ErrNotFound):
-		if err := authorize(ctx, cfg, store, stdout, wait); err != nil {
+		if err := authorize(ctx, cfg, c.store, stdout, wait); err != nil {
 			return err
 		}
-		how := "not encrypted: set " + envStoreKey + " to encrypt it"
-		if c.storeKey != nil {
+		how := "not encrypted: set " + cli.EnvStoreKey + " to encrypt it"
+		if c.encrypted {
 			how = "encrypted"
 		}
 		fmt.Fprintf(stdout, "Authorized %s. The grant is saved in %s (%s).\n", c.mailbox, c.storeDir, how)
@@ -329,17 +128,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 
 	// Delegated refreshes the access token from the stored grant and saves
 	// each new refresh token before using the access token it came with.
-	mb, err := entra.Delegated(ctx, cfg, store)
+	mb, err := entra.Delegated(ctx, cfg, c.store)
 	if err != nil {
 		return err
 	}
-	mb.SMTP = c.smtp.apply(mb.SMTP)
-	msg, err := compose(c.mailbox, c.to, c.subject, c.body, time.Now())
+	mb.SMTP = c.smtp.Apply(mb.SMTP)
+	msg, _, err := cli.Compose(cli.Message{From: c.mailbox, To: c.to, Subject: c.subject, Body: c.body})
 	if err != nil {
 		return err
 	}
 	sender := smtpx.NewSender(mb, smtpx.SenderOptions{
-		Options: smtpx.Options{TLSConfig: &tls.Config{RootCAs: roots}, Logger: logger, Debug: debug},
+		Options: smtpx.Options{TLSConfig: c.tlsConfig, Logger: logger, Debug: debug},
 	})
 	err = sender.Send(ctx, smtpx.Envelope{From: c.mailbox, To: c.to}, bytes.NewReader(msg))
 	if cerr := sender.Close(); err == nil {
@@ -372,80 +171,4 @@ func authorize(ctx context.Context, cfg entra.Config, store tokenstore.Store, st
 		return fmt.Errorf("device authorization of %s: %w", cfg.Mailbox, err)
 	}
 	return nil
-}
-
-// openStore returns the file store in dir, encrypted with key when key is
-// not nil.
-func openStore(dir string, key []byte) (tokenstore.Store, error) {
-	file, err := tokenstore.NewFile(dir)
-	if err != nil {
-		return nil, fmt.Errorf("open the grant folder: %w", err)
-	}
-	if key == nil {
-		return file, nil
-	}
-	store, err := tokenstore.NewEncrypted(file, key)
-	if err != nil {
-		return nil, fmt.Errorf("open the grant folder: %w", err)
-	}
-	return store, nil
-}
-
-// trustedRoots returns the system's certificate authorities plus those in
-// caFile, or nil (the system's) when caFile is empty.
-func trustedRoots(caFile string) (*x509.CertPool, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
-	if err != nil {
-		return nil, fmt.Errorf("read the CA file: %w", err)
-	}
-	pool, err := x509.SystemCertPool()
-	if err != nil {
-		pool = x509.NewCertPool()
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, fmt.Errorf("the CA file %s holds no PEM certificate", caFile)
-	}
-	return pool, nil
-}
-
-// httpClient returns the client for the identity provider: TLS 1.2 or
-// later, trusting roots (nil: the system's), with a timeout per request.
-func httpClient(roots *x509.CertPool) *http.Client {
-	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}
-}
-
-// compose builds a plain-text message in UTF-8 (quoted-printable, so any
-// text is safe), with Date and Message-ID.
-func compose(from string, to []string, subject, body string, now time.Time) ([]byte, error) {
-	var h mail.Header
-	h.SetDate(now)
-	h.SetAddressList("From", []*mail.Address{{Address: from}})
-	rcpts := make([]*mail.Address, len(to))
-	for i, a := range to {
-		rcpts[i] = &mail.Address{Address: a}
-	}
-	h.SetAddressList("To", rcpts)
-	h.SetSubject(subject)
-	domain := from[strings.LastIndexByte(from, '@')+1:]
-	if err := h.GenerateMessageIDWithHostname(domain); err != nil {
-		return nil, err
-	}
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-	var buf bytes.Buffer
-	w, err := mail.CreateSingleInlineWriter(&buf, h)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := io.WriteString(w, body+"\n"); err != nil {
-		return nil, err
-	}
-	if err := w.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
 }

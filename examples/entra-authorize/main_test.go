@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -44,11 +45,7 @@ func newWorld(t *testing.T) *world {
 	w.idp.SignIn(testMailbox)
 	w.smtp = smtpxtest.New(smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
 	t.Cleanup(w.smtp.Close)
-	ca := append(w.idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: w.smtp.Certificate().Raw})...)
-	w.caFile = filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(w.caFile, ca, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }
 
@@ -101,24 +98,18 @@ func (u *user) wait(ctx context.Context, d time.Duration) error {
 }
 
 type result struct {
-	err            error
-	stdout, stderr string
-	explained      string
-	code           int
-	waits          int
+	clitest.Result
+	waits int
 }
 
 func (w *world) run(t *testing.T, args []string, env map[string]string, decline bool) result {
 	t.Helper()
-	var stdout, stderr, explained bytes.Buffer
-	u := &user{t: t, idp: w.idp, stdout: &stdout, decline: decline}
-	err := run(context.Background(), args, func(k string) string { return env[k] }, &stdout, &stderr, u.wait)
-	r := result{err: err, stdout: stdout.String(), stderr: stderr.String(), waits: u.waits}
-	if err != nil {
-		r.code = explain(&explained, err)
-		r.explained = explained.String()
-	}
-	return r
+	var u *user
+	r := clitest.Run("entra-authorize", func(stdout, stderr *bytes.Buffer) error {
+		u = &user{t: t, idp: w.idp, stdout: stdout, decline: decline}
+		return run(context.Background(), args, clitest.Env(env), stdout, stderr, u.wait)
+	})
+	return result{Result: r, waits: u.waits}
 }
 
 // grantFile returns the one record file in the store folder, checking its
@@ -147,7 +138,11 @@ func (w *world) grantFile(t *testing.T) []byte {
 // storedGrant loads the grant through a store like the program's.
 func (w *world) storedGrant(t *testing.T, key []byte) *tokenstore.Record {
 	t.Helper()
-	store, err := openStore(w.storeDir, key)
+	var encoded string
+	if key != nil {
+		encoded = base64.StdEncoding.EncodeToString(key)
+	}
+	store, err := cli.OpenStore(w.storeDir, encoded)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,16 +175,16 @@ func (w *world) checkMessages(t *testing.T, n int) {
 func TestAuthorizeSaveAndSend(t *testing.T) {
 	w := newWorld(t)
 	r := w.run(t, w.args(), nil, false)
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
 	for _, want := range []string{
 		"To authorize " + testMailbox + ", open " + w.idp.URL() + "/devicelogin",
 		"Authorized " + testMailbox + ". The grant is saved in " + w.storeDir + " (not encrypted",
 		"Sent \"mailoauth test message\" from " + testMailbox + " to " + testMailbox + " through " + w.smtp.Addr(),
 	} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("stdout lacks %q:\n%s", want, r.stdout)
+		if !strings.Contains(r.Stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, r.Stdout)
 		}
 	}
 	if n := w.idp.Requests("device_code"); n != 2 || r.waits != 2 {
@@ -208,11 +203,11 @@ func TestAuthorizeSaveAndSend(t *testing.T) {
 
 	// A second run finds the grant: no new authorization, one more message.
 	r = w.run(t, w.args(), nil, false)
-	if r.err != nil {
-		t.Fatalf("second run: %v\n%s", r.err, r.explained)
+	if r.Err != nil {
+		t.Fatalf("second run: %v\n%s", r.Err, r.Explained)
 	}
-	if !strings.Contains(r.stdout, testMailbox+" is already authorized") || len(w.idp.DeviceCodes()) != 1 || r.waits != 0 {
-		t.Errorf("second run authorized again (%d codes):\n%s", len(w.idp.DeviceCodes()), r.stdout)
+	if !strings.Contains(r.Stdout, testMailbox+" is already authorized") || len(w.idp.DeviceCodes()) != 1 || r.waits != 0 {
+		t.Errorf("second run authorized again (%d codes):\n%s", len(w.idp.DeviceCodes()), r.Stdout)
 	}
 	w.checkMessages(t, 2)
 }
@@ -222,15 +217,15 @@ func TestAuthorizeSaveAndSend(t *testing.T) {
 // grant and saves the rotated refresh token; a wrong key opens nothing.
 func TestEncryptedGrantIsRenewed(t *testing.T) {
 	w := newWorld(t)
-	key := bytes.Repeat([]byte{0x5a}, storeKeySize)
-	env := map[string]string{envStoreKey: base64.StdEncoding.EncodeToString(key)}
+	key := bytes.Repeat([]byte{0x5a}, cli.StoreKeySize)
+	env := map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString(key)}
 
 	r := w.run(t, w.args(), env, false)
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s%s", r.err, r.explained, r.stderr)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
-	if !strings.Contains(r.stdout, "(encrypted)") {
-		t.Errorf("stdout:\n%s", r.stdout)
+	if !strings.Contains(r.Stdout, "(encrypted)") {
+		t.Errorf("stdout:\n%s", r.Stdout)
 	}
 	w.checkMessages(t, 1)
 	first := w.storedGrant(t, key)
@@ -246,8 +241,8 @@ func TestEncryptedGrantIsRenewed(t *testing.T) {
 	// saved (Entra rotates them) before the message goes out.
 	w.idp.Advance(2 * time.Hour)
 	r = w.run(t, w.args("-subject", "after a refresh"), env, false)
-	if r.err != nil {
-		t.Fatalf("later run: %v\n%s%s", r.err, r.explained, r.stderr)
+	if r.Err != nil {
+		t.Fatalf("later run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
 	if n := len(w.smtp.Messages()); n != 2 {
 		t.Fatalf("%d messages", n)
@@ -261,10 +256,10 @@ func TestEncryptedGrantIsRenewed(t *testing.T) {
 	}
 
 	// The wrong key opens nothing and changes nothing.
-	wrong := map[string]string{envStoreKey: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, storeKeySize))}
+	wrong := map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{1}, cli.StoreKeySize))}
 	r = w.run(t, w.args(), wrong, false)
-	if r.err == nil || !errors.Is(r.err, tokenstore.ErrWrongKey) || r.code != 1 {
-		t.Fatalf("wrong key: err %v, status %d", r.err, r.code)
+	if r.Err == nil || !errors.Is(r.Err, tokenstore.ErrWrongKey) || r.Code != 1 {
+		t.Fatalf("wrong key: err %v, status %d", r.Err, r.Code)
 	}
 	if len(w.idp.DeviceCodes()) != 1 || len(w.smtp.Messages()) != 2 {
 		t.Error("a run with the wrong key authorized or sent")
@@ -274,19 +269,19 @@ func TestEncryptedGrantIsRenewed(t *testing.T) {
 func TestAuthorizeOnly(t *testing.T) {
 	w := newWorld(t)
 	r := w.run(t, w.args("-send=false"), nil, false)
-	if r.err != nil {
-		t.Fatalf("run: %v\n%s", r.err, r.explained)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s", r.Err, r.Explained)
 	}
-	if strings.Contains(r.stdout, "Sent") || len(w.smtp.Messages()) != 0 || w.smtp.Stats().Connections != 0 {
-		t.Errorf("-send=false sent:\n%s", r.stdout)
+	if strings.Contains(r.Stdout, "Sent") || len(w.smtp.Messages()) != 0 || w.smtp.Stats().Connections != 0 {
+		t.Errorf("-send=false sent:\n%s", r.Stdout)
 	}
 	w.storedGrant(t, nil)
 
 	// -force authorizes again and replaces the grant.
 	old := w.storedGrant(t, nil).Token.RefreshToken
 	r = w.run(t, w.args("-send=false", "-force"), nil, false)
-	if r.err != nil {
-		t.Fatalf("run -force: %v\n%s", r.err, r.explained)
+	if r.Err != nil {
+		t.Fatalf("run -force: %v\n%s", r.Err, r.Explained)
 	}
 	if len(w.idp.DeviceCodes()) != 2 || w.storedGrant(t, nil).Token.RefreshToken == old {
 		t.Error("-force did not authorize again")
@@ -296,11 +291,11 @@ func TestAuthorizeOnly(t *testing.T) {
 func TestDeclinedAuthorizationIsExplained(t *testing.T) {
 	w := newWorld(t)
 	r := w.run(t, w.args(), nil, true)
-	if r.err == nil || !errors.Is(r.err, provider.ErrDeviceDeclined) || r.code != 1 {
-		t.Fatalf("err %v, status %d", r.err, r.code)
+	if r.Err == nil || !errors.Is(r.Err, provider.ErrDeviceDeclined) || r.Code != 1 {
+		t.Fatalf("err %v, status %d", r.Err, r.Code)
 	}
-	if !strings.Contains(r.explained, "What went wrong (") || !strings.Contains(r.explained, "How to fix it: ") {
-		t.Errorf("no diagnosis:\n%s", r.explained)
+	if !strings.Contains(r.Explained, "What went wrong (") || !strings.Contains(r.Explained, "How to fix it: ") {
+		t.Errorf("no diagnosis:\n%s", r.Explained)
 	}
 	if files, _ := filepath.Glob(filepath.Join(w.storeDir, "*.json")); len(files) != 0 {
 		t.Errorf("a declined authorization left %v", files)
@@ -318,18 +313,18 @@ func TestUsageMistakes(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"key not base64", w.args(), map[string]string{envStoreKey: "not-base64!"}, "must hold 32 random bytes"},
-		{"key too short", w.args(), map[string]string{envStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "must hold 32 random bytes"},
+		{"key not base64", w.args(), map[string]string{cli.EnvStoreKey: "not-base64!"}, "must hold 32 random bytes"},
+		{"key too short", w.args(), map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "must hold 32 random bytes"},
 		{"no client", []string{"-tenant", "t", "-mailbox", "m@x.test", "-store", w.storeDir}, nil, "-client-id is required"},
 		{"unknown cloud", w.args("-cloud", "mars"), nil, `-cloud "mars"`},
 		{"bad security", w.args("-smtp-security", "maybe"), nil, "want starttls, tls or plaintext"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := w.run(t, tc.args, tc.env, false)
-			if r.err == nil || !strings.Contains(r.err.Error(), tc.want) || r.code != 2 {
-				t.Fatalf("err %v (status %d), want %q and status 2", r.err, r.code, tc.want)
+			if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || r.Code != 2 {
+				t.Fatalf("err %v (status %d), want %q and status 2", r.Err, r.Code, tc.want)
 			}
-			if v := tc.env[envStoreKey]; v != "" && strings.Contains(r.explained, v) {
+			if v := tc.env[cli.EnvStoreKey]; v != "" && strings.Contains(r.Explained, v) {
 				t.Error("the key was printed")
 			}
 		})

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"strconv"
 	"strings"
 	"testing"
@@ -61,7 +60,7 @@ func (w *world) args(extra ...string) []string {
 }
 
 func runProgram(args []string, env map[string]string) clitest.Result {
-	return clitest.Run("entra-send", func(stdout, stderr io.Writer) error {
+	return clitest.Run("entra-send", func(stdout, stderr *bytes.Buffer) error {
 		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
 	})
 }

@@ -1,13 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"io"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -96,7 +96,7 @@ func (w *world) args(extra ...string) []string {
 }
 
 func runProgram(args []string, env map[string]string) clitest.Result {
-	return clitest.Run("google-send", func(stdout, stderr io.Writer) error {
+	return clitest.Run("google-send", func(stdout, stderr *bytes.Buffer) error {
 		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
 	})
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"io"
 	"strings"
 	"testing"
 
@@ -61,7 +60,7 @@ func (w *world) args(withCA bool, extra ...string) []string {
 
 func runProgram(args []string) clitest.Result {
 	env := map[string]string{cli.EnvClientSecret: testSecret}
-	return clitest.Run("netsmtp", func(stdout, stderr io.Writer) error {
+	return clitest.Run("netsmtp", func(stdout, stderr *bytes.Buffer) error {
 		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
 	})
 }

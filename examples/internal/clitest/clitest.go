@@ -14,7 +14,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"io"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -118,7 +117,9 @@ type Result struct {
 
 // Run runs a program called name, which writes to stdout and stderr, and
 // returns what it printed, its error, and how cli.Main would explain it.
-func Run(name string, run func(stdout, stderr io.Writer) error) Result {
+// The test may read the buffers while the program runs, from the
+// program's own goroutine.
+func Run(name string, run func(stdout, stderr *bytes.Buffer) error) Result {
 	var stdout, stderr, explained bytes.Buffer
 	err := run(&stdout, &stderr)
 	r := Result{Err: err, Stdout: stdout.String(), Stderr: stderr.String()}
