@@ -1,14 +1,13 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"strings"
 	"time"
 
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
@@ -93,8 +92,8 @@ func openMailbox(ctx context.Context, cfg config) (*provider.Mailbox, error) {
 	if err != nil {
 		return nil, err
 	}
-	mb.SMTP = cfg.smtp.apply(mb.SMTP)
-	mb.IMAP = cfg.imap.apply(mb.IMAP)
+	mb.SMTP = cfg.smtp.Apply(mb.SMTP)
+	mb.IMAP = cfg.imap.Apply(mb.IMAP)
 	return mb, nil
 }
 
@@ -138,7 +137,11 @@ func checkSMTP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report)
 	if cfg.sendTo == "" {
 		return
 	}
-	if err := c.Send(ctx, mb.Address, []string{cfg.sendTo}, strings.NewReader(testMessage(mb.Address, cfg.sendTo))); err != nil {
+	msg, _, err := cli.Compose(testMessage(mb.Address, cfg.sendTo))
+	if err == nil {
+		err = c.Send(ctx, mb.Address, []string{cfg.sendTo}, bytes.NewReader(msg))
+	}
+	if err != nil {
 		r.fail(stepSend, err.Error(), provider.Diagnose(err))
 		return
 	}
@@ -160,20 +163,15 @@ func checkIMAP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report)
 	r.ok(stepIMAP, fmt.Sprintf("%s (%s) as %s with %s", mb.IMAP.Addr(), mb.IMAP.Security, mb.Address, mb.SASLMechanism()))
 }
 
-// testMessage is the message -send-to receives. Both addresses were
-// checked: the mailbox by entra, the recipient by parseConfig.
-func testMessage(from, to string) string {
-	id := make([]byte, 16)
-	_, _ = rand.Read(id) // crypto/rand.Read never fails
-	return "From: <" + from + ">\r\n" +
-		"To: <" + to + ">\r\n" +
-		"Subject: mailoauth doctor test message\r\n" +
-		"Date: " + time.Now().Format(time.RFC1123Z) + "\r\n" +
-		"Message-ID: <" + hex.EncodeToString(id) + "@doctor.invalid>\r\n" +
-		"MIME-Version: 1.0\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n" +
-		"\r\n" +
-		"This message was sent with OAuth2 by the mailoauth doctor: sending works.\r\n"
+// testMessage is the message -send-to receives.
+func testMessage(from, to string) cli.Message {
+	return cli.Message{
+		From:    from,
+		To:      []string{to},
+		Subject: "mailoauth doctor test message",
+		Body:    "This message was sent with OAuth2 by the mailoauth doctor: sending works.",
+		IDHost:  "doctor.invalid",
+	}
 }
 
 // report prints one line per step, and the diagnosis under a failure.

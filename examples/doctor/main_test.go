@@ -3,27 +3,21 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
-	"encoding/pem"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/emersion/go-smtp"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
@@ -58,21 +52,8 @@ func newWorld(t *testing.T, smtpOpts ...smtpxtest.Option) *world {
 	i := imapxtest.New(imapxtest.WithVerify(idp.VerifySASL))
 	t.Cleanup(i.Close)
 
-	ca := idp.CertificatePEM()
-	ca = append(ca, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.Certificate().Raw})...)
-	ca = append(ca, imapCertificatePEM(t, i)...)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, ca, 0o600))
+	caFile := clitest.CAFile(t, idp.CertificatePEM(), clitest.PEM(s.Certificate()), i.CertificatePEM())
 	return &world{t: t, idp: idp, smtp: s, imap: i, caFile: caFile}
-}
-
-// imapCertificatePEM reads the IMAP server's certificate off a TLS
-// handshake (imapxtest hands out a pool, not the certificate).
-func imapCertificatePEM(t *testing.T, srv *imapxtest.Server) []byte {
-	conn, err := tls.Dial("tcp", srv.Addr(), srv.TLSConfig())
-	require.NoError(t, err)
-	defer conn.Close()
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: conn.ConnectionState().PeerCertificates[0].Raw})
 }
 
 // addApp registers the app-only app with the given roles.
@@ -107,7 +88,7 @@ func status(t *testing.T, out, step string) string {
 	return m[1]
 }
 
-var secretEnv = map[string]string{envClientSecret: clientSecret}
+var secretEnv = map[string]string{cli.EnvClientSecret: clientSecret}
 
 // TestGoodConfigurationIsOKEverywhere: app-only with a secret, app-only
 // with a certificate, and delegated from an encrypted file store each pass
@@ -151,7 +132,7 @@ func TestGoodConfigurationIsOKEverywhere(t *testing.T) {
 		require.NoError(t, store.Save(context.Background(), key0, &tokenstore.Record{Token: &oauth2.Token{RefreshToken: rt}, Account: mailbox}))
 
 		out, err := doctor(t, w.args("-grant", "delegated", "-store", storeDir, "-send-to", recipient), map[string]string{
-			envClientSecret: clientSecret, envStoreKey: base64.StdEncoding.EncodeToString(key),
+			cli.EnvClientSecret: clientSecret, cli.EnvStoreKey: base64.StdEncoding.EncodeToString(key),
 		})
 		require.NoError(t, err)
 		requireAllOK(t, out)
@@ -188,10 +169,10 @@ func requireDelivered(t *testing.T, w *world) {
 func TestWrongSecretFails(t *testing.T) {
 	w := newWorld(t)
 	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
-	imapConns := w.imap.Connections() // the handshake that read its certificate
-	out, err := doctor(t, w.args("-send-to", recipient), map[string]string{envClientSecret: "wrong-secret-value"})
+	imapConns := w.imap.Connections()
+	out, err := doctor(t, w.args("-send-to", recipient), map[string]string{cli.EnvClientSecret: "wrong-secret-value"})
 	require.Error(t, err)
-	require.Equal(t, 1, explain(io.Discard, "doctor", err), "exit status 1")
+	require.Equal(t, 1, cli.Explain(io.Discard, "doctor", err), "exit status 1")
 	require.Equal(t, statusFail, status(t, out, stepCredentials))
 	require.Contains(t, out, "misconfigured (AADSTS7000215): ")
 	require.Contains(t, out, "Fix: ")
@@ -286,9 +267,9 @@ func TestConfigErrors(t *testing.T) {
 		})
 	}
 	err := run(context.Background(), []string{"-mailbox", mailbox, "-smtp-security", "ssl"}, func(string) string { return "" }, io.Discard, io.Discard)
-	require.Equal(t, 2, explain(io.Discard, "doctor", err), "a usage error exits 2")
+	require.Equal(t, 2, cli.Explain(io.Discard, "doctor", err), "a usage error exits 2")
 	err = run(context.Background(), []string{"-h"}, func(string) string { return "" }, io.Discard, io.Discard)
-	require.Equal(t, 0, explain(io.Discard, "doctor", err), "-h exits 0")
+	require.Equal(t, 0, cli.Explain(io.Discard, "doctor", err), "-h exits 0")
 	err = run(context.Background(), nil, func(k string) string {
 		return map[string]string{"MAILOAUTH_MAILBOX": mailbox, "MAILOAUTH_SMTP_PORT": "five"}[k]
 	}, io.Discard, io.Discard)
@@ -308,7 +289,7 @@ func TestConfiguredByEnvironment(t *testing.T) {
 		"MAILOAUTH_AUTHORITY_HOST": w.idp.URL(), "MAILOAUTH_CA_FILE": w.caFile,
 		"MAILOAUTH_SMTP_HOST": w.smtp.Host(), "MAILOAUTH_SMTP_PORT": strconv.Itoa(w.smtp.Port()),
 		"MAILOAUTH_IMAP_HOST": ep.Host, "MAILOAUTH_IMAP_PORT": strconv.Itoa(ep.Port),
-		"MAILOAUTH_SEND_TO": recipient, envClientSecret + "_FILE": secretFile,
+		"MAILOAUTH_SEND_TO": recipient, cli.EnvClientSecret + "_FILE": secretFile,
 	}
 	out, err := doctor(t, nil, env)
 	require.NoError(t, err)
@@ -320,24 +301,6 @@ func TestConfiguredByEnvironment(t *testing.T) {
 // key to a PEM file.
 func newCertificate(t *testing.T) (*x509.Certificate, string) {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "doctor test app"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(365 * 24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	require.NoError(t, err)
-	var buf strings.Builder
-	require.NoError(t, pem.Encode(&buf, &pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	require.NoError(t, pem.Encode(&buf, &pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	path := filepath.Join(t.TempDir(), "app.pem")
-	require.NoError(t, os.WriteFile(path, []byte(buf.String()), 0o600))
-	return cert, path
+	_, cert, pemFile := clitest.Certificate(t, "doctor test app")
+	return cert, clitest.WriteFile(t, "app.pem", pemFile)
 }
