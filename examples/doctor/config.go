@@ -96,11 +96,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	case "app":
 	case "delegated":
 		cfg.delegated = true
-		key, err := cli.EnvSecret(getenv, cli.EnvStoreKey)
-		if err != nil {
-			return config{}, err
-		}
-		if cfg.store, err = cli.OpenStore(*storeDir, key); err != nil {
+		if cfg.store, err = cli.OpenEnvStore(getenv, *storeDir); err != nil {
 			return config{}, err
 		}
 	default:

@@ -37,62 +37,30 @@
 // cloud; -authority-host, -imap-host, -imap-port, -imap-security and
 // -ca-file point the program at other servers: its tests run it against
 // providertest and imapxtest.
+//
+// The flags, secrets, grant folder and certificate authorities are read by
+// examples/internal/cli, shared by the examples: a copy of this program
+// taken out of the repository needs that package alongside it, or the few
+// functions of it that it calls.
 package main
 
 import (
 	"context"
-	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"net/http"
-	"os"
-	"os/signal"
-	"path/filepath"
-	"strconv"
-	"strings"
-	"sync"
-	"syscall"
 	"time"
 
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
-	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-const (
-	// idpTimeout bounds each request to the identity provider.
-	idpTimeout = 30 * time.Second
-	// setupTimeout bounds the first token and the folder check at start.
-	setupTimeout = time.Minute
-)
+// setupTimeout bounds the first token and the folder check at start.
+const setupTimeout = time.Minute
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		os.Exit(explain(os.Stderr, "mailgate", err))
-	}
-}
-
-// config is the parsed command line and environment.
-type config struct {
-	entra      entra.Config
-	delegated  bool
-	store      tokenstore.Store // delegated only
-	imap       serverOverride
-	tlsConfig  *tls.Config // nil: the system roots
-	folder     string
-	processed  string
-	out        string // a folder, or "-" for stdout
-	poll       time.Duration
-	logger     *slog.Logger
-	verboseOut io.Writer // the IMAP dialogue, tokens redacted; nil: none
-}
+func main() { cli.Main("mailgate", run) }
 
 // run watches the mailbox until ctx is done. It returns nil after a clean
 // stop, and an error when the mailbox cannot be opened at all.
@@ -117,7 +85,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	mb.IMAP = cfg.imap.apply(mb.IMAP)
+	mb.IMAP = cfg.imap.Apply(mb.IMAP)
 	if err := ensureFolder(setupCtx, mb, &opts, cfg.processed); err != nil {
 		return err
 	}
@@ -167,152 +135,4 @@ func ensureFolder(ctx context.Context, mb *provider.Mailbox, opts *imapx.Options
 		}
 	}
 	return c.Logout().Wait()
-}
-
-// output writes tickets to a folder or to stdout.
-type output struct {
-	mu     sync.Mutex // serialises writes to stdout
-	dir    string     // "" for stdout
-	stdout io.Writer
-}
-
-func newOutput(dest string, stdout io.Writer) (*output, error) {
-	if dest == "-" {
-		return &output{stdout: stdout}, nil
-	}
-	if err := os.MkdirAll(dest, 0o750); err != nil {
-		return nil, err
-	}
-	return &output{dir: dest, stdout: stdout}, nil
-}
-
-// write stores t. In a folder the ticket is written to a temporary file
-// and renamed into place, so that a reader never sees half a ticket.
-func (o *output) write(t *Ticket) error {
-	data, err := json.Marshal(t)
-	if err != nil {
-		return err
-	}
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	if o.dir == "" {
-		_, err := fmt.Fprintf(o.stdout, "%s\n", data)
-		return err
-	}
-	name := filepath.Join(o.dir, strconv.FormatUint(uint64(t.UIDValidity), 10)+"-"+strconv.FormatUint(uint64(t.UID), 10)+".json")
-	tmp, err := os.CreateTemp(o.dir, ".ticket-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name()) // after a successful rename there is nothing left to remove
-	if _, err := tmp.Write(append(data, '\n')); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp.Name(), name); err != nil {
-		return err
-	}
-	// The ticket is in place: a reader gone from stdout must not make the
-	// message be handled again.
-	_, _ = fmt.Fprintln(o.stdout, name)
-	return nil
-}
-
-// parseConfig reads flags and the environment. Secrets come only from the
-// environment or from files.
-func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	fs := newEnvFlags("mailgate", getenv, stderr)
-	var (
-		mailbox       = fs.str("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to watch (required)")
-		tenant        = fs.str("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
-		clientID      = fs.str("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
-		grant         = fs.str("grant", "MAILOAUTH_GRANT", "app", "app (client credentials) or delegated (a grant saved in -store)")
-		storeDir      = fs.str("store", "MAILOAUTH_STORE_DIR", defaultStoreDir(), "delegated: folder of the saved grant; decrypted with $"+envStoreKey+" when set")
-		cloud         = fs.str("cloud", "MAILOAUTH_CLOUD", "global", "Microsoft cloud: global, usgov, usgovdod or china")
-		authorityHost = fs.str("authority-host", "MAILOAUTH_AUTHORITY_HOST", "", "login host instead of the cloud's, e.g. https://login.microsoftonline.com")
-		imapHost      = fs.str("imap-host", "MAILOAUTH_IMAP_HOST", "", "IMAP server instead of the cloud's")
-		imapPort      = fs.integer("imap-port", "MAILOAUTH_IMAP_PORT", 0, "IMAP port instead of the cloud's (993)")
-		imapSecurity  = fs.str("imap-security", "MAILOAUTH_IMAP_SECURITY", "", "tls (implicit), starttls or plaintext (loopback only); default: the cloud's (tls)")
-		caFile        = fs.str("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the IMAP server")
-		folder        = fs.str("folder", "MAILOAUTH_FOLDER", "INBOX", "folder to watch")
-		processed     = fs.str("processed", "MAILOAUTH_PROCESSED", "Processed", "folder handled messages are moved to (created when missing)")
-		out           = fs.str("out", "MAILOAUTH_OUT", "tickets", `folder for the tickets, or "-" to print them on stdout`)
-		poll          = fs.duration("poll", "MAILOAUTH_POLL", time.Minute, "time between checks when the server has no IDLE")
-		verbose       = fs.Bool("v", false, "print the IMAP dialogue to stderr (tokens redacted)")
-	)
-	if err := fs.parse(args); err != nil {
-		return config{}, err
-	}
-	if *mailbox == "" {
-		return config{}, usagef("-mailbox is required")
-	}
-	if *folder == *processed {
-		return config{}, usagef("-folder and -processed must differ")
-	}
-	if *poll <= 0 {
-		return config{}, usagef("-poll must be positive")
-	}
-	cfg := config{
-		imap:      serverOverride{flag: "imap", host: *imapHost, port: *imapPort, security: *imapSecurity},
-		folder:    *folder,
-		processed: *processed,
-		out:       *out,
-		poll:      *poll,
-		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
-	}
-	if err := cfg.imap.check(); err != nil {
-		return config{}, err
-	}
-	if *verbose {
-		cfg.verboseOut = stderr
-	}
-	secret, err := secretFromEnv(getenv, envClientSecret)
-	if err != nil {
-		return config{}, err
-	}
-	if cfg.tlsConfig, err = loadTLSConfig(*caFile); err != nil {
-		return config{}, err
-	}
-	httpClient := &http.Client{Timeout: idpTimeout}
-	if cfg.tlsConfig != nil {
-		httpClient.Transport = &http.Transport{TLSClientConfig: cfg.tlsConfig, Proxy: http.ProxyFromEnvironment}
-	}
-	cl, err := cloudNamed(*cloud)
-	if err != nil {
-		return config{}, err
-	}
-	if *authorityHost != "" {
-		cl = cl.WithAuthorityHost(strings.TrimRight(*authorityHost, "/"))
-	}
-	cfg.entra = entra.Config{
-		TenantID:     *tenant,
-		ClientID:     *clientID,
-		ClientSecret: secret,
-		Cloud:        cl,
-		Mailbox:      *mailbox,
-		Protocols:    entra.IMAP,
-		HTTPClient:   httpClient,
-		Logger:       cfg.logger,
-	}
-	switch *grant {
-	case "app":
-		if secret == "" {
-			return config{}, usagef("app-only access needs the client secret's value in $%s (or a file named by $%s_FILE)", envClientSecret, envClientSecret)
-		}
-	case "delegated":
-		cfg.delegated = true
-		if cfg.store, err = openStore(*storeDir, getenv); err != nil {
-			return config{}, err
-		}
-	default:
-		return config{}, usagef("-grant %q: want app or delegated", *grant)
-	}
-	return cfg, nil
 }

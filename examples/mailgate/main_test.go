@@ -4,22 +4,21 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -96,7 +95,7 @@ type world struct {
 	idp    *providertest.Server
 	imap   *imapxtest.Server
 	caFile string
-	stderr *lockedBuffer
+	stderr *clitest.Buffer
 }
 
 func newWorld(t *testing.T) *world {
@@ -109,20 +108,8 @@ func newWorld(t *testing.T) *world {
 		ClientID: clientID, Secret: clientSecret,
 		Roles: []string{"IMAP.AccessAsApp"}, Mailboxes: []string{mailbox},
 	})
-	ca := append(idp.CertificatePEM(), serverCertificatePEM(t, srv)...)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, ca, 0o600))
-	return &world{t: t, idp: idp, imap: srv, caFile: caFile, stderr: &lockedBuffer{}}
-}
-
-// serverCertificatePEM reads the IMAP server's certificate off a TLS
-// handshake (imapxtest hands out a pool, not the certificate).
-func serverCertificatePEM(t *testing.T, srv *imapxtest.Server) []byte {
-	conn, err := tls.Dial("tcp", srv.Addr(), srv.TLSConfig())
-	require.NoError(t, err)
-	defer conn.Close()
-	cert := conn.ConnectionState().PeerCertificates[0]
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	caFile := clitest.CAFile(t, idp.CertificatePEM(), srv.CertificatePEM())
+	return &world{t: t, idp: idp, imap: srv, caFile: caFile, stderr: &clitest.Buffer{}}
 }
 
 func (w *world) args(extra ...string) []string {
@@ -186,7 +173,7 @@ func TestTicketsFromMessages(t *testing.T) {
 		require.NoError(t, err)
 	}
 	outDir := filepath.Join(t.TempDir(), "tickets")
-	paths := w.runUntil(3, w.args("-out", outDir), map[string]string{envClientSecret: clientSecret})
+	paths := w.runUntil(3, w.args("-out", outDir), map[string]string{cli.EnvClientSecret: clientSecret})
 
 	tickets := make([]Ticket, len(paths))
 	for i, p := range paths {
@@ -249,8 +236,8 @@ func TestDelegatedToStdout(t *testing.T) {
 	require.NoError(t, err)
 
 	lines := w.runUntil(1, w.args("-grant", "delegated", "-store", storeDir, "-out", "-"), map[string]string{
-		envClientSecret: clientSecret,
-		envStoreKey:     base64.StdEncoding.EncodeToString(key),
+		cli.EnvClientSecret: clientSecret,
+		cli.EnvStoreKey:     base64.StdEncoding.EncodeToString(key),
 	})
 	var tk Ticket
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &tk))
@@ -270,11 +257,11 @@ func TestWrongSecretIsDiagnosed(t *testing.T) {
 	_, err := w.imap.Deliver(mailbox, "INBOX", plainMessage())
 	require.NoError(t, err)
 	err = run(context.Background(), w.args("-out", t.TempDir()), func(k string) string {
-		return map[string]string{envClientSecret: "not-the-secret"}[k]
+		return map[string]string{cli.EnvClientSecret: "not-the-secret"}[k]
 	}, io.Discard, w.stderr)
 	require.Error(t, err)
 	var printed bytes.Buffer
-	require.Equal(t, 1, explain(&printed, "mailgate", err))
+	require.Equal(t, 1, cli.Explain(&printed, "mailgate", err))
 	require.Contains(t, printed.String(), "AADSTS7000215")
 	require.Contains(t, printed.String(), "How to fix it: ")
 	require.Contains(t, printed.String(), "Certificates & secrets")
@@ -294,7 +281,7 @@ func TestMalformedMessageStillMakesATicket(t *testing.T) {
 		"Content-Type: multipart/mixed\r\n\r\nno boundary parameter at all\r\n")
 	_, err := w.imap.Deliver(mailbox, "INBOX", broken)
 	require.NoError(t, err)
-	lines := w.runUntil(1, w.args("-out", "-"), map[string]string{envClientSecret: clientSecret})
+	lines := w.runUntil(1, w.args("-out", "-"), map[string]string{cli.EnvClientSecret: clientSecret})
 	var tk Ticket
 	require.NoError(t, json.Unmarshal([]byte(lines[0]), &tk))
 	require.Equal(t, "Broken", tk.Subject)
@@ -324,10 +311,10 @@ func TestConfigErrors(t *testing.T) {
 		want string
 	}{
 		{"no mailbox", nil, nil, "-mailbox is required"},
-		{"no secret", []string{"-mailbox", mailbox}, nil, envClientSecret},
-		{"bad grant", []string{"-mailbox", mailbox, "-grant", "password"}, map[string]string{envClientSecret: "x"}, "want app or delegated"},
+		{"no secret", []string{"-mailbox", mailbox}, nil, cli.EnvClientSecret},
+		{"bad grant", []string{"-mailbox", mailbox, "-grant", "password"}, map[string]string{cli.EnvClientSecret: "x"}, "want app or delegated"},
 		{"same folders", []string{"-mailbox", mailbox, "-folder", "INBOX", "-processed", "INBOX"}, nil, "must differ"},
-		{"bad security", []string{"-mailbox", mailbox, "-imap-host", "127.0.0.1", "-imap-security", "ssl"}, map[string]string{envClientSecret: "x"}, "want starttls, tls or plaintext"},
+		{"bad security", []string{"-mailbox", mailbox, "-imap-host", "127.0.0.1", "-imap-security", "ssl"}, map[string]string{cli.EnvClientSecret: "x"}, "want starttls, tls or plaintext"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -335,21 +322,4 @@ func TestConfigErrors(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

@@ -59,3 +59,13 @@ func OpenStore(dir, key string) (tokenstore.Store, error) {
 	}
 	return store, nil
 }
+
+// OpenEnvStore is OpenStore with the key in EnvStoreKey, or in the file
+// named by EnvStoreKey_FILE (see EnvSecret).
+func OpenEnvStore(getenv func(string) string, dir string) (tokenstore.Store, error) {
+	key, err := EnvSecret(getenv, EnvStoreKey)
+	if err != nil {
+		return nil, err
+	}
+	return OpenStore(dir, key)
+}

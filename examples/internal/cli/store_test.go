@@ -79,6 +79,26 @@ func TestOpenStoreMistakes(t *testing.T) {
 	}
 }
 
+func TestOpenEnvStoreReadsTheKeyFile(t *testing.T) {
+	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{6}, cli.StoreKeySize))
+	dir := filepath.Join(t.TempDir(), "sealed")
+	sealed, err := cli.OpenEnvStore(envOf(map[string]string{cli.EnvStoreKey + "_FILE": writeTemp(t, "key", key+"\n")}), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(saveAndRead(t, sealed, dir), []byte(refreshToken)) {
+		t.Error("the encrypted file shows the token")
+	}
+	// The same key from the variable itself opens it.
+	again, err := cli.OpenEnvStore(envOf(map[string]string{cli.EnvStoreKey: key}), dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := again.Load(context.Background(), "k"); err != nil {
+		t.Errorf("the key from the variable does not open what the key file sealed: %v", err)
+	}
+}
+
 func TestDefaultStoreDir(t *testing.T) {
 	dir := cli.DefaultStoreDir("entra-authorize")
 	if base, err := os.UserConfigDir(); err == nil && dir != filepath.Join(base, "mailoauth", "entra-authorize") {
