@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
@@ -13,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
@@ -214,36 +216,36 @@ func (a *app) send(ctx context.Context) (to string, err error) {
 	if err != nil {
 		return "", err
 	}
-	mb.SMTP = a.cfg.smtp.apply(mb.SMTP)
+	mb.SMTP = a.cfg.smtp.Apply(mb.SMTP)
 	to = a.cfg.testTo
 	if to == "" {
 		to = mb.Address
+	}
+	msg, _, err := cli.Compose(testMessage(mb.Address, to, a.cfg.now()))
+	if err != nil {
+		return "", err
 	}
 	c, err := smtpx.Dial(ctx, mb, &smtpx.Options{TLSConfig: a.cfg.tlsConfig, Logger: a.cfg.logger})
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	if err := c.Send(ctx, mb.Address, []string{to}, strings.NewReader(testMessage(mb.Address, to, a.cfg.now()))); err != nil {
+	if err := c.Send(ctx, mb.Address, []string{to}, bytes.NewReader(msg)); err != nil {
 		return "", err
 	}
 	return to, nil
 }
 
-// testMessage is the message "Send a test" sends. Both addresses were
-// checked: the mailbox by the provider package, the recipient by
-// parseConfig.
-func testMessage(from, to string, now time.Time) string {
-	return "From: <" + from + ">\r\n" +
-		"To: <" + to + ">\r\n" +
-		"Subject: Test message from the mail settings page\r\n" +
-		"Date: " + now.Format(time.RFC1123Z) + "\r\n" +
-		"Message-ID: <" + randomToken() + "@webauth.invalid>\r\n" +
-		"MIME-Version: 1.0\r\n" +
-		"Content-Type: text/plain; charset=utf-8\r\n" +
-		"\r\n" +
-		"This message was sent with OAuth2 from the mail settings page.\r\n" +
-		"If you can read it, sending works.\r\n"
+// testMessage is the message "Send a test" sends.
+func testMessage(from, to string, now time.Time) cli.Message {
+	return cli.Message{
+		From:    from,
+		To:      []string{to},
+		Subject: "Test message from the mail settings page",
+		Body:    "This message was sent with OAuth2 from the mail settings page.\nIf you can read it, sending works.",
+		Date:    now,
+		IDHost:  "webauth.invalid",
+	}
 }
 
 // fail records err as the last error, with its diagnosis.

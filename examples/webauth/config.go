@@ -2,238 +2,114 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
-	"encoding/base64"
-	"errors"
-	"flag"
-	"fmt"
 	"io"
+	"log/slog"
+	"net/mail"
 	"os"
-	"path/filepath"
-	"strconv"
 	"strings"
+	"time"
 
-	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-// Environment variables that hold secrets. Each may instead name a file
-// holding the value, with the suffix _FILE (MAILOAUTH_CLIENT_SECRET_FILE).
-// Secrets are never taken from flags, which other users can see in the
-// process list.
-const (
-	envClientSecret = "MAILOAUTH_CLIENT_SECRET"
-	envStoreKey     = "MAILOAUTH_STORE_KEY" // 32 random bytes, base64
-)
-
-// storeKeySize is the length of the AES-256 key of an encrypted store.
-const storeKeySize = 32
-
-// usageError is a mistake on the command line or in the environment.
-type usageError struct{ msg string }
-
-func (e *usageError) Error() string { return e.msg }
-
-func usagef(format string, a ...any) error { return &usageError{fmt.Sprintf(format, a...)} }
-
-// explain prints err, with what provider.Diagnose says about it, and
-// returns the exit status: 0 after -h, 2 for a usage error, else 1.
-func explain(w io.Writer, name string, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintf(w, "%s: %v\n", name, err)
-	var ue *usageError
-	if errors.As(err, &ue) {
-		fmt.Fprintf(w, "Run %s -h for the flags.\n", name)
-		return 2
-	}
-	if d := provider.Diagnose(err); d != nil {
-		fmt.Fprintf(w, "What went wrong (%s, %s): %s\nHow to fix it: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-	}
-	return 1
+// config is everything newApp needs.
+type config struct {
+	provider  string // "entra" or "google"
+	listen    string // address to listen on
+	publicURL string // where browsers reach the page; zero: http:// + the listen address
+	testTo    string // recipient of "Send a test"; zero: the mailbox
+	entra     entra.Config
+	google    google.Config
+	smtp      *cli.ServerFlags
+	tlsConfig *tls.Config // for the SMTP server; nil: the system roots
+	store     tokenstore.Store
+	logger    *slog.Logger
+	now       func() time.Time // nil: time.Now
 }
 
-// envFlags is a flag set whose defaults come from environment variables,
-// so that every setting can be given either way; a flag wins.
-type envFlags struct {
-	*flag.FlagSet
-	getenv func(string) string
-	bad    []string // environment variables that do not parse
-}
-
-func newEnvFlags(name string, getenv func(string) string, stderr io.Writer) *envFlags {
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	return &envFlags{FlagSet: fs, getenv: getenv}
-}
-
-func (f *envFlags) str(name, env, def, usage string) *string {
-	if v := f.getenv(env); v != "" {
-		def = v
+// parseConfig reads flags and the environment. Secrets come only from the
+// environment or from files.
+func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	fs := cli.NewFlags("webauth", getenv, stderr)
+	var (
+		prov       = fs.EnvString("provider", "MAILOAUTH_PROVIDER", "entra", "identity provider: entra or google")
+		listen     = fs.EnvString("listen", "MAILOAUTH_LISTEN", "127.0.0.1:8080", "address to listen on")
+		publicURL  = fs.EnvString("public-url", "MAILOAUTH_PUBLIC_URL", "", "URL browsers open the page at (default http://<listen address>); the callback URL is derived from it")
+		mailbox    = fs.EnvString("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to authorize (required)")
+		testTo     = fs.EnvString("test-to", "MAILOAUTH_TEST_TO", "", "recipient of the test message (default: the mailbox)")
+		tenant     = fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "Entra: directory (tenant) ID or verified domain")
+		clientID   = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID; for Google optional with -google-client-json")
+		clientJSON = fs.EnvString("google-client-json", "MAILOAUTH_GOOGLE_CLIENT_JSON", "", "Google: the OAuth client file downloaded from the Cloud console (holds the secret: keep it private)")
+		googleBase = fs.EnvString("google-base-url", "MAILOAUTH_GOOGLE_BASE_URL", "", "Google: base URL of the OAuth endpoints instead of Google's")
+		storeDir   = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("webauth"), "folder the grant is saved in (created 0700; files 0600); encrypted when $"+cli.EnvStoreKey+" is set")
+		caFile     = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the identity provider and the SMTP server")
+		cloud      = fs.Cloud("Entra: ")
+		smtp       = fs.Server("smtp", "SMTP server instead of the provider's", "SMTP port instead of the provider's (587)",
+			"starttls, tls (implicit) or plaintext (loopback only); default: the provider's (starttls)")
+	)
+	if err := fs.Parse(args); err != nil {
+		return config{}, err
 	}
-	return f.String(name, def, usage+" [$"+env+"]")
-}
-
-func (f *envFlags) integer(name, env string, def int, usage string) *int {
-	if v := f.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.bad = append(f.bad, env)
-		}
-		def = n
+	if err := fs.Required("mailbox"); err != nil {
+		return config{}, err
 	}
-	return f.Int(name, def, usage+" [$"+env+"]")
-}
-
-// parse parses args and reports environment variables that did not parse.
-func (f *envFlags) parse(args []string) error {
-	if err := f.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return &usageError{err.Error()}
-	}
-	if len(f.bad) > 0 {
-		return usagef("environment variables that do not parse: %s", strings.Join(f.bad, ", "))
-	}
-	if f.NArg() > 0 {
-		return usagef("unexpected arguments %q", f.Args())
-	}
-	return nil
-}
-
-// secretFromEnv returns the value of the environment variable name, or the
-// contents of the file named by name_FILE (surrounding white space
-// trimmed); "" when neither is set.
-func secretFromEnv(getenv func(string) string, name string) (string, error) {
-	if v := getenv(name); v != "" {
-		return v, nil
-	}
-	path := getenv(name + "_FILE")
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("$%s_FILE: %w", name, err)
-	}
-	return strings.TrimSpace(string(b)), nil
-}
-
-// defaultStoreDir is where the page saves grants unless -store says
-// otherwise.
-func defaultStoreDir() string {
-	dir, err := os.UserConfigDir()
-	if err != nil {
-		return ""
-	}
-	return filepath.Join(dir, "mailoauth", "webauth")
-}
-
-// openStore opens the file store in dir, encrypted when a store key is set.
-func openStore(dir string, getenv func(string) string) (tokenstore.Store, error) {
-	if dir == "" {
-		return nil, usagef("-store is required")
-	}
-	encoded, err := secretFromEnv(getenv, envStoreKey)
-	if err != nil {
-		return nil, err
-	}
-	var key []byte
-	if encoded != "" {
-		key, err = base64.StdEncoding.DecodeString(encoded)
-		if err != nil || len(key) != storeKeySize {
-			// Never quote the value: it is a secret.
-			return nil, usagef("$%s must hold %d random bytes in base64 (openssl rand -base64 %d)", envStoreKey, storeKeySize, storeKeySize)
+	if *testTo != "" {
+		if _, err := mail.ParseAddress(*testTo); err != nil {
+			return config{}, cli.Usagef("-test-to %q: %v", *testTo, err)
 		}
 	}
-	fileStore, err := tokenstore.NewFile(dir)
-	if err != nil || key == nil {
-		return fileStore, err
-	}
-	return tokenstore.NewEncrypted(fileStore, key)
-}
-
-// loadTLSConfig returns a TLS configuration trusting the system roots and
-// the certificates in caFile, or nil when caFile is empty.
-func loadTLSConfig(caFile string) (*tls.Config, error) {
-	if caFile == "" {
-		return nil, nil
-	}
-	pem, err := os.ReadFile(caFile)
+	secret, err := cli.EnvSecret(getenv, cli.EnvClientSecret)
 	if err != nil {
-		return nil, err
+		return config{}, err
 	}
-	pool, err := x509.SystemCertPool()
+	tlsConfig, err := cli.TLSConfig(*caFile)
 	if err != nil {
-		pool = x509.NewCertPool()
+		return config{}, err
 	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, usagef("-ca-file %s: no PEM certificate in it", caFile)
+	httpClient := cli.HTTPClient(tlsConfig)
+	cfg := config{
+		provider:  *prov,
+		listen:    *listen,
+		publicURL: *publicURL,
+		testTo:    *testTo,
+		smtp:      smtp,
+		tlsConfig: tlsConfig,
+		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
 	}
-	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
-}
-
-// cloudNamed returns the Microsoft cloud called name.
-func cloudNamed(name string) (entra.Cloud, error) {
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "", "global":
-		return entra.Global, nil
-	case "usgov", "gcchigh":
-		return entra.USGovernment, nil
-	case "usgovdod", "dod":
-		return entra.USGovernmentDoD, nil
-	case "china":
-		return entra.China, nil
+	switch *prov {
+	case "entra":
+		cfg.entra = entra.Config{
+			TenantID:     *tenant,
+			ClientID:     *clientID,
+			ClientSecret: secret,
+			Cloud:        cloud.Cloud(),
+			Mailbox:      *mailbox,
+			HTTPClient:   httpClient,
+			Logger:       cfg.logger,
+		}
+	case "google":
+		cfg.google = google.Config{
+			ClientID:     *clientID,
+			ClientSecret: secret,
+			Mailbox:      *mailbox,
+			BaseURL:      strings.TrimRight(*googleBase, "/"),
+			HTTPClient:   httpClient,
+			Logger:       cfg.logger,
+		}
+		if *clientJSON != "" {
+			if cfg.google.ClientJSON, err = os.ReadFile(*clientJSON); err != nil {
+				return config{}, err
+			}
+		}
+	default:
+		return config{}, cli.Usagef("-provider %q: want entra or google", *prov)
 	}
-	return entra.Cloud{}, usagef("-cloud %q: want global, usgov, usgovdod or china", name)
-}
-
-// serverOverride replaces the parts of a provider.Server that are set.
-type serverOverride struct {
-	flag     string // "smtp" or "imap", for messages
-	host     string
-	port     int
-	security string
-}
-
-// check validates the override.
-func (o serverOverride) check() error {
-	if o.port < 0 || o.port > 65535 {
-		return usagef("-%s-port %d is not a port number", o.flag, o.port)
+	// The store last: it creates its folder.
+	if cfg.store, err = cli.OpenEnvStore(getenv, *storeDir); err != nil {
+		return config{}, err
 	}
-	if _, err := o.securityValue(); err != nil {
-		return err
-	}
-	return nil
-}
-
-func (o serverOverride) securityValue() (provider.Security, error) {
-	switch strings.ToLower(o.security) {
-	case "starttls":
-		return provider.StartTLS, nil
-	case "tls":
-		return provider.ImplicitTLS, nil
-	case "plaintext":
-		return provider.Plaintext, nil
-	case "":
-		return 0, nil
-	}
-	return 0, usagef("-%s-security %q: want starttls, tls or plaintext", o.flag, o.security)
-}
-
-// apply returns s with the overrides that are set.
-func (o serverOverride) apply(s provider.Server) provider.Server {
-	if o.host != "" {
-		s.Host = o.host
-	}
-	if o.port != 0 {
-		s.Port = o.port
-	}
-	if o.security != "" {
-		s.Security, _ = o.securityValue() // checked by check
-	}
-	return s
+	return cfg, nil
 }

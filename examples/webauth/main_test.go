@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
-	"encoding/pem"
 	"html"
 	"io"
 	"net/http"
@@ -16,11 +15,12 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
@@ -48,7 +48,7 @@ type world struct {
 	storeDir    string
 	base        string // the page's URL
 	callbackURL string
-	stderr      *lockedBuffer
+	stderr      *clitest.Buffer
 	browser     *http.Client
 	redirects   []*url.URL // every redirect the browser followed
 }
@@ -59,12 +59,10 @@ func newWorld(t *testing.T, prov string) *world {
 	t.Cleanup(idp.Close)
 	srv := smtpxtest.New(smtpxtest.WithVerify(idp.VerifySASL))
 	t.Cleanup(srv.Close)
-	w := &world{t: t, provider: prov, idp: idp, smtp: srv, storeDir: t.TempDir(), stderr: &lockedBuffer{}}
+	w := &world{t: t, provider: prov, idp: idp, smtp: srv, storeDir: t.TempDir(), stderr: &clitest.Buffer{}}
 
 	// One CA file trusting both servers, as an operator would write it.
-	ca := append(idp.CertificatePEM(), pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw})...)
-	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, ca, 0o600))
+	caFile := clitest.CAFile(t, idp.CertificatePEM(), clitest.PEM(srv.Certificate()))
 
 	args := []string{
 		"-provider", prov, "-client-id", clientID, "-mailbox", mailbox,
@@ -77,8 +75,8 @@ func newWorld(t *testing.T, prov string) *world {
 		args = append(args, "-google-base-url", idp.URL())
 	}
 	env := map[string]string{
-		envClientSecret: clientSecret,
-		envStoreKey:     base64.StdEncoding.EncodeToString(storeKey),
+		cli.EnvClientSecret: clientSecret,
+		cli.EnvStoreKey:     base64.StdEncoding.EncodeToString(storeKey),
 	}
 	w.start(args, env)
 
@@ -308,9 +306,9 @@ func TestConfigErrors(t *testing.T) {
 	}{
 		{"no mailbox", []string{"-tenant", "t", "-client-id", "c"}, nil, "-mailbox is required"},
 		{"unknown provider", []string{"-provider", "yahoo", "-mailbox", mailbox}, nil, "want entra or google"},
-		{"bad store key", []string{"-mailbox", mailbox}, map[string]string{envStoreKey: "not base64!"}, "MAILOAUTH_STORE_KEY"},
-		{"short store key", []string{"-mailbox", mailbox}, map[string]string{envStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "32"},
-		{"missing secret file", []string{"-mailbox", mailbox}, map[string]string{envClientSecret + "_FILE": filepath.Join(dir, "nope")}, "MAILOAUTH_CLIENT_SECRET_FILE"},
+		{"bad store key", []string{"-mailbox", mailbox}, map[string]string{cli.EnvStoreKey: "not base64!"}, "MAILOAUTH_STORE_KEY"},
+		{"short store key", []string{"-mailbox", mailbox}, map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "32"},
+		{"missing secret file", []string{"-mailbox", mailbox}, map[string]string{cli.EnvClientSecret + "_FILE": filepath.Join(dir, "nope")}, "MAILOAUTH_CLIENT_SECRET_FILE"},
 		{"bad security", []string{"-mailbox", mailbox, "-smtp-host", "127.0.0.1", "-smtp-security", "ssl"}, nil, "want starttls, tls or plaintext"},
 		{"no tenant", []string{"-client-id", clientID, "-mailbox", mailbox, "-listen", "127.0.0.1:0"}, nil, "TenantID"},
 	}
@@ -319,7 +317,7 @@ func TestConfigErrors(t *testing.T) {
 			args := append([]string{"-store", filepath.Join(dir, c.name)}, c.args...)
 			err := run(context.Background(), args, func(k string) string { return c.env[k] }, io.Discard, io.Discard)
 			require.ErrorContains(t, err, c.want)
-			require.NotZero(t, explain(io.Discard, "webauth", err), "a bad configuration exits non-zero")
+			require.NotZero(t, cli.Explain(io.Discard, "webauth", err), "a bad configuration exits non-zero")
 		})
 	}
 }
@@ -342,21 +340,4 @@ func readBody(t *testing.T, resp *http.Response) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
