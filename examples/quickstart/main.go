@@ -29,6 +29,11 @@
 // call it makes is the one a real program makes; only the addresses, the
 // certificates trusted and the clock belong to the test servers. To do the
 // same against a real tenant, see examples/entra-send.
+//
+// The message is composed and a failure explained by examples/internal/cli,
+// shared by the examples: a copy of this program taken out of the
+// repository needs that package alongside it, or the few functions of it
+// that it calls.
 package main
 
 import (
@@ -38,14 +43,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"os/signal"
 	"strings"
 	"time"
 
-	"github.com/emersion/go-message/mail"
-
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider"
@@ -71,25 +73,9 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		os.Exit(explain(os.Stderr, err))
-	}
-}
-
-// explain prints err and, when provider.Diagnose knows it, what to do about
-// it; it returns the exit status.
-func explain(w io.Writer, err error) int {
-	if errors.Is(err, flag.ErrHelp) {
-		return 0
-	}
-	fmt.Fprintf(w, "quickstart: %v\n", err)
-	if d := provider.Diagnose(err); d != nil {
-		fmt.Fprintf(w, "What went wrong (%s, %s): %s\nHow to fix it: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
-	}
-	return 1
+	cli.Main("quickstart", func(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+		return run(ctx, args, stdout, stderr) // the quickstart reads no environment
+	})
 }
 
 // run is the whole program; main only adds the process around it.
@@ -282,7 +268,15 @@ func (q *quickstart) run(ctx context.Context) error {
 // send submits a notification with subject to the mailbox itself and
 // copies what the SMTP server accepted into the IMAP mailbox.
 func (q *quickstart) send(ctx context.Context, subject string) error {
-	msg, id, err := compose(mailbox, mailbox, subject, q.idp.Now())
+	msg, id, err := cli.Compose(cli.Message{
+		From:     mailbox,
+		FromName: "Helpdesk",
+		To:       []string{mailbox},
+		Subject:  subject,
+		Body:     subject + ".\n\nThis notification was sent with an OAuth2 access token (SASL XOAUTH2).",
+		Date:     q.idp.Now(),
+		IDHost:   "quickstart.contoso.test",
+	})
 	if err != nil {
 		return err
 	}
@@ -371,31 +365,6 @@ func (q *quickstart) wasSent(messageID string) bool {
 		}
 	}
 	return false
-}
-
-// compose builds a plain-text notification and returns it with its
-// Message-ID.
-func compose(from, to, subject string, now time.Time) ([]byte, string, error) {
-	var h mail.Header
-	h.SetDate(now)
-	h.SetAddressList("From", []*mail.Address{{Name: "Helpdesk", Address: from}})
-	h.SetAddressList("To", []*mail.Address{{Address: to}})
-	h.SetSubject(subject)
-	if err := h.GenerateMessageIDWithHostname("quickstart.contoso.test"); err != nil {
-		return nil, "", err
-	}
-	h.SetContentType("text/plain", map[string]string{"charset": "utf-8"})
-	var buf bytes.Buffer
-	w, err := mail.CreateSingleInlineWriter(&buf, h)
-	if err != nil {
-		return nil, "", err
-	}
-	fmt.Fprintf(w, "%s.\n\nThis notification was sent with an OAuth2 access token (SASL XOAUTH2).\n", subject)
-	if err := w.Close(); err != nil {
-		return nil, "", err
-	}
-	id, err := h.MessageID()
-	return buf.Bytes(), id, err
 }
 
 // idpClock is an smtpx.Clock on the identity provider's clock, so that the

@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/mailoauth/mailoauth/examples/internal/cli"
 )
 
 // step returns the text of step n of the quickstart's output: from the
@@ -91,7 +93,7 @@ func TestQuickstartRefusesArguments(t *testing.T) {
 		t.Errorf("started anyway:\n%s", stdout.String())
 	}
 	var buf bytes.Buffer
-	if code := explain(&buf, err); code != 1 || !strings.Contains(buf.String(), "unexpected arguments") {
+	if code := cli.Explain(&buf, "quickstart", err); code != 1 || !strings.Contains(buf.String(), "unexpected arguments") {
 		t.Errorf("explain: %d %q", code, buf.String())
 	}
 }
