@@ -35,7 +35,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		certFile = fs.EnvString("cert-file", "MAILOAUTH_CERT_FILE", "", "certificate credential instead of a secret: PEM with the certificate and its key, or .pfx/.p12 (password in $"+cli.EnvCertPassword+")")
 		grant    = fs.EnvString("grant", "MAILOAUTH_GRANT", "app", "app (client credentials) or delegated (a grant saved in -store)")
 		storeDir = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("entra-authorize"), "delegated: folder of the saved grant; decrypted with $"+cli.EnvStoreKey+" when set")
-		caFile   = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the mail servers")
+		ca       = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the mail servers")
 		skipSMTP = fs.EnvBool("skip-smtp", "MAILOAUTH_SKIP_SMTP", "do not check SMTP (nor require the token to allow it)")
 		skipIMAP = fs.EnvBool("skip-imap", "MAILOAUTH_SKIP_IMAP", "do not check IMAP (nor require the token to allow it)")
 		sendTo   = fs.EnvString("send-to", "MAILOAUTH_SEND_TO", "", "send a test message to this address")
@@ -60,15 +60,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			return config{}, cli.Usagef("-send-to needs SMTP: drop -skip-smtp")
 		}
 	}
-	cfg := config{skipSMTP: *skipSMTP, skipIMAP: *skipIMAP, sendTo: *sendTo, smtp: smtp, imap: imap}
+	cfg := config{skipSMTP: *skipSMTP, skipIMAP: *skipIMAP, sendTo: *sendTo, smtp: smtp, imap: imap, tlsConfig: ca.TLSConfig()}
 	if *verbose {
 		cfg.debug = stderr
 	}
 	secret, err := cli.EnvSecret(getenv, cli.EnvClientSecret)
 	if err != nil {
-		return config{}, err
-	}
-	if cfg.tlsConfig, err = cli.TLSConfig(*caFile); err != nil {
 		return config{}, err
 	}
 	cfg.entra = entra.Config{
@@ -77,7 +74,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		ClientSecret: secret,
 		Cloud:        cloud.Cloud(),
 		Mailbox:      *mailbox,
-		HTTPClient:   cli.HTTPClient(cfg.tlsConfig),
+		HTTPClient:   ca.HTTPClient(),
 		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Lazy:         true, // the token is a step of its own
 	}

@@ -39,7 +39,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		to       = fs.EnvString("to", "MAILOAUTH_TO", "", "recipients of the test message, separated by commas; default: the mailbox itself")
 		subject  = fs.EnvString("subject", "MAILOAUTH_SUBJECT", "mailoauth test message", "subject of the test message")
 		body     = fs.EnvString("body", "MAILOAUTH_BODY", "This message was sent with a delegated OAuth2 grant.", "text of the test message")
-		caFile   = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the SMTP server")
+		ca       = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the SMTP server")
 		verbose  = fs.Bool("v", false, "print the SMTP dialogue (tokens redacted) and debug logs to stderr")
 		cloud    = fs.Cloud("")
 		smtp     = fs.Server("smtp", "SMTP server instead of the cloud's", "SMTP port instead of the cloud's (587)",
@@ -54,7 +54,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	c := &config{
 		tenant: *tenant, clientID: *clientID, mailbox: *mailbox, storeDir: *storeDir,
 		force: *force, send: *send, to: cli.List(*to), subject: *subject, body: *body,
-		cloud: cloud.Cloud(), smtp: smtp, verbose: *verbose,
+		cloud: cloud.Cloud(), smtp: smtp, tlsConfig: ca.TLSConfig(), verbose: *verbose,
 		secret: getenv(cli.EnvClientSecret),
 	}
 	if len(c.to) == 0 {
@@ -66,8 +66,5 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		return nil, err
 	}
 	c.encrypted = key != ""
-	if c.tlsConfig, err = cli.TLSConfig(*caFile); err != nil {
-		return nil, err
-	}
 	return c, nil
 }

@@ -37,7 +37,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		secretFile    = fs.EnvString("secret-file", "MAILOAUTH_CLIENT_SECRET_FILE", "", "file holding the client secret's value (or put the value in $"+cli.EnvClientSecret+")")
 		certFile      = fs.EnvString("cert-file", "MAILOAUTH_CERT_FILE", "", "certificate credential instead of a secret: PEM with the certificate and its key, or .pfx/.p12 (password in $"+cli.EnvCertPassword+")")
 		secretExpires = fs.EnvString("secret-expires", "MAILOAUTH_SECRET_EXPIRES", "", "the client secret's expiry date, e.g. 2027-03-01: warnings are logged 30, 7 and 1 days before")
-		caFile        = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the SMTP server")
+		ca            = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the SMTP server")
 		verbose       = fs.Bool("v", false, "print the SMTP dialogue (tokens redacted) and debug logs to stderr")
 		cloud         = fs.Cloud("")
 		smtp          = fs.Server("smtp", "SMTP server instead of the cloud's", "SMTP port instead of the cloud's (587)",
@@ -51,7 +51,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	}
 	c := &config{
 		tenant: *tenant, clientID: *clientID, mailbox: *mailbox, to: cli.List(*to),
-		subject: *subject, body: *body, cloud: cloud.Cloud(), smtp: smtp, verbose: *verbose,
+		subject: *subject, body: *body, cloud: cloud.Cloud(), smtp: smtp, tlsConfig: ca.TLSConfig(), verbose: *verbose,
 	}
 	var err error
 	if *secretExpires != "" {
@@ -69,9 +69,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		return nil, cli.Usagef("both a client secret and -cert-file are given: choose one credential")
 	case c.secret == "" && *certFile == "":
 		return nil, cli.Usagef("no credential: set $%s, -secret-file or -cert-file", cli.EnvClientSecret)
-	}
-	if c.tlsConfig, err = cli.TLSConfig(*caFile); err != nil {
-		return nil, err
 	}
 	if *certFile != "" {
 		if c.certificate, err = cli.LoadCertificate(*certFile, getenv(cli.EnvCertPassword)); err != nil {

@@ -35,7 +35,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		body         = fs.EnvString("body", "MAILOAUTH_BODY", "This message was sent by a service account with domain-wide delegation.", "text of the message")
 		implicitTLS  = fs.Bool("implicit-tls", false, "send through smtp.gmail.com:465 (TLS from the start) instead of 587 with STARTTLS")
 		tokenBaseURL = fs.EnvString("token-base-url", "MAILOAUTH_GOOGLE_BASE_URL", "", "base URL of the token endpoint (base + /token) instead of https://oauth2.googleapis.com")
-		caFile       = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the token endpoint and the SMTP server")
+		ca           = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the token endpoint and the SMTP server")
 		verbose      = fs.Bool("v", false, "print the SMTP dialogue (tokens redacted) and debug logs to stderr")
 		smtp         = fs.Server("smtp", "SMTP server instead of smtp.gmail.com", "SMTP port instead of 587 (465 with -implicit-tls)",
 			"starttls, tls (implicit) or plaintext (loopback only); default: Gmail's")
@@ -46,12 +46,8 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	if err := fs.Required("key-file", "mailbox", "to"); err != nil {
 		return nil, err
 	}
-	tlsConfig, err := cli.TLSConfig(*caFile)
-	if err != nil {
-		return nil, err
-	}
 	return &config{
 		keyFile: *keyFile, mailbox: *mailbox, to: cli.List(*to), subject: *subject, body: *body,
-		implicitTLS: *implicitTLS, tokenBaseURL: *tokenBaseURL, smtp: smtp, tlsConfig: tlsConfig, verbose: *verbose,
+		implicitTLS: *implicitTLS, tokenBaseURL: *tokenBaseURL, smtp: smtp, tlsConfig: ca.TLSConfig(), verbose: *verbose,
 	}, nil
 }

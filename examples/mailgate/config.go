@@ -36,7 +36,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		clientID  = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
 		grant     = fs.EnvString("grant", "MAILOAUTH_GRANT", "app", "app (client credentials) or delegated (a grant saved in -store)")
 		storeDir  = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("entra-authorize"), "delegated: folder of the saved grant; decrypted with $"+cli.EnvStoreKey+" when set")
-		caFile    = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the login host and the IMAP server")
+		ca        = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the IMAP server")
 		folder    = fs.EnvString("folder", "MAILOAUTH_FOLDER", "INBOX", "folder to watch")
 		processed = fs.EnvString("processed", "MAILOAUTH_PROCESSED", "Processed", "folder handled messages are moved to (created when missing)")
 		out       = fs.EnvString("out", "MAILOAUTH_OUT", "tickets", `folder for the tickets, or "-" to print them on stdout`)
@@ -60,6 +60,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	cfg := config{
 		imap:      imap,
+		tlsConfig: ca.TLSConfig(),
 		folder:    *folder,
 		processed: *processed,
 		out:       *out,
@@ -73,9 +74,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err != nil {
 		return config{}, err
 	}
-	if cfg.tlsConfig, err = cli.TLSConfig(*caFile); err != nil {
-		return config{}, err
-	}
 	cfg.entra = entra.Config{
 		TenantID:     *tenant,
 		ClientID:     *clientID,
@@ -83,7 +81,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		Cloud:        cloud.Cloud(),
 		Mailbox:      *mailbox,
 		Protocols:    entra.IMAP,
-		HTTPClient:   cli.HTTPClient(cfg.tlsConfig),
+		HTTPClient:   ca.HTTPClient(),
 		Logger:       cfg.logger,
 	}
 	switch *grant {

@@ -33,7 +33,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		secretFile    = fs.EnvString("secret-file", "MAILOAUTH_CLIENT_SECRET_FILE", "", "file holding the client secret's value (or put the value in $"+cli.EnvClientSecret+")")
 		authorityHost = fs.EnvString("authority-host", "MAILOAUTH_AUTHORITY_HOST", "", "login host instead of https://login.microsoftonline.com")
 		smtpAddr      = fs.EnvString("smtp-addr", "MAILOAUTH_SMTP_ADDR", "", "SMTP server as host:port instead of smtp.office365.com:587")
-		caFile        = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's; smtp.SendMail cannot take one, so the program then does its steps itself")
+		ca            = fs.CAFile("PEM file of certificate authorities to trust besides the system's; smtp.SendMail cannot take one, so the program then does its steps itself")
 	)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -48,7 +48,7 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 	}
 	c := &config{
 		tenant: *tenant, clientID: *clientID, mailbox: *mailbox, to: cli.List(*to),
-		subject: *subject, body: *body, smtpAddr: *smtpAddr,
+		subject: *subject, body: *body, smtpAddr: *smtpAddr, tlsConfig: ca.TLSConfig(),
 	}
 	var err error
 	if c.secret, err = cli.Secret(getenv, cli.EnvClientSecret, *secretFile); err != nil {
@@ -58,9 +58,6 @@ func parse(args []string, getenv func(string) string, stderr io.Writer) (*config
 		return nil, cli.Usagef("no client secret: set $%s or -secret-file", cli.EnvClientSecret)
 	}
 	if c.cloud, err = cli.CloudNamed("global", *authorityHost); err != nil {
-		return nil, err
-	}
-	if c.tlsConfig, err = cli.TLSConfig(*caFile); err != nil {
 		return nil, err
 	}
 	return c, nil

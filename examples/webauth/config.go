@@ -45,7 +45,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		clientJSON = fs.EnvString("google-client-json", "MAILOAUTH_GOOGLE_CLIENT_JSON", "", "Google: the OAuth client file downloaded from the Cloud console (holds the secret: keep it private)")
 		googleBase = fs.EnvString("google-base-url", "MAILOAUTH_GOOGLE_BASE_URL", "", "Google: base URL of the OAuth endpoints instead of Google's")
 		storeDir   = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("webauth"), "folder the grant is saved in (created 0700; files 0600); encrypted when $"+cli.EnvStoreKey+" is set")
-		caFile     = fs.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", "PEM file of certificate authorities to trust besides the system's, for the identity provider and the SMTP server")
+		ca         = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the identity provider and the SMTP server")
 		cloud      = fs.Cloud("Entra: ")
 		smtp       = fs.Server("smtp", "SMTP server instead of the provider's", "SMTP port instead of the provider's (587)",
 			"starttls, tls (implicit) or plaintext (loopback only); default: the provider's (starttls)")
@@ -65,18 +65,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err != nil {
 		return config{}, err
 	}
-	tlsConfig, err := cli.TLSConfig(*caFile)
-	if err != nil {
-		return config{}, err
-	}
-	httpClient := cli.HTTPClient(tlsConfig)
 	cfg := config{
 		provider:  *prov,
 		listen:    *listen,
 		publicURL: *publicURL,
 		testTo:    *testTo,
 		smtp:      smtp,
-		tlsConfig: tlsConfig,
+		tlsConfig: ca.TLSConfig(),
 		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
 	}
 	switch *prov {
@@ -87,7 +82,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			ClientSecret: secret,
 			Cloud:        cloud.Cloud(),
 			Mailbox:      *mailbox,
-			HTTPClient:   httpClient,
+			HTTPClient:   ca.HTTPClient(),
 			Logger:       cfg.logger,
 		}
 	case "google":
@@ -96,7 +91,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			ClientSecret: secret,
 			Mailbox:      *mailbox,
 			BaseURL:      strings.TrimRight(*googleBase, "/"),
-			HTTPClient:   httpClient,
+			HTTPClient:   ca.HTTPClient(),
 			Logger:       cfg.logger,
 		}
 		if *clientJSON != "" {

@@ -16,7 +16,7 @@ import (
 //
 // Parse, not the embedded FlagSet's, must read the command line: it turns
 // every mistake into a *UsageError, including an environment variable that
-// does not parse, and runs the checks of Server and Cloud.
+// does not parse, and runs the checks of Server, Cloud and CAFile.
 type Flags struct {
 	*flag.FlagSet
 	getenv func(string) string
@@ -87,10 +87,10 @@ func (f *Flags) EnvDuration(name, env string, def time.Duration, text string) *t
 // check adds a check that Parse runs once the flags are read.
 func (f *Flags) check(c func() error) { f.checks = append(f.checks, c) }
 
-// Parse reads args. It returns flag.ErrHelp after -h, and a *UsageError
-// for a flag that does not parse, an environment variable that does not
-// parse, an argument that is not a flag, or a value that a Server or Cloud
-// check refuses.
+// Parse reads args. It returns flag.ErrHelp after -h; a *UsageError for a
+// flag that does not parse, an environment variable that does not parse,
+// an argument that is not a flag, or a value that a Server, Cloud or
+// CAFile check refuses; and the error of a -ca-file that cannot be read.
 func (f *Flags) Parse(args []string) error {
 	if err := f.FlagSet.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

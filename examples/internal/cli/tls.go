@@ -49,3 +49,32 @@ func HTTPClient(tlsConfig *tls.Config) *http.Client {
 	tr.TLSClientConfig = tlsConfig.Clone()
 	return &http.Client{Transport: tr, Timeout: requestTimeout}
 }
+
+// CAFlag is -ca-file (MAILOAUTH_CA_FILE): a PEM file of certificate
+// authorities to trust besides the system's, for servers with a private CA
+// such as the local test servers.
+type CAFlag struct {
+	path *string
+	tls  *tls.Config // set by Parse
+}
+
+// CAFile defines -ca-file with the usage text. Parse loads the file as
+// TLSConfig does: a file that cannot be read fails the parse, and one
+// without a certificate is a *UsageError.
+func (f *Flags) CAFile(usage string) *CAFlag {
+	c := &CAFlag{path: f.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", usage)}
+	f.check(func() (err error) {
+		c.tls, err = TLSConfig(*c.path)
+		return err
+	})
+	return c
+}
+
+// TLSConfig returns the TLS configuration trusting the file's authorities
+// and the system's, or nil (the system's alone) without -ca-file. Call it
+// after Flags.Parse.
+func (c *CAFlag) TLSConfig() *tls.Config { return c.tls }
+
+// HTTPClient returns the client for an identity provider that trusts what
+// TLSConfig trusts (see HTTPClient). Call it after Flags.Parse.
+func (c *CAFlag) HTTPClient() *http.Client { return HTTPClient(c.tls) }

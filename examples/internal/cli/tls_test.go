@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"crypto/tls"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -39,6 +40,36 @@ func TestCAFileIsTrustedByTheHTTPClient(t *testing.T) {
 	}
 	if _, err := c.Get(srv.URL); err == nil {
 		t.Error("the system's authorities trust a test server")
+	}
+}
+
+func TestCAFileFlag(t *testing.T) {
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer srv.Close()
+	env := envOf(map[string]string{"MAILOAUTH_CA_FILE": clitest.CAFile(t, clitest.PEM(srv.Certificate()))})
+	fs := cli.NewFlags("prog", env, io.Discard)
+	ca := fs.CAFile("extra authorities")
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if ca.TLSConfig() == nil {
+		t.Fatal("no TLS configuration from $MAILOAUTH_CA_FILE")
+	}
+	resp, err := ca.HTTPClient().Get(srv.URL)
+	if err != nil {
+		t.Fatalf("the client does not trust the file's authority: %v", err)
+	}
+	resp.Body.Close()
+
+	fs = cli.NewFlags("prog", envOf(nil), io.Discard)
+	ca = fs.CAFile("extra authorities")
+	if err := fs.Parse(nil); err != nil || ca.TLSConfig() != nil {
+		t.Errorf("without -ca-file: %v, %v; want the system's authorities (nil)", ca.TLSConfig(), err)
+	}
+	fs = cli.NewFlags("prog", envOf(nil), io.Discard)
+	fs.CAFile("extra authorities")
+	if err := fs.Parse([]string{"-ca-file", clitest.WriteFile(t, "ca.pem", []byte("no certificate"))}); !isUsage(err) {
+		t.Errorf("a file without certificates: %v, want a usage error", err)
 	}
 }
 
