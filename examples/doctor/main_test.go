@@ -45,13 +45,9 @@ type world struct {
 
 func newWorld(t *testing.T, smtpOpts ...smtpxtest.Option) *world {
 	t.Helper()
-	idp := providertest.New()
-	t.Cleanup(idp.Close)
-	s := smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(idp.VerifySASL)}, smtpOpts...)...)
-	t.Cleanup(s.Close)
-	i := imapxtest.New(imapxtest.WithVerify(idp.VerifySASL))
-	t.Cleanup(i.Close)
-
+	idp := clitest.IdentityProvider(t)
+	s := clitest.SMTPServer(t, idp, smtpOpts...)
+	i := clitest.IMAPServer(t, idp)
 	caFile := clitest.CAFile(t, idp.CertificatePEM(), clitest.PEM(s.Certificate()), i.CertificatePEM())
 	return &world{t: t, idp: idp, smtp: s, imap: i, caFile: caFile}
 }

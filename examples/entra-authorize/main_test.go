@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -39,12 +40,10 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{idp: providertest.New(), storeDir: filepath.Join(t.TempDir(), "grants")}
-	t.Cleanup(w.idp.Close)
+	w := &world{idp: clitest.IdentityProvider(t), storeDir: filepath.Join(t.TempDir(), "grants")}
 	w.idp.AddApp(providertest.App{ClientID: testClient, Public: true})
 	w.idp.SignIn(testMailbox)
-	w.smtp = smtpxtest.New(smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
-	t.Cleanup(w.smtp.Close)
+	w.smtp = clitest.SMTPServer(t, w.idp, smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }
@@ -69,7 +68,7 @@ func (w *world) args(extra ...string) []string {
 type user struct {
 	t       *testing.T
 	idp     *providertest.Server
-	stdout  *bytes.Buffer
+	prompt  bytes.Buffer // what the program printed
 	decline bool
 	waits   int
 }
@@ -80,7 +79,7 @@ func (u *user) wait(ctx context.Context, d time.Duration) error {
 	if u.waits == 2 {
 		codes := u.idp.DeviceCodes()
 		code := codes[len(codes)-1]
-		prompt := u.stdout.String()
+		prompt := u.prompt.String()
 		if !strings.Contains(prompt, "enter the code "+code) || !strings.Contains(prompt, u.idp.URL()+"/devicelogin") {
 			u.t.Errorf("the prompt does not show the code %s and the page:\n%s", code, prompt)
 		}
@@ -104,11 +103,10 @@ type result struct {
 
 func (w *world) run(t *testing.T, args []string, env map[string]string, decline bool) result {
 	t.Helper()
-	var u *user
-	r := clitest.Run("entra-authorize", func(stdout, stderr *bytes.Buffer) error {
-		u = &user{t: t, idp: w.idp, stdout: stdout, decline: decline}
-		return run(context.Background(), args, clitest.Env(env), stdout, stderr, u.wait)
-	})
+	u := &user{t: t, idp: w.idp, decline: decline}
+	r := clitest.Run("entra-authorize", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+		return run(ctx, args, getenv, io.MultiWriter(stdout, &u.prompt), stderr, u.wait)
+	}, args, env)
 	return result{Result: r, waits: u.waits}
 }
 
@@ -159,14 +157,7 @@ func (w *world) storedGrant(t *testing.T, key []byte) *tokenstore.Record {
 
 func (w *world) checkMessages(t *testing.T, n int) {
 	t.Helper()
-	msgs := w.smtp.Messages()
-	if len(msgs) != n {
-		t.Fatalf("the server received %d messages, want %d", len(msgs), n)
-	}
-	m := msgs[n-1]
-	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testMailbox || m.User != testMailbox {
-		t.Errorf("envelope from %q to %q, login %q", m.From, m.To, m.User)
-	}
+	m := clitest.Received(t, w.smtp, n, testMailbox, testMailbox)
 	if !strings.Contains(string(m.Data), "Subject: mailoauth test message") {
 		t.Errorf("message:\n%s", m.Data)
 	}

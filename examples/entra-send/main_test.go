@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"strconv"
 	"strings"
 	"testing"
@@ -35,10 +34,8 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	w := &world{idp: providertest.New()}
-	t.Cleanup(w.idp.Close)
-	w.smtp = smtpxtest.New(smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
-	t.Cleanup(w.smtp.Close)
+	w := &world{idp: clitest.IdentityProvider(t)}
+	w.smtp = clitest.SMTPServer(t, w.idp, smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
 	// One CA file trusts both servers, as -ca-file would for a private CA.
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
@@ -60,24 +57,14 @@ func (w *world) args(extra ...string) []string {
 }
 
 func runProgram(args []string, env map[string]string) clitest.Result {
-	return clitest.Run("entra-send", func(stdout, stderr *bytes.Buffer) error {
-		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
-	})
+	return clitest.Run("entra-send", run, args, env)
 }
 
 // checkSent asserts the one message the server received: envelope, login
 // and content.
 func (w *world) checkSent(t *testing.T, subject, body string) {
 	t.Helper()
-	msgs := w.smtp.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("the server received %d messages, want 1", len(msgs))
-	}
-	m := msgs[0]
-	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testTo || m.User != testMailbox {
-		t.Errorf("envelope from %q to %q, login %q; want from and login %q, to %q", m.From, m.To, m.User, testMailbox, testTo)
-	}
-	data := string(m.Data)
+	data := string(clitest.Received(t, w.smtp, 1, testMailbox, testTo).Data)
 	for _, want := range []string{"Subject: " + subject, "From: <" + testMailbox + ">", "To: <" + testTo + ">", "Message-Id: <", "@contoso.test>", body} {
 		if !strings.Contains(data, want) {
 			t.Errorf("the message lacks %q:\n%s", want, data)

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -74,11 +72,9 @@ type world struct {
 func newWorld(t *testing.T, scopes []string, opts ...smtpxtest.Option) *world {
 	t.Helper()
 	key, keyJSON := serviceAccountKey(t)
-	w := &world{idp: providertest.New()}
-	t.Cleanup(w.idp.Close)
+	w := &world{idp: clitest.IdentityProvider(t)}
 	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: &key.PublicKey, DelegatedScopes: scopes})
-	w.smtp = smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(w.idp.VerifySASL)}, opts...)...)
-	t.Cleanup(w.smtp.Close)
+	w.smtp = clitest.SMTPServer(t, w.idp, opts...)
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	w.keyFile = clitest.WriteFile(t, "service-account.json", keyJSON)
 	return w
@@ -96,23 +92,14 @@ func (w *world) args(extra ...string) []string {
 }
 
 func runProgram(args []string, env map[string]string) clitest.Result {
-	return clitest.Run("google-send", func(stdout, stderr *bytes.Buffer) error {
-		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
-	})
+	return clitest.Run("google-send", run, args, env)
 }
 
 func (w *world) checkSent(t *testing.T) {
 	t.Helper()
-	msgs := w.smtp.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("the server received %d messages, want 1", len(msgs))
-	}
-	m := msgs[0]
 	// The token was issued for the impersonated user (sub), and opened that
 	// user's mailbox only.
-	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testTo || m.User != testMailbox {
-		t.Errorf("envelope from %q to %q, login %q", m.From, m.To, m.User)
-	}
+	m := clitest.Received(t, w.smtp, 1, testMailbox, testTo)
 	if !strings.Contains(string(m.Data), "Subject: mailoauth test message") || !strings.Contains(string(m.Data), "domain-wide delegation") {
 		t.Errorf("message:\n%s", m.Data)
 	}

@@ -100,10 +100,8 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	idp := providertest.New()
-	t.Cleanup(idp.Close)
-	srv := imapxtest.New(imapxtest.WithVerify(idp.VerifySASL))
-	t.Cleanup(srv.Close)
+	idp := clitest.IdentityProvider(t)
+	srv := clitest.IMAPServer(t, idp)
 	idp.AddApp(providertest.App{
 		ClientID: clientID, Secret: clientSecret,
 		Roles: []string{"IMAP.AccessAsApp"}, Mailboxes: []string{mailbox},

@@ -31,11 +31,9 @@ type world struct {
 
 func newWorld(t *testing.T, opts ...smtpxtest.Option) *world {
 	t.Helper()
-	w := &world{idp: providertest.New()}
-	t.Cleanup(w.idp.Close)
+	w := &world{idp: clitest.IdentityProvider(t)}
 	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
-	w.smtp = smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(w.idp.VerifySASL), smtpxtest.WithMechanisms(auth.XOAUTH2)}, opts...)...)
-	t.Cleanup(w.smtp.Close)
+	w.smtp = clitest.SMTPServer(t, w.idp, append([]smtpxtest.Option{smtpxtest.WithMechanisms(auth.XOAUTH2)}, opts...)...)
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }
@@ -59,22 +57,12 @@ func (w *world) args(withCA bool, extra ...string) []string {
 }
 
 func runProgram(args []string) clitest.Result {
-	env := map[string]string{cli.EnvClientSecret: testSecret}
-	return clitest.Run("netsmtp", func(stdout, stderr *bytes.Buffer) error {
-		return run(context.Background(), args, clitest.Env(env), stdout, stderr)
-	})
+	return clitest.Run("netsmtp", run, args, map[string]string{cli.EnvClientSecret: testSecret})
 }
 
 func (w *world) checkSent(t *testing.T) {
 	t.Helper()
-	msgs := w.smtp.Messages()
-	if len(msgs) != 1 {
-		t.Fatalf("the server received %d messages, want 1", len(msgs))
-	}
-	m := msgs[0]
-	if m.From != testMailbox || len(m.To) != 1 || m.To[0] != testTo || m.User != testMailbox {
-		t.Errorf("envelope from %q to %q, login %q", m.From, m.To, m.User)
-	}
+	m := clitest.Received(t, w.smtp, 1, testMailbox, testTo)
 	if !strings.Contains(string(m.Data), "Subject: mailoauth test message") {
 		t.Errorf("message:\n%s", m.Data)
 	}

@@ -55,10 +55,8 @@ type world struct {
 
 func newWorld(t *testing.T, prov string) *world {
 	t.Helper()
-	idp := providertest.New()
-	t.Cleanup(idp.Close)
-	srv := smtpxtest.New(smtpxtest.WithVerify(idp.VerifySASL))
-	t.Cleanup(srv.Close)
+	idp := clitest.IdentityProvider(t)
+	srv := clitest.SMTPServer(t, idp)
 	w := &world{t: t, provider: prov, idp: idp, smtp: srv, storeDir: t.TempDir(), stderr: &clitest.Buffer{}}
 
 	// One CA file trusting both servers, as an operator would write it.

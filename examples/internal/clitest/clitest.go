@@ -1,7 +1,8 @@
 // Package clitest holds what the example programs' tests share: the
 // program's environment as a map, files in a test's temporary folder, a CA
 // file trusting the local test servers, a certificate credential, a buffer
-// safe for concurrent writes, and a run's outcome as the user sees it.
+// safe for concurrent writes, and a run's outcome as the user sees it. Its
+// servers.go starts the local servers a program runs against.
 //
 // Like examples/internal/cli, it is internal to the examples; the test
 // servers themselves are providertest, smtpxtest and imapxtest.
@@ -9,6 +10,7 @@ package clitest
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -115,13 +117,11 @@ type Result struct {
 	Code      int
 }
 
-// Run runs a program called name, which writes to stdout and stderr, and
+// Run runs program, called name, with args and the environment env, and
 // returns what it printed, its error, and how cli.Main would explain it.
-// The test may read the buffers while the program runs, from the
-// program's own goroutine.
-func Run(name string, run func(stdout, stderr *bytes.Buffer) error) Result {
+func Run(name string, program cli.Program, args []string, env map[string]string) Result {
 	var stdout, stderr, explained bytes.Buffer
-	err := run(&stdout, &stderr)
+	err := program(context.Background(), args, Env(env), &stdout, &stderr)
 	r := Result{Err: err, Stdout: stdout.String(), Stderr: stderr.String()}
 	if err != nil {
 		r.Code = cli.Explain(&explained, name, err)

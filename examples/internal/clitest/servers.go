@@ -1,0 +1,48 @@
+package clitest
+
+import (
+	"testing"
+
+	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+)
+
+// IdentityProvider starts a providertest server, closed when the test
+// ends.
+func IdentityProvider(t testing.TB) *providertest.Server {
+	idp := providertest.New()
+	t.Cleanup(idp.Close)
+	return idp
+}
+
+// SMTPServer starts an smtpxtest server that checks every token with idp,
+// with opts after that, closed when the test ends.
+func SMTPServer(t testing.TB, idp *providertest.Server, opts ...smtpxtest.Option) *smtpxtest.Server {
+	srv := smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(idp.VerifySASL)}, opts...)...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// IMAPServer starts an imapxtest server that checks every token with idp,
+// with opts after that, closed when the test ends.
+func IMAPServer(t testing.TB, idp *providertest.Server, opts ...imapxtest.Option) *imapxtest.Server {
+	srv := imapxtest.New(append([]imapxtest.Option{imapxtest.WithVerify(idp.VerifySASL)}, opts...)...)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// Received checks that srv received n messages, the last one sent from
+// mailbox, logged in as mailbox, to the one recipient to, and returns it.
+func Received(t testing.TB, srv *smtpxtest.Server, n int, mailbox, to string) smtpxtest.Message {
+	t.Helper()
+	msgs := srv.Messages()
+	if len(msgs) != n {
+		t.Fatalf("the server received %d messages, want %d", len(msgs), n)
+	}
+	m := msgs[n-1]
+	if m.From != mailbox || len(m.To) != 1 || m.To[0] != to || m.User != mailbox {
+		t.Errorf("envelope from %q to %q, login %q; want from and login %q, to %q", m.From, m.To, m.User, mailbox, to)
+	}
+	return m
+}
