@@ -297,6 +297,6 @@ func TestConfiguredByEnvironment(t *testing.T) {
 // key to a PEM file.
 func newCertificate(t *testing.T) (*x509.Certificate, string) {
 	t.Helper()
-	_, cert, pemFile := clitest.Certificate(t, "doctor test app")
-	return cert, clitest.WriteFile(t, "app.pem", pemFile)
+	cred := clitest.Certificate(t, "doctor test app")
+	return cred.Cert, clitest.WriteFile(t, "app.pem", cred.PEM)
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"software.sslmate.com/src/go-pkcs12"
-
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
@@ -129,16 +127,8 @@ func TestSendWithConfigurationFromEnvironment(t *testing.T) {
 }
 
 func TestSendWithCertificate(t *testing.T) {
-	key, cert, pemFile := clitest.Certificate(t, "entra-send test app")
-	const password = "pfx-password"
-	pfx, err := pkcs12.Modern.Encode(key, cert, nil, password)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parsed, err := entra.ParseCertificatePEM(pemFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	cred := clitest.Certificate(t, "entra-send test app")
+	cert, pemFile, pfx, password := cred.Cert, cred.PEM, cred.PFX, clitest.PFXPassword
 
 	for _, tc := range []struct {
 		name, file string
@@ -157,7 +147,7 @@ func TestSendWithCertificate(t *testing.T) {
 				t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 			}
 			w.checkSent(t, "signed", "with a certificate")
-			if !strings.Contains(r.Stdout, "(app-only token, certificate "+parsed.Thumbprint()+")") {
+			if !strings.Contains(r.Stdout, "(app-only token, certificate "+cred.Thumbprint+")") {
 				t.Errorf("stdout %q does not name the certificate", r.Stdout)
 			}
 		})

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider/entra"
 )
 
@@ -33,7 +34,7 @@ func TestCloudNamesPickLoginAndExchangeTogether(t *testing.T) {
 
 func TestCloudFlags(t *testing.T) {
 	var help bytes.Buffer
-	env := envOf(map[string]string{"MAILOAUTH_CLOUD": "usgov", "MAILOAUTH_AUTHORITY_HOST": "https://127.0.0.1:1/"})
+	env := clitest.Env(map[string]string{"MAILOAUTH_CLOUD": "usgov", "MAILOAUTH_AUTHORITY_HOST": "https://127.0.0.1:1/"})
 	fs := cli.NewFlags("prog", env, &help)
 	cl := fs.Cloud("Entra: ")
 	if err := fs.Parse(nil); err != nil {
@@ -43,7 +44,7 @@ func TestCloudFlags(t *testing.T) {
 		t.Errorf("from the environment: %+v", got)
 	}
 
-	fs = cli.NewFlags("prog", envOf(nil), &help)
+	fs = cli.NewFlags("prog", clitest.Env(nil), &help)
 	fs.Cloud("Entra: ")
 	if err := fs.Parse([]string{"-cloud", "mars"}); err == nil || !isUsage(err) {
 		t.Errorf("unknown cloud: %v", err)

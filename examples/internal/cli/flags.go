@@ -35,53 +35,47 @@ func NewFlags(name string, getenv func(string) string, stderr io.Writer) *Flags 
 // usage appends the environment variable's name to a flag's usage.
 func usage(text, env string) string { return text + " [$" + env + "]" }
 
+// envValue returns the value of the environment variable env parsed by
+// parse, or def when env is empty. A value that does not parse is noted
+// for Parse to report.
+func envValue[T any](f *Flags, env string, def T, parse func(string) (T, error)) T {
+	v := f.getenv(env)
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		f.bad = append(f.bad, env)
+		return def
+	}
+	return x
+}
+
+// asIs is the parse function of string flags.
+func asIs(s string) (string, error) { return s, nil }
+
 // EnvString defines a string flag whose default is the value of env, or def
 // when env is empty.
 func (f *Flags) EnvString(name, env, def, text string) *string {
-	if v := f.getenv(env); v != "" {
-		def = v
-	}
-	return f.String(name, def, usage(text, env))
+	return f.String(name, envValue(f, env, def, asIs), usage(text, env))
 }
 
 // EnvInt defines an int flag whose default is the value of env, or def when
 // env is empty.
 func (f *Flags) EnvInt(name, env string, def int, text string) *int {
-	if v := f.getenv(env); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			f.bad = append(f.bad, env)
-		}
-		def = n
-	}
-	return f.Int(name, def, usage(text, env))
+	return f.Int(name, envValue(f, env, def, strconv.Atoi), usage(text, env))
 }
 
 // EnvBool defines a bool flag, false unless env holds a true value (1, t,
 // true, ...).
 func (f *Flags) EnvBool(name, env, text string) *bool {
-	def := false
-	if v := f.getenv(env); v != "" {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			f.bad = append(f.bad, env)
-		}
-		def = b
-	}
-	return f.Bool(name, def, usage(text, env))
+	return f.Bool(name, envValue(f, env, false, strconv.ParseBool), usage(text, env))
 }
 
 // EnvDuration defines a duration flag whose default is the value of env
 // (such as "90s"), or def when env is empty.
 func (f *Flags) EnvDuration(name, env string, def time.Duration, text string) *time.Duration {
-	if v := f.getenv(env); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			f.bad = append(f.bad, env)
-		}
-		def = d
-	}
-	return f.Duration(name, def, usage(text, env))
+	return f.Duration(name, envValue(f, env, def, time.ParseDuration), usage(text, env))
 }
 
 // check adds a check that Parse runs once the flags are read.

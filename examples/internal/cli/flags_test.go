@@ -10,11 +10,8 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 )
-
-func envOf(m map[string]string) func(string) string {
-	return func(k string) string { return m[k] }
-}
 
 func isUsage(err error) bool {
 	var ue *cli.UsageError
@@ -24,7 +21,7 @@ func isUsage(err error) bool {
 // TestEnvFlagsTakeTheEnvironmentAndTheCommandLineWins sets every kind of
 // flag from the environment, then overrides some on the command line.
 func TestEnvFlagsTakeTheEnvironmentAndTheCommandLineWins(t *testing.T) {
-	env := envOf(map[string]string{
+	env := clitest.Env(map[string]string{
 		"X_NAME": "from-env", "X_COUNT": "7", "X_ON": "true", "X_WAIT": "90s", "X_LEFT": "env",
 	})
 	fs := cli.NewFlags("prog", env, &bytes.Buffer{})
@@ -44,7 +41,7 @@ func TestEnvFlagsTakeTheEnvironmentAndTheCommandLineWins(t *testing.T) {
 
 func TestHelpNamesEachVariable(t *testing.T) {
 	var out bytes.Buffer
-	fs := cli.NewFlags("prog", envOf(nil), &out)
+	fs := cli.NewFlags("prog", clitest.Env(nil), &out)
 	fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID")
 	fs.Bool("v", false, "verbose")
 	if err := fs.Parse([]string{"-h"}); !errors.Is(err, flag.ErrHelp) {
@@ -68,7 +65,7 @@ func TestParseMistakesAreUsageErrors(t *testing.T) {
 		{"stray argument", nil, []string{"oops"}, `unexpected arguments ["oops"]`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := cli.NewFlags("prog", envOf(tc.env), &bytes.Buffer{})
+			fs := cli.NewFlags("prog", clitest.Env(tc.env), &bytes.Buffer{})
 			fs.EnvInt("count", "X_COUNT", 0, "")
 			fs.EnvBool("on", "X_ON", "")
 			err := fs.Parse(tc.args)
@@ -80,7 +77,7 @@ func TestParseMistakesAreUsageErrors(t *testing.T) {
 }
 
 func TestRequired(t *testing.T) {
-	fs := cli.NewFlags("prog", envOf(map[string]string{"X_B": "set"}), &bytes.Buffer{})
+	fs := cli.NewFlags("prog", clitest.Env(map[string]string{"X_B": "set"}), &bytes.Buffer{})
 	fs.EnvString("a", "X_A", "", "")
 	fs.EnvString("b", "X_B", "", "")
 	fs.EnvString("c", "X_C", "", "")

@@ -1,28 +1,19 @@
 package cli_test
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 )
 
 const secretValue = "s3cr3t~value"
 
-func writeTemp(t *testing.T, name, data string) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestSecret(t *testing.T) {
-	file := writeTemp(t, "secret", "\n "+secretValue+"\n")
-	empty := writeTemp(t, "empty", " \n")
+	file := clitest.WriteFile(t, "secret", []byte("\n "+secretValue+"\n"))
+	empty := clitest.WriteFile(t, "empty", []byte(" \n"))
 	missing := filepath.Join(t.TempDir(), "missing")
 	for _, tc := range []struct {
 		name      string
@@ -40,7 +31,7 @@ func TestSecret(t *testing.T) {
 		{"missing file", nil, missing, "", "read the secret: ", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := cli.Secret(envOf(tc.env), "X_SECRET", tc.path)
+			got, err := cli.Secret(clitest.Env(tc.env), "X_SECRET", tc.path)
 			if tc.wantErr == "" {
 				if err != nil || got != tc.want {
 					t.Fatalf("got %q, %v; want %q", got, err, tc.want)
@@ -58,20 +49,20 @@ func TestSecret(t *testing.T) {
 }
 
 func TestEnvSecretReadsTheFileVariable(t *testing.T) {
-	file := writeTemp(t, "secret", secretValue+"\n")
-	got, err := cli.EnvSecret(envOf(map[string]string{"X_SECRET_FILE": file}), "X_SECRET")
+	file := clitest.WriteFile(t, "secret", []byte(secretValue+"\n"))
+	got, err := cli.EnvSecret(clitest.Env(map[string]string{"X_SECRET_FILE": file}), "X_SECRET")
 	if err != nil || got != secretValue {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	got, err = cli.EnvSecret(envOf(map[string]string{"X_SECRET": "direct"}), "X_SECRET")
+	got, err = cli.EnvSecret(clitest.Env(map[string]string{"X_SECRET": "direct"}), "X_SECRET")
 	if err != nil || got != "direct" {
 		t.Fatalf("got %q, %v", got, err)
 	}
-	_, err = cli.EnvSecret(envOf(map[string]string{"X_SECRET_FILE": filepath.Join(t.TempDir(), "none")}), "X_SECRET")
+	_, err = cli.EnvSecret(clitest.Env(map[string]string{"X_SECRET_FILE": filepath.Join(t.TempDir(), "none")}), "X_SECRET")
 	if err == nil || !strings.HasPrefix(err.Error(), "$X_SECRET_FILE: ") {
 		t.Fatalf("a missing file: %v, want an error naming $X_SECRET_FILE", err)
 	}
-	_, err = cli.EnvSecret(envOf(map[string]string{"X_SECRET": secretValue, "X_SECRET_FILE": file}), "X_SECRET")
+	_, err = cli.EnvSecret(clitest.Env(map[string]string{"X_SECRET": secretValue, "X_SECRET_FILE": file}), "X_SECRET")
 	if !isUsage(err) {
 		t.Fatalf("both: %v, want a usage error", err)
 	}

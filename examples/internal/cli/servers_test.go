@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -26,7 +27,7 @@ func TestServerFlagsReplaceWhatIsSet(t *testing.T) {
 		{"plaintext", nil, []string{"-smtp-security", "plaintext"}, provider.Server{Host: "smtp.office365.com", Port: 587, Security: provider.Plaintext}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			fs := cli.NewFlags("prog", envOf(tc.env), &bytes.Buffer{})
+			fs := cli.NewFlags("prog", clitest.Env(tc.env), &bytes.Buffer{})
 			smtp := fs.Server("smtp", "host", "port", "security")
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
@@ -47,7 +48,7 @@ func TestServerFlagMistakes(t *testing.T) {
 		{[]string{"-imap-port", "-1"}, "-imap-port -1 is not a port number"},
 		{[]string{"-imap-security", "ssl"}, `-imap-security "ssl": want starttls, tls or plaintext`},
 	} {
-		fs := cli.NewFlags("prog", envOf(nil), &bytes.Buffer{})
+		fs := cli.NewFlags("prog", clitest.Env(nil), &bytes.Buffer{})
 		fs.Server("imap", "", "", "")
 		err := fs.Parse(tc.args)
 		if err == nil || !isUsage(err) || !strings.Contains(err.Error(), tc.want) {

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -82,7 +83,8 @@ func TestOpenStoreMistakes(t *testing.T) {
 func TestOpenEnvStoreReadsTheKeyFile(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{6}, cli.StoreKeySize))
 	dir := filepath.Join(t.TempDir(), "sealed")
-	sealed, err := cli.OpenEnvStore(envOf(map[string]string{cli.EnvStoreKey + "_FILE": writeTemp(t, "key", key+"\n")}), dir)
+	keyFile := clitest.WriteFile(t, "key", []byte(key+"\n"))
+	sealed, err := cli.OpenEnvStore(clitest.Env(map[string]string{cli.EnvStoreKey + "_FILE": keyFile}), dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +92,7 @@ func TestOpenEnvStoreReadsTheKeyFile(t *testing.T) {
 		t.Error("the encrypted file shows the token")
 	}
 	// The same key from the variable itself opens it.
-	again, err := cli.OpenEnvStore(envOf(map[string]string{cli.EnvStoreKey: key}), dir)
+	again, err := cli.OpenEnvStore(clitest.Env(map[string]string{cli.EnvStoreKey: key}), dir)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -46,7 +46,7 @@ func TestCAFileIsTrustedByTheHTTPClient(t *testing.T) {
 func TestCAFileFlag(t *testing.T) {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
 	defer srv.Close()
-	env := envOf(map[string]string{"MAILOAUTH_CA_FILE": clitest.CAFile(t, clitest.PEM(srv.Certificate()))})
+	env := clitest.Env(map[string]string{"MAILOAUTH_CA_FILE": clitest.CAFile(t, clitest.PEM(srv.Certificate()))})
 	fs := cli.NewFlags("prog", env, io.Discard)
 	ca := fs.CAFile("extra authorities")
 	if err := fs.Parse(nil); err != nil {
@@ -61,12 +61,12 @@ func TestCAFileFlag(t *testing.T) {
 	}
 	resp.Body.Close()
 
-	fs = cli.NewFlags("prog", envOf(nil), io.Discard)
+	fs = cli.NewFlags("prog", clitest.Env(nil), io.Discard)
 	ca = fs.CAFile("extra authorities")
 	if err := fs.Parse(nil); err != nil || ca.TLSConfig() != nil {
 		t.Errorf("without -ca-file: %v, %v; want the system's authorities (nil)", ca.TLSConfig(), err)
 	}
-	fs = cli.NewFlags("prog", envOf(nil), io.Discard)
+	fs = cli.NewFlags("prog", clitest.Env(nil), io.Discard)
 	fs.CAFile("extra authorities")
 	if err := fs.Parse([]string{"-ca-file", clitest.WriteFile(t, "ca.pem", []byte("no certificate"))}); !isUsage(err) {
 		t.Errorf("a file without certificates: %v, want a usage error", err)

@@ -23,7 +23,10 @@ import (
 	"testing"
 	"time"
 
+	"software.sslmate.com/src/go-pkcs12"
+
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/provider/entra"
 )
 
 // Env returns a getenv function that reads m; a nil map is an empty
@@ -55,10 +58,23 @@ func CAFile(t testing.TB, pems ...[]byte) string {
 	return WriteFile(t, "ca.pem", bytes.Join(pems, nil))
 }
 
+// PFXPassword opens the PKCS#12 form of a Certificate.
+const PFXPassword = "pfx-password"
+
+// Credential is an app registration's certificate credential in the forms
+// a program is given it.
+type Credential struct {
+	Cert *x509.Certificate
+	// PEM holds the certificate and its private key, PFX the same as
+	// PKCS#12 under PFXPassword.
+	PEM, PFX []byte
+	// Thumbprint is what entra.Certificate.Thumbprint says of it.
+	Thumbprint string
+}
+
 // Certificate returns a new self-signed RSA certificate credential called
-// commonName: its key, the certificate, and a PEM file's contents holding
-// both, as an app registration's certificate is given to a program.
-func Certificate(t testing.TB, commonName string) (*rsa.PrivateKey, *x509.Certificate, []byte) {
+// commonName.
+func Certificate(t testing.TB, commonName string) Credential {
 	t.Helper()
 	key, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -83,8 +99,16 @@ func Certificate(t testing.TB, commonName string) (*rsa.PrivateKey, *x509.Certif
 	if err != nil {
 		t.Fatal(err)
 	}
-	pemFile := append(PEM(cert), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)
-	return key, cert, pemFile
+	c := Credential{Cert: cert, PEM: append(PEM(cert), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)}
+	if c.PFX, err = pkcs12.Modern.Encode(key, cert, nil, PFXPassword); err != nil {
+		t.Fatal(err)
+	}
+	parsed, err := entra.ParseCertificatePEM(c.PEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Thumbprint = parsed.Thumbprint()
+	return c
 }
 
 // Buffer is a bytes.Buffer safe for concurrent use: the stderr of a
