@@ -33,14 +33,13 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		tenant   = fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
 		clientID = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
 		certFile = fs.EnvString("cert-file", "MAILOAUTH_CERT_FILE", "", "certificate credential instead of a secret: PEM with the certificate and its key, or .pfx/.p12 (password in $"+cli.EnvCertPassword+")")
-		grant    = fs.EnvString("grant", "MAILOAUTH_GRANT", "app", "app (client credentials) or delegated (a grant saved in -store)")
-		storeDir = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("entra-authorize"), "delegated: folder of the saved grant; decrypted with $"+cli.EnvStoreKey+" when set")
 		ca       = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the mail servers")
 		skipSMTP = fs.EnvBool("skip-smtp", "MAILOAUTH_SKIP_SMTP", "do not check SMTP (nor require the token to allow it)")
 		skipIMAP = fs.EnvBool("skip-imap", "MAILOAUTH_SKIP_IMAP", "do not check IMAP (nor require the token to allow it)")
 		sendTo   = fs.EnvString("send-to", "MAILOAUTH_SEND_TO", "", "send a test message to this address")
 		verbose  = fs.Bool("v", false, "print the SMTP and IMAP dialogues to stderr (tokens redacted)")
 		cloud    = fs.Cloud("")
+		grant    = fs.Grant()
 		smtp     = fs.Server("smtp", "SMTP server instead of the cloud's", "SMTP port instead of the cloud's (587)",
 			"starttls, tls (implicit) or plaintext (loopback only); default: the cloud's (starttls)")
 		imap = fs.Server("imap", "IMAP server instead of the cloud's", "IMAP port instead of the cloud's (993)",
@@ -89,15 +88,9 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 			return config{}, err
 		}
 	}
-	switch *grant {
-	case "app":
-	case "delegated":
-		cfg.delegated = true
-		if cfg.store, err = cli.OpenEnvStore(getenv, *storeDir); err != nil {
-			return config{}, err
-		}
-	default:
-		return config{}, cli.Usagef("-grant %q: want app or delegated", *grant)
+	cfg.delegated = grant.Delegated()
+	if cfg.store, err = grant.Store(getenv); err != nil {
+		return config{}, err
 	}
 	return cfg, nil
 }

@@ -34,8 +34,6 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		mailbox   = fs.EnvString("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to watch (required)")
 		tenant    = fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
 		clientID  = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
-		grant     = fs.EnvString("grant", "MAILOAUTH_GRANT", "app", "app (client credentials) or delegated (a grant saved in -store)")
-		storeDir  = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("entra-authorize"), "delegated: folder of the saved grant; decrypted with $"+cli.EnvStoreKey+" when set")
 		ca        = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the IMAP server")
 		folder    = fs.EnvString("folder", "MAILOAUTH_FOLDER", "INBOX", "folder to watch")
 		processed = fs.EnvString("processed", "MAILOAUTH_PROCESSED", "Processed", "folder handled messages are moved to (created when missing)")
@@ -43,6 +41,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		poll      = fs.EnvDuration("poll", "MAILOAUTH_POLL", time.Minute, "time between checks when the server has no IDLE")
 		verbose   = fs.Bool("v", false, "print the IMAP dialogue to stderr (tokens redacted)")
 		cloud     = fs.Cloud("")
+		grant     = fs.Grant()
 		imap      = fs.Server("imap", "IMAP server instead of the cloud's", "IMAP port instead of the cloud's (993)",
 			"tls (implicit), starttls or plaintext (loopback only); default: the cloud's (tls)")
 	)
@@ -84,18 +83,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		HTTPClient:   ca.HTTPClient(),
 		Logger:       cfg.logger,
 	}
-	switch *grant {
-	case "app":
-		if secret == "" {
-			return config{}, cli.Usagef("app-only access needs the client secret's value in $%s (or a file named by $%s_FILE)", cli.EnvClientSecret, cli.EnvClientSecret)
-		}
-	case "delegated":
-		cfg.delegated = true
-		if cfg.store, err = cli.OpenEnvStore(getenv, *storeDir); err != nil {
-			return config{}, err
-		}
-	default:
-		return config{}, cli.Usagef("-grant %q: want app or delegated", *grant)
+	cfg.delegated = grant.Delegated()
+	if !cfg.delegated && secret == "" {
+		return config{}, cli.Usagef("app-only access needs the client secret's value in $%s (or a file named by $%s_FILE)", cli.EnvClientSecret, cli.EnvClientSecret)
+	}
+	if cfg.store, err = grant.Store(getenv); err != nil {
+		return config{}, err
 	}
 	return cfg, nil
 }
