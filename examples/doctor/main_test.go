@@ -118,10 +118,7 @@ func TestGoodConfigurationIsOKEverywhere(t *testing.T) {
 		w.addApp()
 		storeDir := t.TempDir()
 		key := bytes.Repeat([]byte{3}, 32)
-		f, err := tokenstore.NewFile(storeDir)
-		require.NoError(t, err)
-		store, err := tokenstore.NewEncrypted(f, key)
-		require.NoError(t, err)
+		store := clitest.EncryptedStore(t, storeDir, key)
 		rt := w.idp.IssueRefreshToken(clientID, mailbox,
 			"offline_access https://outlook.office.com/SMTP.Send https://outlook.office.com/IMAP.AccessAsUser.All")
 		key0 := entra.Config{TenantID: providertest.DefaultTenant, ClientID: clientID, Mailbox: mailbox}.Key()

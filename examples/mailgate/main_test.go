@@ -223,14 +223,11 @@ func TestDelegatedToStdout(t *testing.T) {
 	w := newWorld(t)
 	storeDir := t.TempDir()
 	key := bytes.Repeat([]byte{9}, 32)
-	f, err := tokenstore.NewFile(storeDir)
-	require.NoError(t, err)
-	store, err := tokenstore.NewEncrypted(f, key)
-	require.NoError(t, err)
+	store := clitest.EncryptedStore(t, storeDir, key)
 	rt := w.idp.IssueRefreshToken(clientID, mailbox, "offline_access https://outlook.office.com/IMAP.AccessAsUser.All")
 	cfg := entra.Config{TenantID: providertest.DefaultTenant, ClientID: clientID, Mailbox: mailbox}
 	require.NoError(t, store.Save(context.Background(), cfg.Key(), &tokenstore.Record{Token: &oauth2.Token{RefreshToken: rt}, Account: mailbox}))
-	_, err = w.imap.Deliver(mailbox, "INBOX", plainMessage())
+	_, err := w.imap.Deliver(mailbox, "INBOX", plainMessage())
 	require.NoError(t, err)
 
 	lines := w.runUntil(1, w.args("-grant", "delegated", "-store", storeDir, "-out", "-"), map[string]string{

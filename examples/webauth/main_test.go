@@ -140,11 +140,7 @@ func (w *world) press(path, csrf string) (*http.Response, string) {
 
 // store opens the page's store the way the program does.
 func (w *world) store() tokenstore.Store {
-	f, err := tokenstore.NewFile(w.storeDir)
-	require.NoError(w.t, err)
-	s, err := tokenstore.NewEncrypted(f, storeKey)
-	require.NoError(w.t, err)
-	return s
+	return clitest.EncryptedStore(w.t, w.storeDir, storeKey)
 }
 
 func (w *world) key() string {

@@ -6,6 +6,7 @@ import (
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
+	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
 // IdentityProvider starts a providertest server, closed when the test
@@ -45,4 +46,20 @@ func Received(t testing.TB, srv *smtpxtest.Server, n int, mailbox, to string) sm
 		t.Errorf("envelope from %q to %q, login %q; want from and login %q, to %q", m.From, m.To, m.User, mailbox, to)
 	}
 	return m
+}
+
+// EncryptedStore opens the grant folder dir as the examples keep it, a
+// tokenstore.File encrypted with key, made directly with tokenstore so that
+// a test can seed or read it independently of the program.
+func EncryptedStore(t testing.TB, dir string, key []byte) tokenstore.Store {
+	t.Helper()
+	file, err := tokenstore.NewFile(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := tokenstore.NewEncrypted(file, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return store
 }
