@@ -16,7 +16,7 @@ import (
 //
 // Parse, not the embedded FlagSet's, must read the command line: it turns
 // every mistake into a *UsageError, including an environment variable that
-// does not parse, and runs the checks of Server, Cloud and CAFile.
+// does not parse, and runs the checks of Server, Cloud, CAFile and Grant.
 type Flags struct {
 	*flag.FlagSet
 	getenv func(string) string
@@ -83,8 +83,8 @@ func (f *Flags) check(c func() error) { f.checks = append(f.checks, c) }
 
 // Parse reads args. It returns flag.ErrHelp after -h; a *UsageError for a
 // flag that does not parse, an environment variable that does not parse,
-// an argument that is not a flag, or a value that a Server, Cloud or
-// CAFile check refuses; and the error of a -ca-file that cannot be read.
+// an argument that is not a flag, or a value that a Server, Cloud, CAFile
+// or Grant check refuses; and the error of a -ca-file that cannot be read.
 func (f *Flags) Parse(args []string) error {
 	if err := f.FlagSet.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
