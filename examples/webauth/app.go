@@ -39,8 +39,6 @@ const (
 	// sendTimeout bounds "Send a test": a token refresh and one SMTP
 	// session.
 	sendTimeout = time.Minute
-	// maxStarted bounds the authorizations remembered as started here.
-	maxStarted = 100
 )
 
 // app is the settings page of one mailbox. Its handlers are safe for
@@ -51,13 +49,11 @@ type app struct {
 	key         string // the grant's tokenstore key
 	flow        *provider.AuthCodeFlow
 	start       http.Handler // flow.StartHandler
-	finish      http.Handler // flow.CallbackHandler
 	mux         *http.ServeMux
 
-	mu       sync.Mutex           // guards the fields below
-	started  map[string]time.Time // state -> start time, of authorizations started here
-	lastErr  *event               // the last failure, cleared by a success
-	lastSent *event               // the last test message sent
+	mu       sync.Mutex // guards the fields below
+	lastErr  *event     // the last failure, cleared by a success
+	lastSent *event     // the last test message sent
 }
 
 // event is something that happened, for the page to show.
@@ -80,7 +76,6 @@ func newApp(cfg config) (*app, error) {
 	a := &app{
 		cfg:         cfg,
 		callbackURL: strings.TrimRight(cfg.publicURL, "/") + pathCallback,
-		started:     map[string]time.Time{},
 	}
 	switch cfg.provider {
 	case "entra":
@@ -96,12 +91,16 @@ func newApp(cfg config) (*app, error) {
 		return nil, err
 	}
 	a.flow.OnComplete = a.authorized
-	a.start, a.finish = a.flow.StartHandler(), a.flow.CallbackHandler()
+	// The flow reports refusals and failed exchanges of authorizations it
+	// started (a forged callback link is not reported), with their
+	// diagnosis: the page shows the last one.
+	a.flow.OnError = func(r *http.Request, err error) { a.fail(err) }
+	a.start = a.flow.StartHandler()
 
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("GET "+pathHome+"{$}", a.home)
 	a.mux.HandleFunc("POST "+pathAuthorize, a.authorize)
-	a.mux.HandleFunc("GET "+pathCallback, a.callback)
+	a.mux.Handle("GET "+pathCallback, a.flow.CallbackHandler())
 	a.mux.HandleFunc("POST "+pathSendTest, a.sendTest)
 	return a, nil
 }
@@ -146,32 +145,12 @@ func (a *app) home(w http.ResponseWriter, r *http.Request) {
 }
 
 // authorize starts the authorization: the flow redirects the browser to the
-// identity provider. The state it chose is remembered, so that an error
-// coming back for it can be shown on the page.
+// identity provider.
 func (a *app) authorize(w http.ResponseWriter, r *http.Request) {
 	if !a.checkCSRF(w, r) {
 		return
 	}
 	a.start.ServeHTTP(w, r)
-	loc, err := url.Parse(w.Header().Get("Location"))
-	if err != nil {
-		return
-	}
-	if state := loc.Query().Get("state"); state != "" {
-		a.rememberStarted(state)
-	}
-}
-
-// callback is the redirect URI. The flow checks the state (single use,
-// bound to this browser), exchanges the code and saves the grant; an error
-// the identity provider sent for an authorization started here is kept for
-// the settings page too.
-func (a *app) callback(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	if code := q.Get("error"); code != "" && a.takeStarted(q.Get("state")) {
-		a.fail(&provider.CallbackError{Code: code, Description: q.Get("error_description"), URI: q.Get("error_uri")})
-	}
-	a.finish.ServeHTTP(w, r)
 }
 
 // authorized is the flow's OnComplete: the grant is saved.
@@ -254,36 +233,6 @@ func (a *app) fail(err error) {
 	a.mu.Lock()
 	a.lastErr = e
 	a.mu.Unlock()
-}
-
-// rememberStarted records a state this page started, forgetting those
-// older than provider.StateLifetime and, beyond maxStarted, the oldest.
-func (a *app) rememberStarted(state string) {
-	now := a.cfg.now()
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var oldest string
-	for s, at := range a.started {
-		if now.Sub(at) > provider.StateLifetime {
-			delete(a.started, s)
-		} else if oldest == "" || at.Before(a.started[oldest]) {
-			oldest = s
-		}
-	}
-	if len(a.started) >= maxStarted {
-		delete(a.started, oldest)
-	}
-	a.started[state] = now
-}
-
-// takeStarted reports whether state was started here (and not yet
-// answered), and forgets it.
-func (a *app) takeStarted(state string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	at, ok := a.started[state]
-	delete(a.started, state)
-	return ok && a.cfg.now().Sub(at) <= provider.StateLifetime
 }
 
 // csrfToken returns the browser's CSRF token, setting a new one when it
