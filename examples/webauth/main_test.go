@@ -268,6 +268,25 @@ func TestDeniedConsentShowsDiagnosis(t *testing.T) {
 	require.NotContains(t, page, "Last error")
 }
 
+// TestFailedExchangeShowsDiagnosis: consent was given but the code
+// exchange failed (here the secret is refused): the settings page shows the
+// failure with its diagnosis, and nothing is stored.
+func TestFailedExchangeShowsDiagnosis(t *testing.T) {
+	w := newWorld(t, "entra")
+	w.idp.FailNext(1, providertest.AADSTS(7000215, "invalid_client",
+		"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."))
+	resp, body, _ := w.authorize()
+	require.Equal(t, http.StatusBadGateway, resp.StatusCode, body)
+
+	page, _ := w.home()
+	require.Contains(t, page, `id="state">not authorized<`)
+	require.Contains(t, page, `id="last-error"`)
+	require.Contains(t, page, "AADSTS7000215")
+	require.Contains(t, page, provider.Misconfigured.String())
+	_, err := w.store().Load(context.Background(), w.key())
+	require.ErrorIs(t, err, tokenstore.ErrNotFound)
+}
+
 // TestRevokedGrantIsDiagnosedOnSend: after the grant is revoked, "Send a
 // test" fails, nothing is sent, and the page says the mailbox must be
 // authorized again.
