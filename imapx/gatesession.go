@@ -22,9 +22,6 @@ const (
 	// Run is cancelled the rest of it is read and dropped; smaller FETCHes
 	// cost throughput (each one drains and refills the pipeline).
 	maxStreamBytes = 16 << 20
-	// maxStreamMessages bounds the messages of one streaming FETCH, and so
-	// the messages a crash can leave handled but without their action.
-	maxStreamMessages = 256
 )
 
 // errConnClosed ends a wait when the server closed the connection.
@@ -223,7 +220,7 @@ func (gs *gateSession) batch(ctx context.Context, uids []imap.UID) error {
 			return nil
 		}
 		k, total := 0, int64(0)
-		for k < len(body) && k < maxStreamMessages && (k == 0 || total+body[k].size <= maxStreamBytes) {
+		for k < len(body) && (k == 0 || total+body[k].size <= maxStreamBytes) {
 			total += body[k].size
 			k++
 		}

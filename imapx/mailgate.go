@@ -36,8 +36,8 @@ import (
 // a key).
 //
 // Messages are streamed to the handler one after the other from FETCH
-// commands of up to 256 messages and 16 MiB of mail; the actions of the
-// messages of one FETCH are applied together when it is over.
+// commands of up to 16 MiB of mail; the actions of the messages of one FETCH
+// are applied together when it is over.
 //
 // The mailgate learns of new mail with IDLE where the server offers it and
 // by polling otherwise; it reconnects, with backoff and a fresh token, after
