@@ -62,6 +62,9 @@ func backends(t *testing.T) []backend {
 				return db
 			},
 		})
+	} else if os.Getenv("CI") == "true" {
+		// .ci/run starts a PostgreSQL cluster: its absence is a failure there.
+		t.Fatalf("%s not set in CI", postgresEnv)
 	} else {
 		t.Logf("%s not set: PostgreSQL cases skipped", postgresEnv)
 	}
