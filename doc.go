@@ -24,7 +24,9 @@
 //	mb, err := entra.Delegated(ctx, cfg, store)
 //
 //	// Google Workspace, service account with domain-wide delegation:
-//	mb, err := google.ServiceAccount(ctx, keyJSON, "helpdesk@example.com")
+//	mb, err := google.ServiceAccount(ctx, google.Config{
+//		ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com",
+//	})
 //
 // The token source is an auth.Source: a cache that hands out the current
 // access token without locking, refreshes it in the background ten minutes
@@ -38,11 +40,11 @@
 // The transports take the mailbox. smtpx.Dial and the pooled
 // smtpx.Sender send mail; imapx.Dial and the imapx.Mailgate read it:
 //
-//	sender := smtpx.NewSender(mb, smtpx.SenderOptions{})
+//	sender := smtpx.NewSender(mb, nil) // nil: the provider's limits
 //	defer sender.Close()
 //	err = sender.Send(ctx, smtpx.Envelope{From: mb.Address, To: to}, msg)
 //
-//	gate := imapx.NewMailgate(mb, imapx.MailgateOptions{After: imapx.Move, MoveTo: "Processed"},
+//	gate := imapx.NewMailgate(mb, &imapx.MailgateOptions{After: imapx.Move, MoveTo: "Processed"},
 //		func(ctx context.Context, m *imapx.Message) error { return openTicket(ctx, m) })
 //	err = gate.Run(ctx)
 //

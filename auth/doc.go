@@ -4,7 +4,7 @@
 // A transport asks a [TokenSource] for a token before it authenticates and
 // tells it with Invalidate when the server refused that token:
 //
-//	src := auth.NewSource(base) // base: any oauth2.TokenSource
+//	src := auth.NewSource(base, nil) // base: an auth.Refresher (auth.FromTokenSource adapts an oauth2.TokenSource)
 //	tok, err := src.Token(ctx)
 //	c := auth.NewClient(auth.XOAUTH2, "alice@example.com", tok.AccessToken)
 //	// ... authenticate with c; on a refusal:

@@ -14,16 +14,18 @@ import (
 
 func ExampleNewSource() {
 	ctx := context.Background()
-	// base is any oauth2.TokenSource; in an application it comes from a
-	// provider package or from an oauth2.Config.
-	base := oauth2.StaticTokenSource(&oauth2.Token{
-		AccessToken: "at-1",
-		Expiry:      time.Now().Add(time.Hour),
+	// base gets new tokens; in an application a provider package makes
+	// it (entra, google), or auth.FromTokenSource adapts an
+	// oauth2.TokenSource.
+	n := 0
+	base := auth.RefreshFunc(func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, error) {
+		n++
+		return &oauth2.Token{AccessToken: fmt.Sprintf("at-%d", n), Expiry: time.Now().Add(time.Hour)}, nil
 	})
-	src := auth.NewSource(base,
-		auth.WithMargin(5*time.Minute),
-		auth.OnRefreshError(func(err error) { log.Printf("token refresh failed: %v", err) }),
-	)
+	src := auth.NewSource(base, &auth.SourceOptions{
+		Margin:         5 * time.Minute,
+		OnRefreshError: func(err error) { log.Printf("token refresh failed: %v", err) },
+	})
 
 	tok, err := src.Token(ctx)
 	if err != nil {

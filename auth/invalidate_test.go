@@ -11,8 +11,8 @@ import (
 	"github.com/mailoauth/mailoauth/auth"
 )
 
-// cachingBase hands out the token it holds until told of a refusal, as
-// tokenstore.Refresher does with the stored token.
+// cachingBase hands out the token it holds unless the refresh names it
+// stale, as a grant store's refresher does with the stored token.
 type cachingBase struct {
 	mu          sync.Mutex
 	n           int
@@ -20,9 +20,15 @@ type cachingBase struct {
 	current     *oauth2.Token
 }
 
-func (b *cachingBase) Token() (*oauth2.Token, error) {
+func (b *cachingBase) Refresh(_ context.Context, stale *oauth2.Token) (*oauth2.Token, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if stale != nil {
+		b.invalidated = append(b.invalidated, stale.AccessToken)
+		if b.current != nil && b.current.AccessToken == stale.AccessToken {
+			b.current = nil
+		}
+	}
 	if b.current == nil {
 		b.n++
 		b.current = &oauth2.Token{AccessToken: "token-" + string(rune('0'+b.n)), Expiry: time.Now().Add(time.Hour)}
@@ -30,18 +36,9 @@ func (b *cachingBase) Token() (*oauth2.Token, error) {
 	return b.current, nil
 }
 
-func (b *cachingBase) Invalidate(t *oauth2.Token) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.invalidated = append(b.invalidated, t.AccessToken)
-	if b.current != nil && b.current.AccessToken == t.AccessToken {
-		b.current = nil
-	}
-}
-
-func TestInvalidateReachesACachingBase(t *testing.T) {
+func TestInvalidateNamesTheRefusedTokenToTheBase(t *testing.T) {
 	base := &cachingBase{}
-	src := auth.NewSource(base)
+	src := auth.NewSource(base, nil)
 	ctx := context.Background()
 	first, err := src.Token(ctx)
 	if err != nil {

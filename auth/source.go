@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // Timing of Source.
@@ -27,37 +28,38 @@ const (
 	// 10 s). Tokens shorter than four times this lose a quarter of their
 	// life instead.
 	expiryLeeway = 10 * time.Second
-
-	// After a failed refresh, attempts are spaced from failureBackoffMin,
-	// doubling, up to failureBackoffMax, each with jitter.
-	failureBackoffMin = time.Second
-	failureBackoffMax = time.Minute
-
-	// After an early refresh that did not move the expiry (a base that hands
-	// back a cached token), further early attempts are spaced likewise.
-	staleBackoffMin = 30 * time.Second
-	staleBackoffMax = 5 * time.Minute
 )
 
-// Source is the token cache every transport uses: it wraps an
-// oauth2.TokenSource, hands out its token to any number of goroutines, and
+// Spacing of refreshes after setbacks.
+var (
+	// failureBackoff spaces the attempts after a failed refresh.
+	failureBackoff = retry.Backoff{Min: time.Second, Max: time.Minute}
+	// staleBackoff spaces early refreshes after one that did not move the
+	// expiry (a base that hands back a cached token).
+	staleBackoff = retry.Backoff{Min: 30 * time.Second, Max: 5 * time.Minute}
+)
+
+// Source is the token cache every transport uses, and the only one on any
+// path from an identity provider or a grant store to a server: it wraps a
+// [Refresher], hands out its token to any number of goroutines, and
 // refreshes it once, however many ask.
 //
-// A refresh starts in the background a margin before expiry (see
-// [WithMargin]) while callers keep the still-valid token; a token whose
+// A refresh starts in the background a margin before expiry
+// (SourceOptions.Margin) while callers keep the still-valid token; a token whose
 // whole life is shorter than twice the margin is refreshed at half its
 // life. [Source.Invalidate] drops a token a server refused. After a failed
 // refresh, callers get the error and further attempts are spaced with
 // exponential backoff and jitter. A token with a zero Expiry never expires.
 //
-// The base should fetch a new token on each call: a caching base (such as
-// oauth2.ReuseTokenSource) defeats early refresh, which Source then spaces
-// out until the token really expires. Tokens handed out are shared: do not
-// modify them. A Source is safe for concurrent use.
+// Each refresh tells the base which token it replaces (the one due, or the
+// one a server refused), so a base that reads a shared store can tell a
+// token another process already renewed from the stale one. A base that
+// hands back the stale token anyway defeats early refresh, which Source
+// then spaces out until the token really expires. Tokens handed out are
+// shared: do not modify them. A Source is safe for concurrent use.
 type Source struct {
-	base    oauth2.TokenSource
-	ctxBase ContextTokenSource // base, when it takes a context
-	cfg     sourceConfig
+	base Refresher
+	cfg  sourceConfig
 
 	// cur is the token handed out, read without the lock by Token's fast
 	// path; it is only written with mu held.
@@ -74,6 +76,7 @@ type Source struct {
 	lastErr  error          // the last failure, handed out until retryAt
 	retryAt  time.Time      // no refresh before this, after a failure
 	stale    int            // early refreshes in a row that did not move the expiry
+	held     *oauth2.Token  // the token last fetched, kept after Invalidate: the next refresh names it stale
 
 	refreshes, failed atomic.Int64
 }
@@ -108,19 +111,9 @@ type SourceStats struct {
 	Failures  int64 // calls that failed or gave an unusable token
 }
 
-// NewSource returns a Source over base. When base also implements
-// [ContextTokenSource], refreshes call TokenContext.
-func NewSource(base oauth2.TokenSource, opts ...SourceOption) *Source {
-	s := &Source{base: base, cfg: defaultSourceConfig()}
-	if cb, ok := base.(ContextTokenSource); ok {
-		s.ctxBase = cb
-	}
-	for _, o := range opts {
-		if o != nil {
-			o(&s.cfg)
-		}
-	}
-	return s
+// NewSource returns a Source over base. A nil opts means the defaults.
+func NewSource(base Refresher, opts *SourceOptions) *Source {
+	return &Source{base: base, cfg: newSourceConfig(opts)}
 }
 
 // Token returns a token that is valid now. It waits only when there is no
@@ -144,9 +137,8 @@ func (s *Source) Token(ctx context.Context) (*oauth2.Token, error) {
 }
 
 // Invalidate drops rejected if it is still the cached token, so the next
-// Token call fetches a new one, and passes the refusal on to the base when
-// the base has an Invalidate method of its own (as tokenstore.Refresher
-// does). Many goroutines invalidating the same token cause one refresh.
+// Token call fetches a new one; that refresh names rejected to the base as
+// stale. Many goroutines invalidating the same token cause one refresh.
 func (s *Source) Invalidate(rejected *oauth2.Token) {
 	if rejected == nil {
 		return
@@ -154,12 +146,6 @@ func (s *Source) Invalidate(rejected *oauth2.Token) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c := s.cur.Load(); c != nil && c.tok.AccessToken == rejected.AccessToken {
-		// A base that caches too (tokenstore.Refresher keeps the stored
-		// token) must hear of the refusal, or it would hand the same
-		// token back.
-		if inv, ok := s.base.(invalidator); ok {
-			inv.Invalidate(rejected)
-		}
 		s.cur.Store(nil)
 		s.cfg.log.Debug("auth: cached token invalidated", slog.Time("expiry", rejected.Expiry))
 	}
@@ -214,9 +200,10 @@ func (s *Source) startLocked(ctx context.Context) *refreshFlight {
 	s.flight = f
 	s.busy.Store(true)
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.cfg.timeout)
+	stale := s.held
 	go func() {
 		defer cancel()
-		s.finish(f, s.fetch(rctx))
+		s.finish(f, s.fetch(rctx, stale))
 	}()
 	return f
 }
@@ -228,20 +215,16 @@ type fetched struct {
 }
 
 // fetch calls the base, giving up when ctx ends even if the base does not
-// (a base without a context can block for ever; its call is then left to
-// finish on its own).
-func (s *Source) fetch(ctx context.Context) fetched {
+// (a base that ignores its context can block for ever; its call is then
+// left to finish on its own).
+func (s *Source) fetch(ctx context.Context, stale *oauth2.Token) fetched {
 	if s.base == nil {
-		return fetched{err: errors.New("auth: NewSource was given a nil base token source")}
+		return fetched{err: errors.New("auth: NewSource was given a nil Refresher")}
 	}
 	ch := make(chan fetched, 1)
 	go func() {
 		var r fetched
-		if s.ctxBase != nil {
-			r.tok, r.err = s.ctxBase.TokenContext(ctx)
-		} else {
-			r.tok, r.err = s.base.Token()
-		}
+		r.tok, r.err = s.base.Refresh(ctx, stale)
 		ch <- r
 	}()
 	select {
@@ -265,7 +248,7 @@ func (s *Source) finish(f *refreshFlight, r fetched) {
 	var delay time.Duration
 	if err != nil {
 		s.failures++
-		delay = backoff(failureBackoffMin, failureBackoffMax, s.failures)
+		delay = failureBackoff.Delay(s.failures)
 		s.retryAt = now.Add(delay)
 		err = fmt.Errorf("auth: token refresh failed (%d in a row, next attempt in %v): %w",
 			s.failures, delay.Round(time.Millisecond), err)
@@ -287,6 +270,7 @@ func (s *Source) finish(f *refreshFlight, r fetched) {
 		}
 		next = s.schedule(r.tok, now)
 		s.cur.Store(next)
+		s.held = r.tok
 		f.tok = r.tok
 		s.refreshes.Add(1)
 	}
@@ -340,100 +324,72 @@ func (s *Source) schedule(tok *oauth2.Token, now time.Time) *cachedToken {
 		c.refreshAt = tok.Expiry.Add(-s.cfg.margin)
 	}
 	if s.stale > 0 {
-		if spaced := now.Add(backoff(staleBackoffMin, staleBackoffMax, s.stale)); spaced.After(c.refreshAt) {
+		if spaced := now.Add(staleBackoff.Delay(s.stale)); spaced.After(c.refreshAt) {
 			c.refreshAt = spaced
 		}
 	}
 	return c
 }
 
-// backoff returns the delay before attempt n+1 after n (≥ 1) setbacks: lo
-// doubled n-1 times, at most hi, with "equal jitter" (a random point in the
-// upper half) so that many instances do not retry in step.
-func backoff(lo, hi time.Duration, n int) time.Duration {
-	d := lo
-	for i := 1; i < n && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
-}
-
-// sourceConfig is what SourceOptions set.
+// sourceConfig is SourceOptions with the defaults filled in.
 type sourceConfig struct {
 	margin    time.Duration
 	timeout   time.Duration
-	now       func() time.Time
+	clock     retry.Clock
 	log       *slog.Logger
 	onRefresh func(expiry time.Time)
 	onError   func(error)
 }
 
-func defaultSourceConfig() sourceConfig {
-	return sourceConfig{
-		margin:  DefaultMargin,
-		timeout: DefaultRefreshTimeout,
-		now:     time.Now,
-		log:     slog.New(slog.DiscardHandler),
+func (c *sourceConfig) now() time.Time { return c.clock.Now() }
+
+// SourceOptions configure NewSource. A nil *SourceOptions, and the zero
+// value of each field, mean the default named there.
+type SourceOptions struct {
+	// Margin is how long before expiry the background refresh starts;
+	// zero: DefaultMargin; negative: refresh only when the token expires.
+	Margin time.Duration
+	// RefreshTimeout bounds each call to the base; zero or negative:
+	// DefaultRefreshTimeout.
+	RefreshTimeout time.Duration
+	// Clock tells the time; it must agree with the clock that set the
+	// tokens' Expiry. nil: retry.System.
+	Clock retry.Clock
+	// Logger gets refreshes (Debug) and failures (Warn), never a token;
+	// nil discards.
+	Logger *slog.Logger
+	// OnRefresh is called after each successful refresh with the new
+	// token's expiry (zero: none), from the refreshing goroutine; it must
+	// not block.
+	OnRefresh func(expiry time.Time)
+	// OnRefreshError is called after each failed refresh with the error
+	// callers get, from the refreshing goroutine; it must not block.
+	OnRefreshError func(error)
+}
+
+func newSourceConfig(o *SourceOptions) sourceConfig {
+	if o == nil {
+		o = &SourceOptions{}
 	}
-}
-
-// SourceOption configures NewSource.
-type SourceOption func(*sourceConfig)
-
-// WithMargin sets how long before expiry the background refresh starts
-// (default [DefaultMargin]); zero or less refreshes only when the token
-// expires.
-func WithMargin(d time.Duration) SourceOption {
-	return func(c *sourceConfig) { c.margin = max(d, 0) }
-}
-
-// WithRefreshTimeout bounds each call to the base (default
-// [DefaultRefreshTimeout]); zero or less keeps the default.
-func WithRefreshTimeout(d time.Duration) SourceOption {
-	return func(c *sourceConfig) {
-		if d > 0 {
-			c.timeout = d
-		}
+	c := sourceConfig{
+		margin:    o.Margin,
+		timeout:   o.RefreshTimeout,
+		clock:     retry.Or(o.Clock),
+		log:       o.Logger,
+		onRefresh: o.OnRefresh,
+		onError:   o.OnRefreshError,
 	}
-}
-
-// WithClock replaces time.Now, for tests. The clock must agree with the
-// one that set the tokens' Expiry. A nil clock keeps time.Now.
-func WithClock(now func() time.Time) SourceOption {
-	return func(c *sourceConfig) {
-		if now != nil {
-			c.now = now
-		}
+	switch {
+	case c.margin == 0:
+		c.margin = DefaultMargin
+	case c.margin < 0:
+		c.margin = 0
 	}
-}
-
-// WithLogger logs refreshes (Debug) and failures (Warn); never a token. A
-// nil logger discards.
-func WithLogger(l *slog.Logger) SourceOption {
-	return func(c *sourceConfig) {
-		if l != nil {
-			c.log = l
-		}
+	if c.timeout <= 0 {
+		c.timeout = DefaultRefreshTimeout
 	}
-}
-
-// OnRefresh calls f after each successful refresh with the new token's
-// expiry (zero: none), from the refreshing goroutine; f must not block.
-func OnRefresh(f func(expiry time.Time)) SourceOption {
-	return func(c *sourceConfig) { c.onRefresh = f }
-}
-
-// OnRefreshError calls f after each failed refresh with the error callers
-// get, from the refreshing goroutine; f must not block.
-func OnRefreshError(f func(error)) SourceOption {
-	return func(c *sourceConfig) { c.onError = f }
-}
-
-// invalidator is a base source that caches tokens of its own and must be
-// told when a server refused one. Source calls it with its lock held, so
-// that no refresh can start before the base has heard: it must be quick
-// and must not call back into the Source.
-type invalidator interface {
-	Invalidate(rejected *oauth2.Token)
+	if c.log == nil {
+		c.log = slog.New(slog.DiscardHandler)
+	}
+	return c
 }

@@ -32,14 +32,19 @@ func (c *fakeClock) Now() time.Time {
 	return c.t
 }
 
+func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	return ctx.Err()
+}
+
 func (c *fakeClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
 	c.mu.Unlock()
 }
 
-// countingBase is an oauth2.TokenSource whose behaviour a test sets with
-// fn; it counts calls and can hold them until released.
+// countingBase is a Refresher whose behaviour a test sets with fn; it
+// counts calls and can hold them until released.
 type countingBase struct {
 	calls   atomic.Int64
 	entered chan struct{} // when set, receives one value per call
@@ -47,7 +52,7 @@ type countingBase struct {
 	fn      func(n int64) (*oauth2.Token, error)
 }
 
-func (b *countingBase) Token() (*oauth2.Token, error) {
+func (b *countingBase) Refresh(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 	n := b.calls.Add(1)
 	if b.entered != nil {
 		b.entered <- struct{}{}
@@ -89,7 +94,7 @@ func mustToken(t *testing.T, s *Source) *oauth2.Token {
 func TestSourceColdStartSingleFlight(t *testing.T) {
 	const callers = 1000
 	base := &countingBase{hold: make(chan struct{}), fn: freshTokens(time.Now, time.Hour)}
-	s := NewSource(base)
+	s := NewSource(base, nil)
 
 	var started, done sync.WaitGroup
 	results := make([]*oauth2.Token, callers)
@@ -129,7 +134,7 @@ func TestSourceColdStartSingleFlight(t *testing.T) {
 func TestSourceInvalidateBurstRefreshesOnce(t *testing.T) {
 	const callers = 100
 	base := &countingBase{fn: freshTokens(time.Now, time.Hour)}
-	s := NewSource(base)
+	s := NewSource(base, nil)
 	rejected := mustToken(t, s)
 
 	start := make(chan struct{})
@@ -181,11 +186,11 @@ func TestSourceFailureBurstIsSpacedByBackoff(t *testing.T) {
 		return &oauth2.Token{AccessToken: "back", Expiry: clock.Now().Add(time.Hour)}, nil
 	}}
 	var hookErrs atomic.Int64
-	s := NewSource(base, WithClock(clock.Now), OnRefreshError(func(err error) {
+	s := NewSource(base, &SourceOptions{Clock: clock, OnRefreshError: func(err error) {
 		if errors.Is(err, outage) {
 			hookErrs.Add(1)
 		}
-	}))
+	}})
 
 	// 100 callers every 100 ms for 10 s of outage.
 	const callers, step, period = 100, 100 * time.Millisecond, 10 * time.Second
@@ -221,7 +226,7 @@ func TestSourceFailureBurstIsSpacedByBackoff(t *testing.T) {
 
 	// When the provider is back, the next attempt after the backoff succeeds.
 	down.Store(false)
-	clock.Advance(failureBackoffMax)
+	clock.Advance(failureBackoff.Max)
 	if tok := mustToken(t, s); tok.AccessToken != "back" {
 		t.Errorf("after recovery got %q", tok.AccessToken)
 	}
@@ -232,7 +237,7 @@ func TestSourceFailureBurstIsSpacedByBackoff(t *testing.T) {
 
 func TestSourceCallerStopsWaitingWhenContextEnds(t *testing.T) {
 	base := &contextBase{hold: make(chan struct{})}
-	s := NewSource(base)
+	s := NewSource(base, nil)
 
 	ctx, cancel := context.WithCancel(context.WithValue(context.Background(), callerKey{}, "from caller"))
 	errc := make(chan error, 1)
@@ -266,7 +271,7 @@ func TestSourceCallerStopsWaitingWhenContextEnds(t *testing.T) {
 	}
 }
 
-// contextBase implements ContextTokenSource; its plain Token must not be used.
+// contextBase records the context its refreshes get.
 type contextBase struct {
 	calls atomic.Int64
 	hold  chan struct{}
@@ -286,11 +291,7 @@ func (b *contextBase) entered() chan struct{} {
 	return b.in
 }
 
-func (b *contextBase) Token() (*oauth2.Token, error) {
-	return nil, errors.New("Token called although TokenContext exists")
-}
-
-func (b *contextBase) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+func (b *contextBase) Refresh(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 	n := b.calls.Add(1)
 	b.entered() <- struct{}{}
 	if b.hold != nil {
@@ -321,7 +322,7 @@ func TestSourceEarlyRefreshDoesNotBlockCallers(t *testing.T) {
 	clock := newFakeClock()
 	base := &countingBase{fn: freshTokens(clock.Now, time.Hour)}
 	expiries := make(chan time.Time, 10)
-	s := NewSource(base, WithClock(clock.Now), OnRefresh(func(e time.Time) { expiries <- e }))
+	s := NewSource(base, &SourceOptions{Clock: clock, OnRefresh: func(e time.Time) { expiries <- e }})
 	first := mustToken(t, s)
 	<-expiries
 
@@ -364,7 +365,7 @@ func TestSourceEarlyRefreshFailureKeepsToken(t *testing.T) {
 		}
 		return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n), Expiry: clock.Now().Add(time.Hour)}, nil
 	}}
-	s := NewSource(base, WithClock(clock.Now))
+	s := NewSource(base, &SourceOptions{Clock: clock})
 	first := mustToken(t, s)
 	fail.Store(true)
 	clock.Advance(55 * time.Minute)
@@ -377,7 +378,7 @@ func TestSourceEarlyRefreshFailureKeepsToken(t *testing.T) {
 	if n := base.calls.Load(); n != 2 {
 		t.Fatalf("base called %d times, want 2: a failed early refresh waits for its backoff", n)
 	}
-	clock.Advance(failureBackoffMin) // past the first backoff
+	clock.Advance(failureBackoff.Min) // past the first backoff
 	fail.Store(false)
 	mustToken(t, s)
 	waitIdle(t, s)
@@ -389,7 +390,7 @@ func TestSourceEarlyRefreshFailureKeepsToken(t *testing.T) {
 func TestSourceShortLifetimeRefreshesAtHalfLife(t *testing.T) {
 	clock := newFakeClock()
 	base := &countingBase{fn: freshTokens(clock.Now, 10*time.Minute)}
-	s := NewSource(base, WithClock(clock.Now)) // margin 10 min > half of 10 min
+	s := NewSource(base, &SourceOptions{Clock: clock}) // margin 10 min > half of 10 min
 	mustToken(t, s)
 	clock.Advance(5*time.Minute - time.Second)
 	mustToken(t, s)
@@ -413,7 +414,7 @@ func TestSourceSpacesEarlyRefreshOfACachingBase(t *testing.T) {
 	base := &countingBase{fn: func(int64) (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: "cached", Expiry: expiry}, nil
 	}}
-	s := NewSource(base, WithClock(clock.Now))
+	s := NewSource(base, &SourceOptions{Clock: clock})
 	const step = 100 * time.Millisecond
 	for clock.Now().Before(expiry.Add(-time.Second)) {
 		mustToken(t, s)
@@ -435,7 +436,7 @@ func TestSourceSpacesEarlyRefreshOfACachingBase(t *testing.T) {
 func TestSourceZeroExpiryNeverRefreshes(t *testing.T) {
 	clock := newFakeClock()
 	base := &countingBase{fn: func(int64) (*oauth2.Token, error) { return &oauth2.Token{AccessToken: "forever"}, nil }}
-	s := NewSource(base, WithClock(clock.Now))
+	s := NewSource(base, &SourceOptions{Clock: clock})
 	for range 10 {
 		mustToken(t, s)
 		clock.Advance(1000 * time.Hour)
@@ -457,7 +458,7 @@ func TestSourceRejectsUnusableTokens(t *testing.T) {
 		"expired": {&oauth2.Token{AccessToken: "old", Expiry: clock.Now()}, "expired at 2026-03-01T12:00:00Z"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := NewSource(&countingBase{fn: func(int64) (*oauth2.Token, error) { return tc.tok, nil }}, WithClock(clock.Now))
+			s := NewSource(&countingBase{fn: func(int64) (*oauth2.Token, error) { return tc.tok, nil }}, &SourceOptions{Clock: clock})
 			tok, err := s.Token(context.Background())
 			if err == nil || tok != nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("Token = %v, %v; want an error containing %q", tok, err, tc.want)
@@ -470,7 +471,7 @@ func TestSourceRejectsUnusableTokens(t *testing.T) {
 }
 
 func TestSourceNilBase(t *testing.T) {
-	if _, err := NewSource(nil).Token(context.Background()); err == nil || !strings.Contains(err.Error(), "nil base") {
+	if _, err := NewSource(nil, nil).Token(context.Background()); err == nil || !strings.Contains(err.Error(), "nil Refresher") {
 		t.Errorf("err = %v, want one naming the nil base", err)
 	}
 }
@@ -478,7 +479,7 @@ func TestSourceNilBase(t *testing.T) {
 func TestSourceRefreshTimeoutWithoutContextBase(t *testing.T) {
 	base := &countingBase{hold: make(chan struct{}), fn: freshTokens(time.Now, time.Hour)}
 	defer close(base.hold)
-	s := NewSource(base, WithRefreshTimeout(20*time.Millisecond))
+	s := NewSource(base, &SourceOptions{RefreshTimeout: 20 * time.Millisecond})
 	_, err := s.Token(context.Background())
 	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "did not answer") {
 		t.Errorf("err = %v, want the refresh timeout", err)
@@ -497,7 +498,7 @@ func TestSourceLogsWithoutToken(t *testing.T) {
 		}
 		return &oauth2.Token{AccessToken: "SECRET-ACCESS-TOKEN", RefreshToken: "SECRET-REFRESH", Expiry: clock.Now().Add(time.Hour)}, nil
 	}}
-	s := NewSource(base, WithClock(clock.Now), WithLogger(logger))
+	s := NewSource(base, &SourceOptions{Clock: clock, Logger: logger})
 	tok := mustToken(t, s)
 	s.Invalidate(tok)
 	fail.Store(true)
@@ -530,21 +531,10 @@ func TestSourceWarmTokenDoesNotAllocate(t *testing.T) {
 	if raceEnabled {
 		t.Skip("the race detector allocates")
 	}
-	s := NewSource(&countingBase{fn: freshTokens(time.Now, time.Hour)})
+	s := NewSource(&countingBase{fn: freshTokens(time.Now, time.Hour)}, nil)
 	ctx := context.Background()
 	mustToken(t, s)
 	if n := testing.AllocsPerRun(1000, func() { s.Token(ctx) }); n != 0 {
 		t.Errorf("warm Token allocates %v times per call, want 0", n)
-	}
-}
-
-func TestBackoffBounds(t *testing.T) {
-	for n, want := range map[int]time.Duration{1: time.Second, 2: 2 * time.Second, 3: 4 * time.Second, 7: time.Minute, 1000: time.Minute} {
-		for range 100 {
-			d := backoff(failureBackoffMin, failureBackoffMax, n)
-			if d < want/2 || d > want {
-				t.Fatalf("backoff(%d) = %v, want within [%v, %v]", n, d, want/2, want)
-			}
-		}
 	}
 }

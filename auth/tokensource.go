@@ -18,9 +18,29 @@ type TokenSource interface {
 	Invalidate(rejected *oauth2.Token)
 }
 
-// ContextTokenSource is an optional interface of an oauth2.TokenSource given
-// to NewSource: when the base implements it, the cache calls TokenContext
-// instead of Token, so the refresh honours a context.
-type ContextTokenSource interface {
-	TokenContext(ctx context.Context) (*oauth2.Token, error)
+// Refresher gets new tokens for a Source, from an identity provider or
+// from a grant store that refreshes when it must. Source calls it one call
+// at a time, when its cached token is due or was refused.
+type Refresher interface {
+	// Refresh returns a token that is valid now. stale is the token the
+	// Source held (nil on the first call): it is due for renewal or a
+	// server refused it, so Refresh must not hand it back.
+	Refresh(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, error)
+}
+
+// RefreshFunc adapts a function to a Refresher.
+type RefreshFunc func(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, error)
+
+// Refresh calls f.
+func (f RefreshFunc) Refresh(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, error) {
+	return f(ctx, stale)
+}
+
+// FromTokenSource adapts an oauth2.TokenSource of golang.org/x/oauth2 to
+// a Refresher. Its Token method takes no context and cannot be told which
+// token is stale, so ts must fetch a new token on each call: a caching
+// source (oauth2.ReuseTokenSource) hands back the stale token, which
+// defeats early refresh and the retry after a refusal.
+func FromTokenSource(ts oauth2.TokenSource) Refresher {
+	return RefreshFunc(func(context.Context, *oauth2.Token) (*oauth2.Token, error) { return ts.Token() })
 }

@@ -166,7 +166,7 @@ func mailgateReceive(srv *imapxtest.Server, user string) error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var handled atomic.Int64
-	g := imapx.NewMailgate(srv.Mailbox(user, srv.TokenSource(user)), imapx.MailgateOptions{Options: imapx.Options{TLSConfig: srv.TLSConfig()}},
+	g := imapx.NewMailgate(srv.Mailbox(user, srv.TokenSource(user)), &imapx.MailgateOptions{Options: imapx.Options{TLSConfig: srv.TLSConfig()}},
 		func(_ context.Context, m *imapx.Message) error {
 			if _, err := io.Copy(io.Discard, m.Body); err != nil {
 				return err
@@ -235,7 +235,7 @@ func BenchmarkIdleLatency(b *testing.B) {
 	const u = "latency@example.com"
 	srv.CreateFolder(u, "INBOX")
 	called := make(chan struct{}, 1)
-	g := imapx.NewMailgate(srv.Mailbox(u, nil), imapx.MailgateOptions{Options: imapx.Options{TLSConfig: srv.TLSConfig()}},
+	g := imapx.NewMailgate(srv.Mailbox(u, nil), &imapx.MailgateOptions{Options: imapx.Options{TLSConfig: srv.TLSConfig()}},
 		func(_ context.Context, m *imapx.Message) error {
 			_, err := io.Copy(io.Discard, m.Body)
 			called <- struct{}{}

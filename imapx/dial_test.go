@@ -313,7 +313,9 @@ type ccSource struct {
 	cfg *clientcredentials.Config
 }
 
-func (s ccSource) Token() (*oauth2.Token, error) { return s.cfg.Token(s.ctx) }
+func (s ccSource) Refresh(context.Context, *oauth2.Token) (*oauth2.Token, error) {
+	return s.cfg.Token(s.ctx)
+}
 
 // TestDialWithProviderTokens runs Dial against tokens of the local identity
 // provider, verified by its VerifySASL as Exchange would: a revoked token
@@ -330,7 +332,7 @@ func TestDialWithProviderTokens(t *testing.T) {
 		ClientID: "helpdesk-app", ClientSecret: "s3cret-value-for-tests",
 		TokenURL: idp.URL() + "/" + providertest.DefaultTenant + "/oauth2/v2.0/token",
 		Scopes:   []string{"https://outlook.office365.com/.default"},
-	}})
+	}}, nil)
 	opts := &imapx.Options{TLSConfig: srv.TLSConfig()}
 
 	c, err := imapx.Dial(ctx, srv.Mailbox(user, src), opts)

@@ -3,7 +3,7 @@
 // Mailgate turns each message arriving in a folder into a call of your
 // handler, without losing or repeating a message when connections break.
 //
-//	gate := imapx.NewMailgate(mailbox, imapx.MailgateOptions{After: imapx.Move, MoveTo: "Tickets"},
+//	gate := imapx.NewMailgate(mailbox, &imapx.MailgateOptions{After: imapx.Move, MoveTo: "Tickets"},
 //		func(ctx context.Context, m *imapx.Message) error {
 //			return tickets.Create(ctx, m.Envelope, m.Body) // an error: the message is tried again later
 //		})

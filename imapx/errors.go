@@ -3,14 +3,14 @@ package imapx
 import (
 	"errors"
 	"fmt"
-	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // Phase names the step of an IMAP session that failed.
@@ -40,23 +40,13 @@ const (
 	throttledText = "Request is throttled"
 )
 
-// throttleRE finds the backoff in Exchange's throttling reply.
-var throttleRE = regexp.MustCompile(`(?i)Suggested Backoff Time:\s*(\d{1,12})\s*milliseconds`)
-
 // parseThrottle returns the backoff a throttling reply text asks for.
 func parseThrottle(text string) (time.Duration, bool) {
 	if !strings.Contains(strings.ToLower(text), strings.ToLower(throttledText)) {
 		return 0, false
 	}
-	m := throttleRE.FindStringSubmatch(text)
-	if m == nil {
-		return 0, true // throttled, no figure: the caller uses its own backoff
-	}
-	ms, err := strconv.ParseInt(m[1], 10, 64)
-	if err != nil {
-		return 0, true
-	}
-	return time.Duration(ms) * time.Millisecond, true
+	d, _ := retry.Suggested(text) // no figure: 0, and the caller uses its own backoff
+	return d, true
 }
 
 // SuggestedBackoff reports whether err carries a server's throttling reply
@@ -158,6 +148,20 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.Challenge)
 	}
 	return errs
+}
+
+// Reply returns the server's status response for provider.Diagnose; a zero
+// Reply when the failure was not a server's answer.
+func (e *Error) Reply() provider.Reply {
+	var ie *imap.Error
+	if !errors.As(e.Err, &ie) {
+		return provider.Reply{}
+	}
+	r := provider.Reply{Layer: provider.LayerIMAP, Status: string(ie.Type), Response: string(ie.Code), Text: ie.Text}
+	if w, ok := retry.Suggested(ie.Text); ok {
+		r.Wait = w
+	}
+	return r
 }
 
 // phaseError wraps err in an *Error unless it already is one.

@@ -26,7 +26,7 @@ func ExampleNewMailgate() {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	opts := imapx.MailgateOptions{After: imapx.Move, MoveTo: "Tickets"}
+	opts := &imapx.MailgateOptions{After: imapx.Move, MoveTo: "Tickets"}
 	opts.TLSConfig = srv.TLSConfig() // trust the test server's certificate
 	gate := imapx.NewMailgate(mb, opts, func(ctx context.Context, m *imapx.Message) error {
 		raw, err := io.ReadAll(m.Body)

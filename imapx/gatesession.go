@@ -39,7 +39,7 @@ type gateSession struct {
 	warnedPlus  bool // logged that the server lacks UIDPLUS
 }
 
-func (gs *gateSession) now() time.Time { return gs.g.opts.Clock() }
+func (gs *gateSession) now() time.Time { return gs.g.opts.Clock.Now() }
 
 // run selects the folder, then sweeps and waits until something ends the
 // session.

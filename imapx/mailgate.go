@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,13 +54,17 @@ type Mailgate struct {
 }
 
 // NewMailgate returns a mailgate for the folder opts.Folder of mb that calls
-// handle for each message. Nothing happens before Run.
-func NewMailgate(mb *provider.Mailbox, opts MailgateOptions, handle func(context.Context, *Message) error) *Mailgate {
-	opts = opts.withDefaults()
-	if opts.Debug != nil {
-		opts.Debug = &syncWriter{w: opts.Debug}
+// handle for each message; a nil opts means the defaults. Nothing happens
+// before Run.
+func NewMailgate(mb *provider.Mailbox, opts *MailgateOptions, handle func(context.Context, *Message) error) *Mailgate {
+	if opts == nil {
+		opts = &MailgateOptions{}
 	}
-	return &Mailgate{mb: mb, opts: opts, handle: handle, log: logger(opts.Logger)}
+	o := opts.withDefaults()
+	if o.Debug != nil {
+		o.Debug = &syncWriter{w: o.Debug}
+	}
+	return &Mailgate{mb: mb, opts: o, handle: handle, log: logger(o.Logger)}
 }
 
 // syncWriter serializes the transcripts of successive sessions, which may
@@ -113,8 +116,8 @@ func (g *Mailgate) Run(ctx context.Context) error {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		if !sleep(ctx, g.pause(ctx, end, &attempt)) {
-			return ctx.Err()
+		if err := g.opts.Clock.Sleep(ctx, g.pause(ctx, end, &attempt)); err != nil {
+			return err
 		}
 	}
 }
@@ -150,7 +153,7 @@ func (g *Mailgate) runSession(ctx context.Context) sessionEnd {
 			},
 		},
 		minLifetime: 2 * g.opts.ReconnectBeforeExpiry,
-		clock:       g.opts.Clock,
+		clock:       g.opts.Clock.Now,
 		debugPrefix: fmt.Sprintf("[%d] ", g.sessions),
 	}
 	s, err := d.dial(ctx)
@@ -184,7 +187,7 @@ func (g *Mailgate) reconnectAt(tok *oauth2.Token) time.Time {
 	if tok == nil || tok.Expiry.IsZero() {
 		return time.Time{}
 	}
-	now := g.opts.Clock()
+	now := g.opts.Clock.Now()
 	at := tok.Expiry.Add(-g.opts.ReconnectBeforeExpiry)
 	if half := now.Add(tok.Expiry.Sub(now) / 2); at.Before(half) {
 		at = half
@@ -206,7 +209,7 @@ func (g *Mailgate) pause(ctx context.Context, end sessionEnd, attempt *int) time
 		*attempt++
 		wait := end.throttle
 		if wait <= 0 {
-			wait = b.delay(*attempt)
+			wait = b.Delay(*attempt)
 		}
 		g.log.WarnContext(ctx, "imapx: mailgate: the server is throttling; waiting before reconnecting",
 			"mailbox", g.mb.Address, "wait", wait, "error", end.err)
@@ -224,7 +227,7 @@ func (g *Mailgate) pause(ctx context.Context, end sessionEnd, attempt *int) time
 		*attempt = 0
 	}
 	*attempt++
-	wait := jitter(b.delay(*attempt))
+	wait := b.Delay(*attempt)
 	attrs := []any{"mailbox", g.mb.Address, "folder", g.opts.Folder, "wait", wait, "error", end.err}
 	if d := provider.Diagnose(end.err); d != nil {
 		attrs = append(attrs, "diagnosis", d.Error())
@@ -234,28 +237,4 @@ func (g *Mailgate) pause(ctx context.Context, end sessionEnd, attempt *int) time
 	}
 	g.log.WarnContext(ctx, "imapx: mailgate: session ended; reconnecting", attrs...)
 	return wait
-}
-
-// jitter spreads d over [d, 1.25d) so that many mailgates do not reconnect
-// in step.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d + rand.N(d/4+1)
-}
-
-// sleep waits d or until ctx is done; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return ctx.Err() == nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
 }

@@ -18,13 +18,14 @@ import (
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // fast are mailgate options for tests: short backoffs.
-func fast(srv *imapxtest.Server, logs *logBuffer) imapx.MailgateOptions {
-	o := imapx.MailgateOptions{
-		RetryBackoff:     imapx.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
-		ReconnectBackoff: imapx.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond},
+func fast(srv *imapxtest.Server, logs *logBuffer) *imapx.MailgateOptions {
+	o := &imapx.MailgateOptions{
+		RetryBackoff:     retry.Backoff{Min: 20 * time.Millisecond, Max: 100 * time.Millisecond},
+		ReconnectBackoff: retry.Backoff{Min: 5 * time.Millisecond, Max: 50 * time.Millisecond},
 	}
 	o.TLSConfig = srv.TLSConfig()
 	if logs != nil {
@@ -282,7 +283,7 @@ func TestMailgateRetriesFailedMessagesAndMovesTheOthers(t *testing.T) {
 	var logs logBuffer
 	opts := fast(srv, &logs)
 	opts.After, opts.MoveTo = imapx.Move, "Archive"
-	opts.RetryBackoff = imapx.Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}
+	opts.RetryBackoff = retry.Backoff{Min: 50 * time.Millisecond, Max: 100 * time.Millisecond}
 	run(t, imapx.NewMailgate(srv.Mailbox(user, nil), opts, rec.handle))
 
 	eventually(t, 10*time.Second, "the 4 others handled and the failing ones tried twice", func() bool {
@@ -303,8 +304,9 @@ func TestMailgateRetriesFailedMessagesAndMovesTheOthers(t *testing.T) {
 	mu.Lock()
 	for _, id := range []string{"2", "5"} {
 		a := attempts[id]
-		if gap := a[1].Sub(a[0]); gap < opts.RetryBackoff.Min {
-			t.Errorf("message %s retried after %v, before the backoff of %v", id, gap, opts.RetryBackoff.Min)
+		// The first wait is jittered within [Min/2, Min] (retry.Backoff).
+		if gap := a[1].Sub(a[0]); gap < opts.RetryBackoff.Min/2 {
+			t.Errorf("message %s retried after %v, before the backoff of at least %v", id, gap, opts.RetryBackoff.Min/2)
 		}
 	}
 	healed = true
@@ -356,7 +358,7 @@ func TestMailgateReconnectsAtOnceAfterAccessTokenExpiredBye(t *testing.T) {
 	opts := fast(srv, &logs)
 	// A backoff that would stall the test: the BYE is an ordinary
 	// reconnection and must not wait.
-	opts.ReconnectBackoff = imapx.Backoff{Min: time.Hour, Max: time.Hour}
+	opts.ReconnectBackoff = retry.Backoff{Min: time.Hour, Max: time.Hour}
 	run(t, imapx.NewMailgate(srv.Mailbox(user, tokens), opts, rec.handle))
 	eventually(t, 10*time.Second, "a second session idling", func() bool { return srv.Idles() >= 2 })
 	srv.Deliver(user, "INBOX", message("1", "after the bye"))
@@ -605,11 +607,11 @@ func TestMailgateRejectsBadOptions(t *testing.T) {
 		"oversize to the inbox": {MaxSize: 10, OversizeFolder: "INBOX"},
 	}
 	for name, opts := range cases {
-		if err := imapx.NewMailgate(mb, opts, newRecorder().handle).Run(context.Background()); err == nil {
+		if err := imapx.NewMailgate(mb, &opts, newRecorder().handle).Run(context.Background()); err == nil {
 			t.Errorf("%s: Run accepted the options", name)
 		}
 	}
-	if err := imapx.NewMailgate(&provider.Mailbox{}, imapx.MailgateOptions{}, newRecorder().handle).Run(context.Background()); err == nil {
+	if err := imapx.NewMailgate(&provider.Mailbox{}, &imapx.MailgateOptions{}, newRecorder().handle).Run(context.Background()); err == nil {
 		t.Error("Run accepted an empty mailbox")
 	}
 	if srv.Connections() != 0 {
@@ -657,8 +659,8 @@ func TestMailgateLosesNothingWhileConnectionsDrop(t *testing.T) {
 	}
 	opts := fast(srv, nil)
 	opts.After, opts.MoveTo = imapx.Move, "Archive"
-	opts.RetryBackoff = imapx.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
-	opts.ReconnectBackoff = imapx.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}
+	opts.RetryBackoff = retry.Backoff{Min: 5 * time.Millisecond, Max: 20 * time.Millisecond}
+	opts.ReconnectBackoff = retry.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}
 	srv.DropRandomly(0.15, 20260101)
 	stop := run(t, imapx.NewMailgate(srv.Mailbox(user, nil), opts, rec.handle))
 	go func() {

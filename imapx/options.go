@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"strconv"
 	"time"
+
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // Options configure Dial. A nil *Options means the defaults.
@@ -38,11 +40,13 @@ const (
 	defaultIdleRenew             = 25 * time.Minute
 	maxIdleRenew                 = 29 * time.Minute // RFC 9051 §6.3.13: servers may drop an IDLE after 30 minutes
 	defaultReconnectBeforeExpiry = 2 * time.Minute
-	defaultRetryMin              = 30 * time.Second
-	defaultRetryMax              = 30 * time.Minute
-	defaultReconnectMin          = time.Second
-	defaultReconnectMax          = 5 * time.Minute
 	logoutTimeout                = 5 * time.Second
+)
+
+// Default spacing of a Mailgate's attempts.
+var (
+	defaultRetryBackoff     = retry.Backoff{Min: 30 * time.Second, Max: 30 * time.Minute}
+	defaultReconnectBackoff = retry.Backoff{Min: time.Second, Max: 5 * time.Minute}
 )
 
 // Action is what a Mailgate does to a message after its handler succeeded.
@@ -75,40 +79,8 @@ func (a Action) String() string {
 	return "Action(" + strconv.Itoa(int(a)) + ")"
 }
 
-// Backoff bounds an exponential backoff: the first wait is Min, each next
-// one doubles, up to Max.
-type Backoff struct {
-	Min, Max time.Duration
-}
-
-// delay returns the wait before attempt n (1-based).
-func (b Backoff) delay(n int) time.Duration {
-	d := b.Min
-	for i := 1; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	if d > b.Max {
-		d = b.Max
-	}
-	return d
-}
-
-// withDefaults fills zero bounds.
-func (b Backoff) withDefaults(min, max time.Duration) Backoff {
-	if b.Min <= 0 {
-		b.Min = min
-	}
-	if b.Max <= 0 {
-		b.Max = max
-	}
-	if b.Max < b.Min {
-		b.Max = b.Min
-	}
-	return b
-}
-
-// MailgateOptions configure a Mailgate. The zero value watches INBOX and
-// marks handled messages \Seen.
+// MailgateOptions configure a Mailgate. A nil *MailgateOptions, like the
+// zero value, watches INBOX and marks handled messages \Seen.
 type MailgateOptions struct {
 	Options
 	// Folder is the folder watched; empty: INBOX.
@@ -130,20 +102,21 @@ type MailgateOptions struct {
 	MaxSize int64
 	// OversizeFolder receives messages larger than MaxSize. It must exist.
 	OversizeFolder string
-	// RetryBackoff spaces the attempts at a message whose handler failed;
+	// RetryBackoff spaces the attempts at a message whose handler failed,
+	// with retry.Backoff's jitter;
 	// zero: from 30 seconds up to 30 minutes.
-	RetryBackoff Backoff
+	RetryBackoff retry.Backoff
 	// ReconnectBackoff spaces reconnections after a failure; zero: from
 	// one second up to five minutes. A server's throttling reply sets a
 	// longer wait when it asks for one.
-	ReconnectBackoff Backoff
+	ReconnectBackoff retry.Backoff
 	// ReconnectBeforeExpiry is how long before its access token expires a
 	// session is replaced by a new one with a fresh token; zero: two
 	// minutes. Sessions are kept at least half the token's lifetime.
 	ReconnectBeforeExpiry time.Duration
-	// Clock tells the time for token expiry and retry schedules; nil:
-	// time.Now.
-	Clock func() time.Time
+	// Clock tells the time for token expiry and retry schedules and waits
+	// between reconnections; nil: retry.System.
+	Clock retry.Clock
 }
 
 // withDefaults returns o with every zero field set to its default.
@@ -160,14 +133,12 @@ func (o MailgateOptions) withDefaults() MailgateOptions {
 	if o.IdleRenew >= maxIdleRenew {
 		o.IdleRenew = maxIdleRenew - time.Minute
 	}
-	o.RetryBackoff = o.RetryBackoff.withDefaults(defaultRetryMin, defaultRetryMax)
-	o.ReconnectBackoff = o.ReconnectBackoff.withDefaults(defaultReconnectMin, defaultReconnectMax)
+	o.RetryBackoff = o.RetryBackoff.Or(defaultRetryBackoff)
+	o.ReconnectBackoff = o.ReconnectBackoff.Or(defaultReconnectBackoff)
 	if o.ReconnectBeforeExpiry <= 0 {
 		o.ReconnectBeforeExpiry = defaultReconnectBeforeExpiry
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
+	o.Clock = retry.Or(o.Clock)
 	return o
 }
 

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // gateState is what a Mailgate remembers about the watched folder while its
@@ -70,14 +72,14 @@ func (st *gateState) confirm(uid imap.UID) {
 }
 
 // failed records a handler failure and returns when to try again.
-func (st *gateState) failed(uid imap.UID, now time.Time, b Backoff) time.Time {
+func (st *gateState) failed(uid imap.UID, now time.Time, b retry.Backoff) time.Time {
 	f := st.failures[uid]
 	if f == nil {
 		f = &failure{}
 		st.failures[uid] = f
 	}
 	f.attempts++
-	f.next = now.Add(b.delay(f.attempts))
+	f.next = now.Add(b.Delay(f.attempts))
 	return f.next
 }
 

@@ -15,11 +15,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
+	retrypkg "github.com/mailoauth/mailoauth/retry"
 )
 
 // Layer names where in the stack a catalogue entry's code appears.
@@ -215,31 +214,12 @@ func (c *candidates) visit(err error) {
 	case *oauth2.RetrieveError:
 		a := answerFromRetrieveError(e)
 		c.offerOAuth(a)
-	case *CallbackError:
-		c.offerOAuth(oauthAnswer{err: e.Code, desc: e.Description, codes: aadstsInText(e.Description)})
-	case *UnavailableError:
-		if e.Err == nil {
-			c.offerOAuth(oauthAnswer{status: e.StatusCode, retryAfter: e.RetryAfter})
-		} else if e.RetryAfter > 0 {
-			// The RetrieveError below carries the rest; remember the delay.
-			a := answerFromRetrieveError(e.Err)
-			a.status, a.retryAfter = e.StatusCode, e.RetryAfter
-			c.offerOAuth(a)
-		}
-	case *ResponseError:
-		if e.StatusCode == http.StatusTooManyRequests || e.StatusCode >= 500 {
-			c.offerOAuth(oauthAnswer{status: e.StatusCode})
-		} else {
-			c.offer(lookup(LayerOAuth, codeUnusableAnswer), scoreHTTPStatus, "", "")
-		}
-	case *smtp.SMTPError:
-		c.offerSMTP(e.Code, enhancedString(e.EnhancedCode), e.Message, 0)
 	case *textproto.Error:
 		// net/smtp's replies keep the enhanced code inside the text.
 		enhanced, text := splitEnhanced(e.Msg)
 		c.offerSMTP(e.Code, enhanced, text, 0)
-	case *imap.Error:
-		c.offerIMAP(string(e.Type), string(e.Code), e.Text, 0)
+	case Replier:
+		c.offerReply(e.Reply())
 	case *auth.ChallengeError:
 		c.offerSASL(e)
 	case tls.RecordHeaderError, *tls.RecordHeaderError:
@@ -305,6 +285,27 @@ func (c *candidates) offerOther(err error) {
 	}
 	if code != "" {
 		c.offer(lookup(LayerNetwork, code), scoreNetwork, "", "")
+	}
+}
+
+// offerReply matches a server's answer that an error of the transports or
+// of the OAuth client carries.
+func (c *candidates) offerReply(r Reply) {
+	switch r.Layer {
+	case LayerSMTP:
+		c.offerSMTP(r.Code, r.Enhanced, r.Text, 0)
+	case LayerIMAP:
+		c.offerIMAP(r.Status, r.Response, r.Text, 0)
+	case LayerOAuth:
+		unavailable := r.Code == http.StatusTooManyRequests || r.Code >= 500
+		switch {
+		case r.Unusable && !unavailable:
+			c.offer(lookup(LayerOAuth, codeUnusableAnswer), scoreHTTPStatus, "", "")
+		case r.Response == "" && r.Text == "" && !unavailable:
+			// Nothing to match; an answer further down the chain may say more.
+		default:
+			c.offerOAuth(oauthAnswer{err: r.Response, desc: r.Text, codes: aadstsInText(r.Text), status: r.Code, retryAfter: r.Wait})
+		}
 	}
 }
 
@@ -423,7 +424,7 @@ func (c *candidates) offerOAuth(a oauthAnswer) {
 	if unavailable {
 		retry := a.retryAfter
 		if retry == 0 && a.header != nil {
-			retry = parseRetryAfter(a.header.Get("Retry-After"), time.Now())
+			retry = retrypkg.RetryAfter(a.header.Get("Retry-After"), time.Now())
 		}
 		if retry > 0 {
 			detail = "the server asks to retry after " + retry.String()
@@ -494,16 +495,12 @@ func (c *candidates) offerIMAP(typ, code, text string, penalty int) {
 			}
 		}
 		detail := ""
-		if m := imapBackoffPattern.FindStringSubmatch(text); m != nil && e.Kind == Transient {
-			if ms, err := strconv.ParseInt(m[1], 10, 64); err == nil && ms >= 0 && ms < int64(24*time.Hour/time.Millisecond) {
-				detail = "the server asks to wait " + (time.Duration(ms) * time.Millisecond).Round(time.Second).String()
-			}
+		if wait, ok := retrypkg.Suggested(text); ok && e.Kind == Transient {
+			detail = "the server asks to wait " + wait.Round(time.Second).String()
 		}
 		c.offer(e, score+textBonus(e)-penalty, "", detail)
 	}
 }
-
-var imapBackoffPattern = regexp.MustCompile(`(?i)backoff time:\s*(\d+)\s*milliseconds`)
 
 // offerSASL matches a server's JSON error challenge by its status.
 func (c *candidates) offerSASL(ce *auth.ChallengeError) {
@@ -570,13 +567,6 @@ func textBonus(e *Entry) int {
 		return scoreTextBonus
 	}
 	return 0
-}
-
-func enhancedString(ec smtp.EnhancedCode) string {
-	if ec[0] <= 0 {
-		return ""
-	}
-	return strconv.Itoa(ec[0]) + "." + strconv.Itoa(ec[1]) + "." + strconv.Itoa(ec[2])
 }
 
 // Codes of generic entries Diagnose looks up by name.

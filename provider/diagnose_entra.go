@@ -76,7 +76,7 @@ var entraEntries = []Entry{
 		"Run the authorization again (device code or the authorization-code page) to store a new refresh token."},
 	{ProviderEntra, LayerOAuth, "AADSTS700082", "", Reauthorize,
 		"The refresh token expired after 90 days without use.",
-		"Run the authorization again, and keep the grant alive (entra.WithKeepAlive or a scheduled entra.KeepAlive) so a quiet mailbox is refreshed well within 90 days."},
+		"Run the authorization again, and keep the grant alive (run entra.KeepAlive from a scheduler) so a quiet mailbox is refreshed well within 90 days."},
 	{ProviderEntra, LayerOAuth, "AADSTS700084", "", Reauthorize,
 		"The refresh token was issued to a single-page-application redirect URI and its fixed 24-hour lifetime is over.",
 		"Register the callback URL under App registrations → <app> → Authentication → Web (not Single-page application), then run the authorization again."},

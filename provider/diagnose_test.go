@@ -1,7 +1,6 @@
 package provider
 
 import (
-	"bufio"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -25,9 +24,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-imap/v2"
-	"github.com/emersion/go-imap/v2/imapclient"
-	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
@@ -47,8 +43,24 @@ func entraBody(code int, errName, text string) string {
 	return string(b)
 }
 
-// tokenErr is body answered with status, wrapped the way TokenEndpoint and
-// a provider package wrap it.
+// replyErr is a transport's or the OAuth client's error as Diagnose sees
+// it: a Replier around its cause.
+type replyErr struct {
+	r   Reply
+	err error
+}
+
+func (e *replyErr) Error() string {
+	if e.err != nil {
+		return "reply: " + e.r.Text + ": " + e.err.Error()
+	}
+	return "reply: " + e.r.Text
+}
+func (e *replyErr) Reply() Reply  { return e.r }
+func (e *replyErr) Unwrap() error { return e.err }
+
+// tokenErr is body answered with status, wrapped the way the OAuth client
+// and a provider package wrap it: a Replier around the RetrieveError.
 func tokenErr(status int, body string) error {
 	resp := &http.Response{StatusCode: status, Status: http.StatusText(status), Header: http.Header{"Content-Type": {"application/json"}}}
 	re := &oauth2.RetrieveError{Response: resp, Body: []byte(body)}
@@ -60,96 +72,79 @@ func tokenErr(status int, body string) error {
 	if json.Unmarshal([]byte(body), &ej) == nil {
 		re.ErrorCode, re.ErrorDescription, re.ErrorURI = ej.Error, ej.ErrorDescription, ej.ErrorURI
 	}
-	var inner error
-	switch {
-	case status == http.StatusTooManyRequests || status >= 500:
-		inner = &UnavailableError{Endpoint: "https://login.example/t/oauth2/v2.0/token", Grant: GrantRefreshToken, StatusCode: status, Err: re}
-	case re.ErrorCode == "":
-		inner = &ResponseError{Endpoint: "https://login.example/t/oauth2/v2.0/token", Grant: GrantRefreshToken, StatusCode: status, Reason: "error answer without an OAuth error code", Err: re}
-	default:
-		inner = &TokenError{Endpoint: "https://login.example/t/oauth2/v2.0/token", Grant: GrantRefreshToken, StatusCode: status, Err: re}
+	r := Reply{Layer: LayerOAuth, Code: status, Response: re.ErrorCode, Text: re.ErrorDescription}
+	if status != http.StatusTooManyRequests && status < 500 && re.ErrorCode == "" {
+		r = Reply{Layer: LayerOAuth, Code: status, Unusable: true}
 	}
-	return fmt.Errorf("smtpx: token: %w", fmt.Errorf("entra: token for mailbox@contoso.com: %w", inner))
+	return fmt.Errorf("smtpx: token: %w", fmt.Errorf("entra: token for mailbox@contoso.com: %w", &replyErr{r: r, err: re}))
 }
 
-// smtpReply makes go-smtp parse reply (lines separated by \n) as the answer
-// to MAIL FROM, over an in-memory connection, and returns its error wrapped
-// twice, as smtpx wraps it.
+// unavailable is an HTTP 429 or 5xx answer with a Retry-After.
+func unavailable(status int, wait time.Duration, re *oauth2.RetrieveError) error {
+	r := Reply{Layer: LayerOAuth, Code: status, Wait: wait}
+	if re != nil {
+		r.Response, r.Text = re.ErrorCode, re.ErrorDescription
+	}
+	var cause error
+	if re != nil {
+		cause = re
+	}
+	return &replyErr{r: r, err: cause}
+}
+
+// callbackErr is the identity provider's error on an authorization
+// callback.
+func callbackErr(code, description string) error {
+	return &replyErr{r: Reply{Layer: LayerOAuth, Response: code, Text: description}}
+}
+
+// smtpErr is an SMTP reply as smtpx carries it.
+func smtpErr(code int, enhanced, text string) error {
+	return &replyErr{r: Reply{Layer: LayerSMTP, Code: code, Enhanced: enhanced, Text: text}}
+}
+
+// imapErr is an IMAP status response as imapx carries it.
+func imapErr(status, code, text string) error {
+	return &replyErr{r: Reply{Layer: LayerIMAP, Status: status, Response: code, Text: text}}
+}
+
+// smtpReply parses reply (lines separated by \n, each "NNN-text" or "NNN
+// text") as go-smtp does, enhanced code taken from the first line and
+// dropped from the others, and returns it wrapped twice, as smtpx wraps
+// it.
 func smtpReply(t *testing.T, reply string) error {
 	t.Helper()
-	cc, sc := net.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer sc.Close()
-		r := bufio.NewReader(sc)
-		io.WriteString(sc, "220 test ESMTP ready\r\n")
-		for {
-			line, err := r.ReadString('\n')
-			if err != nil {
-				return
-			}
-			switch verb := strings.ToUpper(strings.Fields(line)[0]); verb {
-			case "EHLO":
-				io.WriteString(sc, "250-test\r\n250-ENHANCEDSTATUSCODES\r\n250 AUTH XOAUTH2\r\n")
-			case "MAIL":
-				io.WriteString(sc, strings.ReplaceAll(reply, "\n", "\r\n")+"\r\n")
-			case "QUIT":
-				io.WriteString(sc, "221 2.0.0 bye\r\n")
-				return
-			default:
-				io.WriteString(sc, "250 2.0.0 ok\r\n")
-			}
-		}
-	}()
-	c := smtp.NewClient(cc)
-	err := c.Mail("notify@contoso.com", nil)
-	c.Close()
-	<-done
-	var se *smtp.SMTPError
-	if !errors.As(err, &se) {
-		t.Fatalf("go-smtp gave %T %v for %q, want *smtp.SMTPError", err, err, reply)
+	lines := strings.Split(reply, "\n")
+	code, err := strconv.Atoi(lines[0][:3])
+	if err != nil {
+		t.Fatalf("reply %q has no code", reply)
 	}
-	return fmt.Errorf("smtpx: send: %w", fmt.Errorf("smtpx: MAIL FROM: %w", err))
+	for i, l := range lines {
+		lines[i] = l[min(4, len(l)):]
+	}
+	msg := strings.Join(lines, "\n")
+	enhanced, text := splitEnhanced(msg)
+	if enhanced != "" {
+		text = strings.ReplaceAll(text, "\n"+enhanced+" ", "\n")
+	}
+	return fmt.Errorf("smtpx: send: %w", fmt.Errorf("smtpx: MAIL FROM: %w", smtpErr(code, enhanced, text)))
 }
 
-// imapReply makes go-imap parse resp as the tagged answer to NOOP over an
-// in-memory connection; a resp starting with "* " is sent as the greeting
-// instead. It returns the error wrapped twice, as imapx wraps it.
+// imapReply parses resp ("NO [CODE arg] text", "* BYE text") as a status
+// response and returns it wrapped twice, as imapx wraps it.
 func imapReply(t *testing.T, resp string) error {
 	t.Helper()
-	cc, sc := net.Pipe()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer sc.Close()
-		if strings.HasPrefix(resp, "* ") {
-			io.WriteString(sc, resp+"\r\n")
-			return
+	status, rest, _ := strings.Cut(strings.TrimPrefix(resp, "* "), " ")
+	var code string
+	if strings.HasPrefix(rest, "[") {
+		end := strings.IndexByte(rest, ']')
+		if end < 0 {
+			t.Fatalf("response %q has an unclosed code", resp)
 		}
-		io.WriteString(sc, "* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=XOAUTH2] ready\r\n")
-		r := bufio.NewReader(sc)
-		line, err := r.ReadString('\n')
-		if err != nil {
-			return
-		}
-		io.WriteString(sc, strings.Fields(line)[0]+" "+resp+"\r\n")
-		io.Copy(io.Discard, r)
-	}()
-	c := imapclient.New(cc, nil)
-	var err error
-	if strings.HasPrefix(resp, "* ") {
-		err = c.WaitGreeting()
-	} else {
-		err = c.Noop().Wait()
+		code, _, _ = strings.Cut(rest[1:end], " ")
+		rest = strings.TrimSpace(rest[end+1:])
 	}
-	c.Close()
-	<-done
-	var ie *imap.Error
-	if !errors.As(err, &ie) {
-		t.Fatalf("go-imap gave %T %v for %q, want *imap.Error", err, err, resp)
-	}
-	return fmt.Errorf("imapx: login: %w", fmt.Errorf("imapx: AUTHENTICATE: %w", err))
+	return fmt.Errorf("imapx: login: %w", fmt.Errorf("imapx: AUTHENTICATE: %w", imapErr(strings.ToUpper(status), code, rest)))
 }
 
 func challenge(raw string) error {
@@ -396,16 +391,16 @@ func diagCases(t *testing.T) []diagCase {
 		oauthCase("generic interaction_required", 400, `{"error":"interaction_required"}`,
 			ProviderGeneric, "interaction_required", "", Reauthorize, "device code"),
 		{name: "callback login_required", err: func(*testing.T) error {
-			return fmt.Errorf("authcode: %w", &CallbackError{Code: "login_required", Description: "The user must sign in."})
+			return fmt.Errorf("authcode: %w", callbackErr("login_required", "The user must sign in."))
 		}, provider: ProviderGeneric, layer: LayerOAuth, code: "login_required", kind: Reauthorize, fixHas: "device code"},
 		{name: "callback consent_required", err: func(*testing.T) error {
-			return &CallbackError{Code: "consent_required", Description: "consent needed"}
+			return callbackErr("consent_required", "consent needed")
 		}, provider: ProviderGeneric, layer: LayerOAuth, code: "consent_required", kind: Reauthorize, fixHas: "Grant admin consent"},
 		{name: "callback access_denied with an unknown AADSTS", err: func(*testing.T) error {
-			return fmt.Errorf("authcode: %w", &CallbackError{Code: "access_denied", Description: "AADSTS65004: User declined to consent to access the app."})
+			return fmt.Errorf("authcode: %w", callbackErr("access_denied", "AADSTS65004: User declined to consent to access the app."))
 		}, provider: ProviderGeneric, layer: LayerOAuth, code: "access_denied", kind: Reauthorize, fixHas: "accept the requested permissions"},
 		{name: "callback with a known AADSTS", err: func(*testing.T) error {
-			return &CallbackError{Code: "invalid_request", Description: "AADSTS50011: The redirect URI 'https://helpdesk.example/cb' specified in the request does not match."}
+			return callbackErr("invalid_request", "AADSTS50011: The redirect URI 'https://helpdesk.example/cb' specified in the request does not match.")
 		}, provider: ProviderEntra, layer: LayerOAuth, code: "AADSTS50011", kind: Misconfigured, fixHas: "Redirect URIs"},
 		oauthCase("temporarily_unavailable on 503", 503, `{"error":"temporarily_unavailable","error_description":"Service is busy"}`,
 			ProviderGeneric, "temporarily_unavailable", "", Transient, "Retry-After"),
@@ -423,7 +418,7 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderGeneric, "bad_verification_code", "", Misconfigured, "not the user_code"),
 		{name: "HTTP 429 with Retry-After", err: func(*testing.T) error {
 			re := &oauth2.RetrieveError{Response: &http.Response{StatusCode: 429}, Body: []byte("Too Many Requests")}
-			return fmt.Errorf("entra: %w", &UnavailableError{StatusCode: 429, RetryAfter: 30 * time.Second, Err: re})
+			return fmt.Errorf("entra: %w", unavailable(429, 30*time.Second, re))
 		}, provider: ProviderGeneric, layer: LayerOAuth, code: codeHTTP429, kind: Transient, diagCod: "HTTP 429", fixHas: "Retry-After"},
 		{name: "HTTP 502 HTML", err: func(*testing.T) error { return tokenErr(502, `<html><body>Bad Gateway</body></html>`) },
 			provider: ProviderGeneric, layer: LayerOAuth, code: codeHTTP5xx, kind: Transient, diagCod: "HTTP 502", fixHas: "backoff"},
@@ -464,12 +459,12 @@ func diagCases(t *testing.T) []diagCase {
 			provider: ProviderGeneric, layer: LayerTLS, code: codeNotTLS, kind: Misconfigured, fixHas: "Server.Security"},
 
 		// Network.
-		errCase("deadline", &NetworkError{Grant: GrantRefreshToken, Err: &url.Error{Op: "Post", URL: "https://login.example/token", Err: context.DeadlineExceeded}},
+		errCase("deadline", netErr(&url.Error{Op: "Post", URL: "https://login.example/token", Err: context.DeadlineExceeded}),
 			LayerNetwork, codeTimeout, Transient, "firewalls"),
 		errCase("unexpected EOF", fmt.Errorf("imapx: FETCH: %w", io.ErrUnexpectedEOF), LayerNetwork, codeEOF, Transient, "new connection"),
-		errCase("EOF during a token request", &NetworkError{Grant: GrantRefreshToken, Err: &url.Error{Op: "Post", URL: "https://login.example/token", Err: io.EOF}},
+		errCase("EOF during a token request", netErr(&url.Error{Op: "Post", URL: "https://login.example/token", Err: io.EOF}),
 			LayerNetwork, codeEOF, Transient, "new connection"),
-		errCase("connection reset", &NetworkError{Err: &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}},
+		errCase("connection reset", netErr(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}),
 			LayerNetwork, codeReset, Transient, "new connection"),
 		{name: "connection refused", err: dialClosedPort, provider: ProviderGeneric, layer: LayerNetwork, code: codeRefused, kind: Transient, fixHas: "Server.Port"},
 		errCase("DNS", fmt.Errorf("smtpx: dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "smtp.office365.con", IsNotFound: true}}),
@@ -591,8 +586,7 @@ func TestUnavailableIsNeverReauthorize(t *testing.T) {
 		t.Errorf("429 with AADSTS90055: %+v", d)
 	}
 	// And a retry delay the server gives is in the summary.
-	d = Diagnose(&UnavailableError{StatusCode: 503, RetryAfter: 2 * time.Minute,
-		Err: &oauth2.RetrieveError{Response: &http.Response{StatusCode: 503}, Body: []byte("busy")}})
+	d = Diagnose(unavailable(503, 2*time.Minute, &oauth2.RetrieveError{Response: &http.Response{StatusCode: 503}, Body: []byte("busy")}))
 	if d == nil || d.Code != "HTTP 503" || !strings.Contains(d.Summary, "retry after 2m0s") {
 		t.Errorf("503 with Retry-After: %+v", d)
 	}
@@ -611,10 +605,10 @@ func TestDiagnosePrecedence(t *testing.T) {
 		{"AADSTS in a description without error_codes", tokenErr(400, `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided."}`), "AADSTS7000215", Misconfigured},
 		{"SMTP reply beats the challenge before it", errors.Join(
 			auth.ParseChallenge([]byte(`{"status":"401","schemes":"Bearer"}`)),
-			fmt.Errorf("535: %w", &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 139}, Message: "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox."}),
+			fmt.Errorf("535: %w", smtpErr(535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.")),
 		), "535 5.7.139", Misconfigured},
-		{"a BYE beats the EOF it caused", errors.Join(io.ErrUnexpectedEOF, &imap.Error{Type: imap.StatusResponseTypeBye, Text: "Session invalidated - AccessTokenExpired"}), "BYE", StaleToken},
-		{"a certificate error beats the network error around it", &NetworkError{Err: &url.Error{Op: "Post", URL: "https://x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}}, codeCertificate, Misconfigured},
+		{"a BYE beats the EOF it caused", errors.Join(io.ErrUnexpectedEOF, imapErr("BYE", "", "Session invalidated - AccessTokenExpired")), "BYE", StaleToken},
+		{"a certificate error beats the network error around it", netErr(&url.Error{Op: "Post", URL: "https://x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}), codeCertificate, Misconfigured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -657,10 +651,10 @@ func TestDiagnoseUnknownIsNil(t *testing.T) {
 		errors.New("client version 1.4.7.0 is old"),
 		errors.New("AADSTS12345678: a code nobody knows"),
 		fmt.Errorf("stopped: %w", context.Canceled),
-		&NetworkError{Err: &url.Error{Op: "Post", URL: "https://x", Err: context.Canceled}},
-		&smtp.SMTPError{Code: 550, EnhancedCode: smtp.EnhancedCode{5, 1, 1}, Message: "User unknown"},
-		&imap.Error{Type: imap.StatusResponseTypeNo, Code: imap.ResponseCodeNonExistent, Text: "Mailbox doesn't exist: Tickets"},
-		&imap.Error{Type: imap.StatusResponseTypeBye, Text: "Logging out"},
+		netErr(&url.Error{Op: "Post", URL: "https://x", Err: context.Canceled}),
+		smtpErr(550, "5.1.1", "User unknown"),
+		imapErr("NO", "NONEXISTENT", "Mailbox doesn't exist: Tickets"),
+		imapErr("BYE", "", "Logging out"),
 		tokenErr(400, `{"error":"weird_new_error","error_description":"?"}`),
 		&oauth2.RetrieveError{Body: []byte("{not json")},
 	} {
@@ -683,9 +677,9 @@ func TestAnnotateRoundTrip(t *testing.T) {
 	if d.Kind != Misconfigured || d.Code != "535 5.7.139" || !strings.Contains(d.Fix, "Set-TransportConfig") {
 		t.Errorf("attached diagnosis %+v", d)
 	}
-	var se *smtp.SMTPError
-	if !errors.As(got, &se) || se.Code != 535 || se.EnhancedCode != (smtp.EnhancedCode{5, 7, 139}) {
-		t.Errorf("the SMTP error is no longer in the chain: %v", se)
+	var r Replier
+	if !errors.As(got, &r) || r.Reply().Code != 535 || r.Reply().Enhanced != "5.7.139" {
+		t.Errorf("the SMTP reply is no longer in the chain: %v", r)
 	}
 	if !errors.Is(got, orig) {
 		t.Error("the original error is no longer in the chain")
@@ -713,7 +707,7 @@ func TestDiagnoseThrottledIMAPNamesTheBackoff(t *testing.T) {
 }
 
 func TestDiagnoseDeepChainsAndCycles(t *testing.T) {
-	var err error = &smtp.SMTPError{Code: 432, EnhancedCode: smtp.EnhancedCode{4, 3, 2}, Message: "STOREDRV.ClientSubmit; sender thread limit exceeded"}
+	var err = smtpErr(432, "4.3.2", "STOREDRV.ClientSubmit; sender thread limit exceeded")
 	for i := 0; i < 40; i++ {
 		err = fmt.Errorf("layer %d: %w", i, err)
 	}
@@ -728,6 +722,12 @@ func TestDiagnoseDeepChainsAndCycles(t *testing.T) {
 }
 
 type cyclic struct{ next error }
+
+// netErr is a failure to reach a token endpoint, as the OAuth client wraps
+// it.
+func netErr(err error) error {
+	return fmt.Errorf("oauth: token endpoint unreachable: %w", err)
+}
 
 func (c *cyclic) Error() string { return "cycle" }
 func (c *cyclic) Unwrap() error { return c.next }

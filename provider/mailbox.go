@@ -1,7 +1,8 @@
-// Package provider holds what every identity provider has in common: the
-// Mailbox a transport connects with, the authorization flows shared by Entra
-// ID and Google, and Diagnose, which turns an error from any layer into the
-// fix an operator must make.
+// Package provider holds what every identity provider and every transport
+// share: the Mailbox a transport connects with, the Envelope and Sender of
+// outgoing mail, and Diagnose, which turns an error from any layer into the
+// fix an operator must make. It imports no mail protocol library: the
+// transports' errors hand Diagnose their server's Reply.
 package provider
 
 import (

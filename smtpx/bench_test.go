@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/smtpx"
 )

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"time"
+	"unicode/utf8"
 
 	"github.com/emersion/go-smtp"
-	"github.com/mailoauth/mailoauth/provider"
 	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // quitTimeout bounds the QUIT sent when a connection is closed.
@@ -48,7 +50,7 @@ func (c *Client) Send(ctx context.Context, from string, to []string, msg io.Read
 	if env.From == "" {
 		env.From = c.d.mb.Address
 	}
-	if err := env.validate(); err != nil {
+	if err := env.Validate(); err != nil {
 		return err
 	}
 	if msg == nil {
@@ -243,4 +245,26 @@ func (c *Client) reset() {
 		c.broken = true
 		c.c.Close()
 	}
+}
+
+// needsUTF8 reports whether the envelope needs SMTPUTF8.
+func needsUTF8(from string, to []string) bool {
+	if !isASCII(from) {
+		return true
+	}
+	for _, t := range to {
+		if !isASCII(t) {
+			return true
+		}
+	}
+	return false
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }

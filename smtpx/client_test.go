@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	gosmtp "github.com/emersion/go-smtp"
+
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
 )
@@ -106,14 +108,14 @@ func TestEnvelopeValidatedBeforeConnecting(t *testing.T) {
 	s := e.sender(t, smtpx.SenderOptions{})
 	for _, tc := range bad {
 		err := s.Send(context.Background(), smtpx.Envelope{From: tc.from, To: []string{tc.to}}, bytes.NewReader(message("x")))
-		if !errors.Is(recordErr(err), smtpx.ErrInvalidAddress) {
+		if !errors.Is(recordErr(err), provider.ErrInvalidAddress) {
 			t.Errorf("Send(%q -> %q) = %v, want ErrInvalidAddress", tc.from, tc.to, err)
 		}
 		if strings.ContainsAny(err.Error(), "\r\n") {
 			t.Errorf("error text carries a raw CR or LF: %q", err.Error())
 		}
 	}
-	if err := s.Send(context.Background(), smtpx.Envelope{}, bytes.NewReader(message("x"))); !errors.Is(err, smtpx.ErrInvalidAddress) {
+	if err := s.Send(context.Background(), smtpx.Envelope{}, bytes.NewReader(message("x"))); !errors.Is(err, provider.ErrInvalidAddress) {
 		t.Errorf("no recipients: %v", err)
 	}
 	if st := e.srv.Stats(); st.Connections != 0 {
@@ -121,7 +123,7 @@ func TestEnvelopeValidatedBeforeConnecting(t *testing.T) {
 	}
 	good := []string{`"john doe"@example.net`, "x+tag@example.net", "user@[192.0.2.1]", "üñï@exämple.de", "o'brien@example.ie"}
 	for _, to := range good {
-		if err := s.Send(context.Background(), smtpx.Envelope{To: []string{to}}, bytes.NewReader(message("ok"))); errors.Is(err, smtpx.ErrInvalidAddress) {
+		if err := s.Send(context.Background(), smtpx.Envelope{To: []string{to}}, bytes.NewReader(message("ok"))); errors.Is(err, provider.ErrInvalidAddress) {
 			t.Errorf("%q refused: %v", to, err)
 		}
 	}

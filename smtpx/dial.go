@@ -14,9 +14,10 @@ import (
 	"sync/atomic"
 
 	"github.com/emersion/go-smtp"
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
-	"golang.org/x/oauth2"
 )
 
 // defaultLocalName is the EHLO name when Options.LocalName is empty.
@@ -103,7 +104,10 @@ func checkMailbox(mb *provider.Mailbox) error {
 	default:
 		return fmt.Errorf("smtpx: unknown Mailbox.Mechanism %q", string(mb.Mechanism))
 	}
-	return checkAddress("mailbox", mb.Address)
+	if err := provider.CheckAddress("mailbox", mb.Address); err != nil {
+		return fmt.Errorf("smtpx: %w", err)
+	}
+	return nil
 }
 
 // clientTLSConfig clones base with TLS 1.2 at least and the server name to

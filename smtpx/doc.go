@@ -4,7 +4,7 @@
 // Dial gives one authenticated connection; a Sender pools connections for
 // a notification service and is safe for concurrent use:
 //
-//	sender := smtpx.NewSender(mailbox, smtpx.SenderOptions{})
+//	sender := smtpx.NewSender(mailbox, nil)
 //	defer sender.Close()
 //	err := sender.Send(ctx, smtpx.Envelope{To: []string{"ops@example.net"}}, bytes.NewReader(msg))
 //

@@ -10,8 +10,10 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // Phase names the step of a submission that failed.
@@ -110,6 +112,22 @@ func (e *Error) Unwrap() []error {
 		errs = append(errs, e.Challenge)
 	}
 	return errs
+}
+
+// Reply returns the server's reply for provider.Diagnose; a zero Reply
+// when the server did not answer.
+func (e *Error) Reply() provider.Reply {
+	if e.Code == 0 {
+		return provider.Reply{}
+	}
+	r := provider.Reply{Layer: provider.LayerSMTP, Code: e.Code, Text: e.Message}
+	if ec := e.EnhancedCode; ec[0] > 0 {
+		r.Enhanced = fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
+	}
+	if w, ok := retry.Suggested(e.Message); ok {
+		r.Wait = w
+	}
+	return r
 }
 
 // IsTemporary reports whether err says that the same submission may succeed

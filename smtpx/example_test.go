@@ -5,9 +5,10 @@ import (
 	"fmt"
 	"strings"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
-	"golang.org/x/oauth2"
 )
 
 // staticTokens hands out one token; a real program uses the Mailbox that
@@ -28,7 +29,7 @@ func ExampleSender() {
 	mb := srv.Mailbox("alerts@example.com", staticTokens{&oauth2.Token{AccessToken: "example-access-token"}})
 	mb.Limits.MaxConns = 3 // Exchange Online allows 3 concurrent submissions per mailbox
 
-	sender := smtpx.NewSender(mb, smtpx.SenderOptions{Options: smtpx.Options{TLSConfig: srv.TLSConfig()}})
+	sender := smtpx.NewSender(mb, &smtpx.SenderOptions{Options: smtpx.Options{TLSConfig: srv.TLSConfig()}})
 	defer sender.Close()
 
 	for _, user := range []string{"ann@example.net", "bob@example.net", "cid@example.net"} {

@@ -14,10 +14,11 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
-	"golang.org/x/oauth2"
 )
 
 // The suite's secret check: every token, refresh token and secret the
@@ -260,7 +261,7 @@ func (e *env) dial(t testing.TB) *smtpx.Client {
 func (e *env) sender(t testing.TB, so smtpx.SenderOptions) *smtpx.Sender {
 	t.Helper()
 	so.Options = e.opts
-	s := smtpx.NewSender(e.mb, so)
+	s := smtpx.NewSender(e.mb, &so)
 	t.Cleanup(func() { s.Close() })
 	return s
 }

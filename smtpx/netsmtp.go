@@ -10,9 +10,10 @@ import (
 	"sync"
 
 	"github.com/emersion/go-sasl"
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
-	"golang.org/x/oauth2"
 )
 
 // NetSMTPAuth returns a net/smtp Auth that authenticates as mb with a token

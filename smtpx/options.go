@@ -1,11 +1,13 @@
 package smtpx
 
 import (
-	"context"
 	"crypto/tls"
 	"io"
 	"log/slog"
 	"time"
+
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // InitialResponse chooses how AUTH carries the client's first SASL message.
@@ -50,8 +52,9 @@ type Options struct {
 	InitialResponse InitialResponse
 }
 
-// SenderOptions configure a Sender. The zero value works: limits come from
-// the mailbox's Limits and timings from the defaults named below.
+// SenderOptions configure a Sender. A nil *SenderOptions, like the zero
+// value, works: limits come from the mailbox's Limits and timings from the
+// defaults named below.
 type SenderOptions struct {
 	Options
 	// MaxConns caps the pool's connections; zero: Mailbox.Limits.MaxConns;
@@ -76,14 +79,14 @@ type SenderOptions struct {
 	// MaxRetries bounds the retries of one message after temporary
 	// failures; zero: DefaultMaxRetries; negative: no retry.
 	MaxRetries int
-	// MinBackoff and MaxBackoff bound the exponential backoff between
-	// retries (with jitter); zero: DefaultMinBackoff and DefaultMaxBackoff.
-	MinBackoff, MaxBackoff time.Duration
+	// Backoff spaces the retries; zero bounds: DefaultBackoff's.
+	Backoff retry.Backoff
 	// ShrinkFor is how long the pool stays smaller after a "432 4.3.2 too
 	// many connections" reply; zero: DefaultShrinkFor.
 	ShrinkFor time.Duration
-	// Clock replaces the wall clock (tests); nil: the real one.
-	Clock Clock
+	// Clock tells the time and waits, for pacing, backoff and idle
+	// decisions; nil: retry.System. Tests give one that does not sleep.
+	Clock retry.Clock
 }
 
 // Defaults of SenderOptions.
@@ -91,38 +94,12 @@ const (
 	DefaultIdleTimeout = time.Minute
 	DefaultNoopAfter   = 15 * time.Second
 	DefaultMaxRetries  = 3
-	DefaultMinBackoff  = 100 * time.Millisecond
-	DefaultMaxBackoff  = 10 * time.Second
 	DefaultShrinkFor   = time.Minute
 )
 
-// Clock tells the time and waits. A Sender uses it for pacing, backoff and
-// idle decisions, so that tests can run them without sleeping.
-type Clock interface {
-	Now() time.Time
-	// Sleep waits d or until ctx is done, whichever comes first, and
-	// returns ctx.Err() in the second case.
-	Sleep(ctx context.Context, d time.Duration) error
-}
-
-// wallClock is the real Clock.
-type wallClock struct{}
-
-func (wallClock) Now() time.Time { return time.Now() }
-
-func (wallClock) Sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
+// DefaultBackoff spaces a Sender's retries when SenderOptions.Backoff is
+// zero.
+var DefaultBackoff = retry.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // logger returns o's logger or one that discards.
 func (o *Options) logger() *slog.Logger {
@@ -131,3 +108,9 @@ func (o *Options) logger() *slog.Logger {
 	}
 	return o.Logger
 }
+
+// Envelope is who a message goes from and to: the reverse path given in
+// MAIL FROM and the recipients given in RCPT TO (provider.Envelope, which
+// other senders take too). Addresses are checked before any connection is
+// made; a bad one gives an error wrapping provider.ErrInvalidAddress.
+type Envelope = provider.Envelope

@@ -6,13 +6,14 @@ import (
 	"errors"
 	"testing"
 
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
-	"golang.org/x/oauth2"
-	"golang.org/x/oauth2/clientcredentials"
 )
 
 // recordingSource fetches a new token at each call (clientcredentials'
@@ -23,7 +24,7 @@ type recordingSource struct {
 	cc  *clientcredentials.Config
 }
 
-func (r recordingSource) Token() (*oauth2.Token, error) {
+func (r recordingSource) Refresh(context.Context, *oauth2.Token) (*oauth2.Token, error) {
 	t, err := r.cc.Token(r.ctx)
 	if err == nil {
 		registerSecret(t.AccessToken)
@@ -50,7 +51,7 @@ func idpMailbox(t *testing.T, opts ...smtpxtest.Option) (*providertest.Server, *
 		Scopes:   []string{"https://outlook.office365.com/.default"},
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, idp.Client())
-	src := auth.NewSource(recordingSource{ctx, &cc})
+	src := auth.NewSource(recordingSource{ctx, &cc}, nil)
 	srv := smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(idp.VerifySASL)}, opts...)...)
 	t.Cleanup(srv.Close)
 	return idp, srv, srv.Mailbox(testAddress, src)

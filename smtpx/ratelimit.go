@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // bucket paces transactions at a steady rate shared by all callers: a
@@ -37,7 +39,7 @@ func (b *bucket) reserve(now time.Time) time.Duration {
 }
 
 // wait blocks until the caller's token is available or ctx is done.
-func (b *bucket) wait(ctx context.Context, clock Clock) error {
+func (b *bucket) wait(ctx context.Context, clock retry.Clock) error {
 	if b == nil {
 		return nil
 	}

@@ -3,13 +3,14 @@ package smtpx
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // Bounds of the interval at which idle connections are looked at.
@@ -38,7 +39,7 @@ const (
 type Sender struct {
 	d           *dialer
 	initErr     error
-	clock       Clock
+	clock       retry.Clock
 	log         *slog.Logger
 	maxConns    int
 	maxRcpt     int
@@ -46,8 +47,7 @@ type Sender struct {
 	idleTimeout time.Duration
 	noopAfter   time.Duration
 	maxRetries  int
-	minBackoff  time.Duration
-	maxBackoff  time.Duration
+	backoff     retry.Backoff
 	shrinkFor   time.Duration
 	bucket      *bucket
 
@@ -65,26 +65,25 @@ type Sender struct {
 	closed      bool
 }
 
-// NewSender returns a Sender for mb. It connects lazily, at the first
-// Send. A mailbox that cannot work (no token source, bad address) makes
-// every Send fail with the reason.
-func NewSender(mb *provider.Mailbox, opts SenderOptions) *Sender {
+// NewSender returns a Sender for mb; a nil opts means the defaults. It
+// connects lazily, at the first Send. A mailbox that cannot work (no token
+// source, bad address) makes every Send fail with the reason.
+func NewSender(mb *provider.Mailbox, opts *SenderOptions) *Sender {
+	if opts == nil {
+		opts = &SenderOptions{}
+	}
 	s := &Sender{
-		clock:       opts.Clock,
+		clock:       retry.Or(opts.Clock),
 		log:         opts.logger(),
 		maxPerConn:  opts.MaxMessagesPerConn,
 		idleTimeout: durationOr(opts.IdleTimeout, DefaultIdleTimeout),
 		noopAfter:   durationOr(opts.NoopAfter, DefaultNoopAfter),
-		minBackoff:  durationOr(opts.MinBackoff, DefaultMinBackoff),
-		maxBackoff:  durationOr(opts.MaxBackoff, DefaultMaxBackoff),
+		backoff:     opts.Backoff.Or(DefaultBackoff),
 		shrinkFor:   durationOr(opts.ShrinkFor, DefaultShrinkFor),
 		maxRetries:  opts.MaxRetries,
 		wake:        make(chan struct{}),
 		janitorStop: make(chan struct{}),
 		janitorDone: make(chan struct{}),
-	}
-	if s.clock == nil {
-		s.clock = wallClock{}
 	}
 	switch {
 	case s.maxRetries == 0:
@@ -92,7 +91,6 @@ func NewSender(mb *provider.Mailbox, opts SenderOptions) *Sender {
 	case s.maxRetries < 0:
 		s.maxRetries = 0
 	}
-	s.maxBackoff = max(s.maxBackoff, s.minBackoff)
 	s.d, s.initErr = newDialer(mb, opts.Options, "sender")
 	if s.initErr == nil {
 		s.maxConns = firstPositive(opts.MaxConns, mb.Limits.MaxConns)
@@ -139,8 +137,8 @@ func (s *Sender) Send(ctx context.Context, env Envelope, msg io.Reader) error {
 	if env.From == "" {
 		env.From = s.d.mb.Address
 	}
-	if err := env.validate(); err != nil {
-		return err
+	if err := env.Validate(); err != nil {
+		return fmt.Errorf("smtpx: %w", err)
 	}
 	if msg == nil {
 		return errors.New("smtpx: nil message")
@@ -265,7 +263,7 @@ func (s *Sender) sendBatch(ctx context.Context, from string, rcpts []string, b *
 		retries++
 		s.log.DebugContext(ctx, "smtpx: retrying after a temporary failure",
 			"attempt", retries, "recipients", len(again), "error", firstError(failures, again))
-		if err := s.clock.Sleep(ctx, s.backoff(retries)); err != nil {
+		if err := s.clock.Sleep(ctx, s.backoff.Delay(retries)); err != nil {
 			break
 		}
 		for _, r := range again {
@@ -311,21 +309,6 @@ func firstError(failures map[string]*Error, rcpts []string) string {
 		}
 	}
 	return ""
-}
-
-// backoff returns the wait before retry n (from 1): exponential from
-// MinBackoff, capped at MaxBackoff, with the upper half jittered.
-func (s *Sender) backoff(n int) time.Duration {
-	d := s.minBackoff
-	for i := 1; i < n && d < s.maxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, s.maxBackoff)
-	if d <= 1 {
-		return d
-	}
-	half := d / 2
-	return half + rand.N(d-half)
 }
 
 // enter registers a Send in flight, unless the Sender is closed.

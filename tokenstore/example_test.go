@@ -41,7 +41,7 @@ func ExampleNewFile() {
 		// for example through oauth2.Config.TokenSource.
 		return &oauth2.Token{AccessToken: "new-access", RefreshToken: "rotated", Expiry: time.Now().Add(time.Hour)}, nil
 	}
-	tokens := tokenstore.NewRefresher(store, "alice", refresh)
+	tokens := tokenstore.NewRefresher(store, "alice", refresh, nil)
 	tok, err := tokens.TokenContext(ctx)
 	if err != nil {
 		log.Fatal(err)

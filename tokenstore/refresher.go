@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // DefaultRefreshMargin is how long before its expiry a stored access token is
@@ -53,51 +55,56 @@ type Refresher struct {
 	rejected string     // an access token reported by Invalidate
 }
 
-// RefresherOption configures a Refresher.
-type RefresherOption func(*Refresher)
-
-// WithMargin sets how long before its expiry a token is refreshed (default
-// DefaultRefreshMargin). A token whose lifetime, counted from the record's
-// UpdatedAt, is shorter than twice the margin is refreshed at half its
-// lifetime instead.
-func WithMargin(d time.Duration) RefresherOption {
-	return func(r *Refresher) { r.margin = max(d, 0) }
-}
-
-// WithLogger sets the logger; nil discards. Tokens are never logged.
-func WithLogger(l *slog.Logger) RefresherOption {
-	return func(r *Refresher) { r.log = l }
-}
-
-// WithClock sets the clock used to judge expiry (default time.Now).
-func WithClock(now func() time.Time) RefresherOption {
-	return func(r *Refresher) { r.now = now }
+// RefresherOptions configure NewRefresher. A nil *RefresherOptions, and
+// the zero value of each field, mean the default named there.
+type RefresherOptions struct {
+	// Margin is how long before its expiry a token is refreshed; zero:
+	// DefaultRefreshMargin. A token whose lifetime, counted from the
+	// record's UpdatedAt, is shorter than twice the margin is refreshed at
+	// half its lifetime instead.
+	Margin time.Duration
+	// Logger gets refreshes and saves, never a token; nil discards.
+	Logger *slog.Logger
+	// Clock judges expiry and stamps UpdatedAt; nil: retry.System.
+	Clock retry.Clock
 }
 
 // NewRefresher returns a Refresher for the grant stored under key in store.
 // refresh gets a copy of the stored record, whose Token (possibly nil) holds
-// the refresh token, and returns the new token; when that token has no refresh token the
-// old one is kept. The grant must have been stored first (by an
-// authorization flow): until then Token returns an error wrapping ErrNotFound.
-func NewRefresher(store Store, key string, refresh func(ctx context.Context, rec *Record) (*oauth2.Token, error), opts ...RefresherOption) *Refresher {
+// the refresh token, and returns the new token; when that token has no
+// refresh token the old one is kept. The grant must have been stored first
+// (by an authorization flow): until then Token returns an error wrapping
+// ErrNotFound. A nil opts means the defaults.
+func NewRefresher(store Store, key string, refresh func(ctx context.Context, rec *Record) (*oauth2.Token, error), opts *RefresherOptions) *Refresher {
+	if opts == nil {
+		opts = &RefresherOptions{}
+	}
 	r := &Refresher{
 		store:   store,
 		key:     key,
 		refresh: refresh,
-		margin:  DefaultRefreshMargin,
-		now:     time.Now,
+		margin:  opts.Margin,
+		now:     retry.Or(opts.Clock).Now,
+		log:     opts.Logger,
 		sem:     make(chan struct{}, 1),
 	}
-	for _, o := range opts {
-		o(r)
+	if r.margin <= 0 {
+		r.margin = DefaultRefreshMargin
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
 	}
-	if r.now == nil {
-		r.now = time.Now
-	}
 	return r
+}
+
+// Refresh implements auth.Refresher: it returns the stored access token
+// unless it is stale (the token the caller holds, due or refused) or near
+// expiry, in which case it refreshes and saves the grant first.
+func (r *Refresher) Refresh(ctx context.Context, stale *oauth2.Token) (*oauth2.Token, error) {
+	if stale != nil {
+		r.Invalidate(stale)
+	}
+	return r.TokenContext(ctx)
 }
 
 // Token is TokenContext with a background context.

@@ -142,7 +142,7 @@ func refreshingProcess(t *testing.T, dir, logPath string) {
 			RefreshToken: fmt.Sprintf("refresh-%d", pid),
 			Expiry:       time.Now().Add(time.Hour),
 		}, nil
-	})
+	}, nil)
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
 	tok, err := r.TokenContext(t.Context())

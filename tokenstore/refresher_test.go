@@ -41,10 +41,25 @@ func (c *clock) Now() time.Time {
 	return c.t
 }
 
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.Advance(d)
+	return ctx.Err()
+}
+
 func (c *clock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// withClock returns opts (nil: none) with clk as the clock.
+func withClock(opts *tokenstore.RefresherOptions, clk *clock) *tokenstore.RefresherOptions {
+	o := tokenstore.RefresherOptions{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Clock = clk
+	return &o
 }
 
 // idp is a fake token endpoint: each refresh issues access-N and, unless
@@ -91,7 +106,7 @@ func TestRefresherRefreshesOnlyNearExpiry(t *testing.T) {
 		name    string
 		token   func(now time.Time) *oauth2.Token
 		updated time.Duration // UpdatedAt relative to now; 0 for a day ago
-		opts    []tokenstore.RefresherOption
+		opts    *tokenstore.RefresherOptions
 		refresh bool
 	}{
 		{"valid for an hour", expiresIn(time.Hour), 0, nil, false},
@@ -103,8 +118,8 @@ func TestRefresherRefreshesOnlyNearExpiry(t *testing.T) {
 		{"no expiry", func(time.Time) *oauth2.Token {
 			return &oauth2.Token{AccessToken: "access-0", RefreshToken: "refresh-0"}
 		}, 0, nil, false},
-		{"custom margin, outside", expiresIn(3 * time.Minute), 0, []tokenstore.RefresherOption{tokenstore.WithMargin(2 * time.Minute)}, false},
-		{"custom margin, inside", expiresIn(time.Minute), 0, []tokenstore.RefresherOption{tokenstore.WithMargin(2 * time.Minute)}, true},
+		{"custom margin, outside", expiresIn(3 * time.Minute), 0, &tokenstore.RefresherOptions{Margin: 2 * time.Minute}, false},
+		{"custom margin, inside", expiresIn(time.Minute), 0, &tokenstore.RefresherOptions{Margin: 2 * time.Minute}, true},
 		// A 10-minute token is refreshed at half its life, not 11 minutes
 		// before it expires (which would be before it was issued).
 		{"short-lived, first half", expiresIn(6 * time.Minute), -4 * time.Minute, nil, false},
@@ -122,7 +137,7 @@ func TestRefresherRefreshesOnlyNearExpiry(t *testing.T) {
 				t.Fatal(err)
 			}
 			p := &idp{clock: clk}
-			r := tokenstore.NewRefresher(s, "grant", p.refresh, append(c.opts, tokenstore.WithClock(clk.Now))...)
+			r := tokenstore.NewRefresher(s, "grant", p.refresh, withClock(c.opts, clk))
 			tok, err := r.TokenContext(t.Context())
 			if err != nil {
 				t.Fatal(err)
@@ -152,7 +167,7 @@ func TestRefresherSavesRotationBeforeReturning(t *testing.T) {
 	s := tokenstore.NewMemory()
 	storeGrant(t, s, clk, -time.Minute)
 	p := &idp{clock: clk}
-	r := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now))
+	r := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk})
 	tok, err := r.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -188,7 +203,7 @@ func TestRefresherWithholdsTokenItCannotSave(t *testing.T) {
 	storeGrant(t, mem, clk, -time.Minute)
 	diskFull := errors.New("disk full")
 	p := &idp{clock: clk}
-	r := tokenstore.NewRefresher(failingSaves{mem, diskFull}, "grant", p.refresh, tokenstore.WithClock(clk.Now))
+	r := tokenstore.NewRefresher(failingSaves{mem, diskFull}, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk})
 	tok, err := r.Token()
 	if !errors.Is(err, diskFull) || tok != nil {
 		t.Fatalf("Token: %v, %v; want no token and the save error", tok, err)
@@ -203,7 +218,7 @@ func TestRefresherKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) {
 	s := tokenstore.NewMemory()
 	storeGrant(t, s, clk, -time.Minute)
 	p := &idp{clock: clk, noRotate: true}
-	r := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now))
+	r := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk})
 	if _, err := r.Token(); err != nil {
 		t.Fatal(err)
 	}
@@ -219,7 +234,7 @@ func TestRefresherComputesExpiryFromExpiresIn(t *testing.T) {
 	storeGrant(t, s, clk, -time.Minute)
 	r := tokenstore.NewRefresher(s, "grant", func(context.Context, *tokenstore.Record) (*oauth2.Token, error) {
 		return &oauth2.Token{AccessToken: "a", ExpiresIn: 3600}, nil
-	}, tokenstore.WithClock(clk.Now))
+	}, &tokenstore.RefresherOptions{Clock: clk})
 	tok, err := r.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -231,7 +246,7 @@ func TestRefresherComputesExpiryFromExpiresIn(t *testing.T) {
 
 func TestRefresherWithoutGrant(t *testing.T) {
 	p := &idp{clock: newClock()}
-	_, err := tokenstore.NewRefresher(tokenstore.NewMemory(), "grant", p.refresh).Token()
+	_, err := tokenstore.NewRefresher(tokenstore.NewMemory(), "grant", p.refresh, nil).Token()
 	if !errors.Is(err, tokenstore.ErrNotFound) || !strings.Contains(err.Error(), "authorize first") {
 		t.Fatalf("Token without a stored grant: %v, want ErrNotFound and a hint", err)
 	}
@@ -246,7 +261,7 @@ func TestRefresherRefreshFailure(t *testing.T) {
 	storeGrant(t, s, clk, -time.Minute)
 	invalidGrant := errors.New("invalid_grant")
 	p := &idp{clock: clk, err: invalidGrant}
-	tok, err := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now)).Token()
+	tok, err := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk}).Token()
 	if !errors.Is(err, invalidGrant) || tok != nil {
 		t.Fatalf("Token: %v, %v; want the refresh error", tok, err)
 	}
@@ -256,7 +271,7 @@ func TestRefresherRefreshFailure(t *testing.T) {
 
 	empty := tokenstore.NewRefresher(s, "grant", func(context.Context, *tokenstore.Record) (*oauth2.Token, error) {
 		return &oauth2.Token{}, nil
-	}, tokenstore.WithClock(clk.Now))
+	}, &tokenstore.RefresherOptions{Clock: clk})
 	if _, err := empty.Token(); err == nil {
 		t.Fatal("a refresh that returned no access token succeeded")
 	}
@@ -289,7 +304,7 @@ func TestRefresherUsesTheWinningWritersToken(t *testing.T) {
 	}}
 	storeGrant(t, s.Memory, clk, -time.Minute)
 	p := &idp{clock: clk}
-	tok, err := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now)).Token()
+	tok, err := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk}).Token()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -309,7 +324,7 @@ func TestRefresherRefreshesAgainOverAStaleWinner(t *testing.T) {
 	}}
 	storeGrant(t, s.Memory, clk, -time.Minute)
 	p := &idp{clock: clk}
-	tok, err := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now)).Token()
+	tok, err := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk}).Token()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -326,7 +341,7 @@ func TestRefresherOneRefreshForManyCallers(t *testing.T) {
 	s := tokenstore.NewMemory()
 	storeGrant(t, s, clk, -time.Minute)
 	p := &idp{clock: clk}
-	r := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now))
+	r := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk})
 	var wg sync.WaitGroup
 	for range 100 {
 		wg.Go(func() {
@@ -366,7 +381,7 @@ func TestRefresherCachesUntilNearExpiry(t *testing.T) {
 	s := &countingStore{File: newFile(t)}
 	storeGrant(t, s.File, clk, time.Hour)
 	p := &idp{clock: clk}
-	r := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now))
+	r := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk})
 	for range 5 {
 		if tok, err := r.Token(); err != nil || tok.AccessToken != "access-0" {
 			t.Fatalf("got %v, %v", tok, err)
@@ -389,7 +404,7 @@ func TestRefresherInvalidate(t *testing.T) {
 	s := tokenstore.NewMemory()
 	storeGrant(t, s, clk, time.Hour)
 	p := &idp{clock: clk}
-	r := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now))
+	r := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk})
 	first, err := r.Token()
 	if err != nil {
 		t.Fatal(err)
@@ -420,7 +435,7 @@ func TestRefresherSavesEvenIfCallerGivesUp(t *testing.T) {
 	r := tokenstore.NewRefresher(s, "grant", func(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
 		cancel()
 		return p.refresh(ctx, rec)
-	}, tokenstore.WithClock(clk.Now))
+	}, &tokenstore.RefresherOptions{Clock: clk})
 	if _, err := r.TokenContext(ctx); err != nil {
 		t.Fatalf("TokenContext: %v", err)
 	}
@@ -439,7 +454,7 @@ func TestRefresherWaitHonoursContext(t *testing.T) {
 		close(inRefresh)
 		<-release
 		return p.refresh(ctx, rec)
-	}, tokenstore.WithClock(clk.Now))
+	}, &tokenstore.RefresherOptions{Clock: clk})
 	done := make(chan error, 1)
 	go func() { _, err := r.Token(); done <- err }()
 	<-inRefresh
@@ -462,7 +477,7 @@ func TestRefresherLogsNoSecrets(t *testing.T) {
 	var mu sync.Mutex
 	log := slog.New(slog.NewTextHandler(lockedWriter{&mu, &buf}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := &idp{clock: clk}
-	r := tokenstore.NewRefresher(s, "grant", p.refresh, tokenstore.WithClock(clk.Now), tokenstore.WithLogger(log))
+	r := tokenstore.NewRefresher(s, "grant", p.refresh, &tokenstore.RefresherOptions{Clock: clk, Logger: log})
 	if _, err := r.Token(); err != nil {
 		t.Fatal(err)
 	}

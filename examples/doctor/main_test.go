@@ -22,6 +22,7 @@ import (
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -186,7 +187,7 @@ func TestServerRefusingAuthFails(t *testing.T) {
 	w := newWorld(t, smtpxtest.WithoutErrorChallenge())
 	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
 	w.smtp.RejectAuth(2) // the first token and the fresh one
-	want := provider.Diagnose(&smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"})
+	want := provider.Diagnose(&smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"})
 	require.NotNil(t, want)
 
 	out, err := doctor(t, w.args("-send-to", recipient), secretEnv)

@@ -66,8 +66,9 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
-	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -78,15 +79,15 @@ const timeout = 20 * time.Minute
 
 func main() {
 	cli.Main("entra-authorize", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-		return run(ctx, args, getenv, stdout, stderr, nil) // nil: poll in real time
+		return run(ctx, args, getenv, stdout, stderr, nil) // nil: the real clock
 	})
 }
 
-// run is the whole program; main only adds the process around it. wait
-// spaces the polls of the device code flow; nil waits in real time (tests
+// run is the whole program; main only adds the process around it. clock
+// spaces the polls of the device code flow; nil is the real clock (tests
 // pass one that moves the test identity provider's clock instead).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
-	wait func(context.Context, time.Duration) error) error {
+	clock retry.Clock) error {
 	c, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -111,7 +112,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "%s is already authorized (grant saved %s); -force authorizes again.\n",
 			c.mailbox, rec.UpdatedAt.Local().Format(time.DateTime))
 	case err == nil || errors.Is(err, tokenstore.ErrNotFound):
-		if err := authorize(ctx, cfg, c.store, stdout, wait); err != nil {
+		if err := authorizeDevice(ctx, cfg, c.store, stdout, clock); err != nil {
 			return err
 		}
 		how := "not encrypted: set " + cli.EnvStoreKey + " to encrypt it"
@@ -137,7 +138,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sender := smtpx.NewSender(mb, smtpx.SenderOptions{
+	sender := smtpx.NewSender(mb, &smtpx.SenderOptions{
 		Options: smtpx.Options{TLSConfig: c.tlsConfig, Logger: logger, Debug: debug},
 	})
 	err = sender.Send(ctx, smtpx.Envelope{From: c.mailbox, To: c.to}, bytes.NewReader(msg))
@@ -151,17 +152,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	return nil
 }
 
-// authorize runs the device code flow and saves the grant in store.
-func authorize(ctx context.Context, cfg entra.Config, store tokenstore.Store, stdout io.Writer,
-	wait func(context.Context, time.Duration) error) error {
+// authorizeDevice runs the device code flow and saves the grant in store.
+func authorizeDevice(ctx context.Context, cfg entra.Config, store tokenstore.Store, stdout io.Writer,
+	clock retry.Clock) error {
 	flow, err := entra.NewDeviceFlow(cfg, store)
 	if err != nil {
 		return err
 	}
-	if wait != nil {
-		flow.Sleep = wait
-	}
-	_, err = flow.Authorize(ctx, func(p provider.DevicePrompt) error {
+	flow.Clock = clock
+	_, err = flow.Authorize(ctx, func(p authorize.DevicePrompt) error {
 		fmt.Fprintf(stdout, "To authorize %s, open %s on any device and enter the code %s\n", cfg.Mailbox, p.VerificationURI, p.UserCode)
 		fmt.Fprintf(stdout, "(sign in as the mailbox's owner or someone with access to it; the code expires in %v).\n", p.ExpiresIn.Round(time.Minute))
 		fmt.Fprintln(stdout, "Waiting for the sign-in...")

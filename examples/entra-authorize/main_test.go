@@ -17,7 +17,7 @@ import (
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
-	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
@@ -73,7 +73,11 @@ type user struct {
 	waits   int
 }
 
-func (u *user) wait(ctx context.Context, d time.Duration) error {
+// Now reads the identity provider's clock.
+func (u *user) Now() time.Time { return u.idp.Now() }
+
+// Sleep is a wait between two polls.
+func (u *user) Sleep(ctx context.Context, d time.Duration) error {
 	u.waits++
 	u.idp.Advance(d)
 	if u.waits == 2 {
@@ -105,7 +109,7 @@ func (w *world) run(t *testing.T, args []string, env map[string]string, decline 
 	t.Helper()
 	u := &user{t: t, idp: w.idp, decline: decline}
 	r := clitest.Run("entra-authorize", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-		return run(ctx, args, getenv, io.MultiWriter(stdout, &u.prompt), stderr, u.wait)
+		return run(ctx, args, getenv, io.MultiWriter(stdout, &u.prompt), stderr, u)
 	}, args, env)
 	return result{Result: r, waits: u.waits}
 }
@@ -282,7 +286,7 @@ func TestAuthorizeOnly(t *testing.T) {
 func TestDeclinedAuthorizationIsExplained(t *testing.T) {
 	w := newWorld(t)
 	r := w.run(t, w.args(), nil, true)
-	if r.Err == nil || !errors.Is(r.Err, provider.ErrDeviceDeclined) || r.Code != 1 {
+	if r.Err == nil || !errors.Is(r.Err, authorize.ErrDeviceDeclined) || r.Code != 1 {
 		t.Fatalf("err %v, status %d", r.Err, r.Code)
 	}
 	if !strings.Contains(r.Explained, "What went wrong (") || !strings.Contains(r.Explained, "How to fix it: ") {

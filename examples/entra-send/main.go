@@ -121,7 +121,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sender := smtpx.NewSender(mb, smtpx.SenderOptions{
+	sender := smtpx.NewSender(mb, &smtpx.SenderOptions{
 		Options: smtpx.Options{TLSConfig: c.tlsConfig, Logger: logger, Debug: debug},
 	})
 	err = sender.Send(ctx, smtpx.Envelope{From: c.mailbox, To: c.to}, bytes.NewReader(msg))

@@ -79,16 +79,16 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("read the service account key: %w", err)
 	}
-	opts := []google.Option{google.WithHTTPClient(cli.HTTPClient(c.tlsConfig)), google.WithLogger(logger)}
-	if c.implicitTLS {
-		opts = append(opts, google.WithSMTPImplicitTLS())
-	}
-	if c.tokenBaseURL != "" {
-		opts = append(opts, google.WithBaseURL(strings.TrimRight(c.tokenBaseURL, "/")))
-	}
 	// One token now, so that a missing delegation or a bad key fails here
 	// with Google's own error.
-	mb, err := google.ServiceAccount(ctx, keyJSON, c.mailbox, opts...)
+	mb, err := google.ServiceAccount(ctx, google.Config{
+		ServiceAccountKey: keyJSON,
+		Mailbox:           c.mailbox,
+		BaseURL:           strings.TrimRight(c.tokenBaseURL, "/"),
+		HTTPClient:        cli.HTTPClient(c.tlsConfig),
+		Logger:            logger,
+		SMTPImplicitTLS:   c.implicitTLS,
+	})
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	sender := smtpx.NewSender(mb, smtpx.SenderOptions{
+	sender := smtpx.NewSender(mb, &smtpx.SenderOptions{
 		Options: smtpx.Options{TLSConfig: c.tlsConfig, Logger: logger, Debug: debug},
 	})
 	err = sender.Send(ctx, smtpx.Envelope{From: c.mailbox, To: c.to}, bytes.NewReader(msg))

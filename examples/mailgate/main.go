@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	gate := imapx.NewMailgate(mb, imapx.MailgateOptions{
+	gate := imapx.NewMailgate(mb, &imapx.MailgateOptions{
 		Options:      opts,
 		Folder:       cfg.folder,
 		After:        imapx.Move,

@@ -16,6 +16,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/smtpx"
@@ -47,7 +48,7 @@ type app struct {
 	cfg         config
 	callbackURL string
 	key         string // the grant's tokenstore key
-	flow        *provider.AuthCodeFlow
+	flow        *authorize.AuthCodeFlow
 	start       http.Handler // flow.StartHandler
 	mux         *http.ServeMux
 

@@ -22,6 +22,7 @@ import (
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -239,7 +240,7 @@ func TestDeniedConsentShowsDiagnosis(t *testing.T) {
 	w := newWorld(t, "entra")
 	const desc = "AADSTS65004: User declined to consent to access the app. <script>alert(1)</script>"
 	w.idp.DenyConsent("access_denied", desc)
-	want := provider.Diagnose(&provider.CallbackError{Code: "access_denied", Description: desc})
+	want := provider.Diagnose(&authorize.CallbackError{Code: "access_denied", Description: desc})
 	require.NotNil(t, want)
 
 	resp, body, _ := w.authorize()

@@ -24,6 +24,7 @@ import (
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
+	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -83,11 +84,10 @@ func (w *world) server(port int, sec provider.Security) provider.Server {
 	return provider.Server{Host: "127.0.0.1", Port: port, Security: sec}
 }
 
-func (w *world) smtpOptions(a *account) smtpx.SenderOptions {
-	return smtpx.SenderOptions{
-		Options:    smtpx.Options{TLSConfig: w.peers.TLSConfig(), LocalName: "client.example.test", Debug: a.debug},
-		MinBackoff: 200 * time.Millisecond,
-		MaxBackoff: time.Second,
+func (w *world) smtpOptions(a *account) *smtpx.SenderOptions {
+	return &smtpx.SenderOptions{
+		Options: smtpx.Options{TLSConfig: w.peers.TLSConfig(), LocalName: "client.example.test", Debug: a.debug},
+		Backoff: retry.Backoff{Min: 200 * time.Millisecond, Max: time.Second},
 	}
 }
 
@@ -105,7 +105,7 @@ func (w *world) receive(t *testing.T, a *account, imap provider.Server) []byte {
 	defer cancel()
 	a.mb.IMAP = imap
 	got := make(chan []byte, 4)
-	gate := imapx.NewMailgate(a.mb, imapx.MailgateOptions{
+	gate := imapx.NewMailgate(a.mb, &imapx.MailgateOptions{
 		Options:      imapx.Options{TLSConfig: w.peers.TLSConfig(), Debug: a.debug},
 		After:        imapx.Move,
 		MoveTo:       "Processed",

@@ -3,11 +3,13 @@ package entra
 import (
 	"net/url"
 	"strings"
+
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // legacyExchangeResource is the older application ID URI of Office 365
 // Exchange Online that Microsoft's page for IMAP/POP app-only access uses
-// in its admin-consent URL (protocol-facts 2.3). It names the same resource
+// in its admin-consent URL (https://learn.microsoft.com/en-us/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth). It names the same resource
 // as https://outlook.office365.com, so one /.default consents to every
 // Exchange permission the app registration lists. Microsoft documents it for
 // the global cloud only.
@@ -34,7 +36,7 @@ func AdminConsentURL(cfg Config, redirectURL, state string) (string, error) {
 		return "", err
 	}
 	if strings.TrimSpace(state) == "" {
-		return "", &ConfigError{Field: "state", Reason: "missing: pass a random value and check it on the redirect"}
+		return "", &provider.ConfigError{Package: "entra", Field: "state", Reason: "missing: pass a random value and check it on the redirect"}
 	}
 	cl := cfg.cloud()
 	scope := cl.ExchangeResource + "/.default"

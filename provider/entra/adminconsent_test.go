@@ -8,6 +8,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 )
 
@@ -64,7 +65,7 @@ func TestAdminConsentURLRefusesBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := entra.AdminConsentURL(tc.cfg, tc.redirect, tc.state)
 			assert.Empty(t, s)
-			var ce *entra.ConfigError
+			var ce *provider.ConfigError
 			require.True(t, errors.As(err, &ce), "got %v", err)
 			assert.Equal(t, tc.field, ce.Field)
 		})

@@ -58,7 +58,7 @@ type assertionClaims struct {
 	Expiry    int64  `json:"exp"`
 }
 
-// assertionCredential is a provider.Credential that signs a new client
+// assertionCredential is a oauth.ClientAuth that signs a new client
 // assertion for every token request, so an assertion is never replayed
 // (Entra refuses a reused jti).
 type assertionCredential struct {

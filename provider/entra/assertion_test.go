@@ -15,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailoauth/mailoauth/internal/jwt"
+	"github.com/mailoauth/mailoauth/internal/testclock"
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 )
 
@@ -40,7 +42,7 @@ func certConfig(t *testing.T, now time.Time) entra.Config {
 		ClientID:    "11111111-2222-3333-4444-555555555555",
 		Certificate: cert,
 		Mailbox:     "helpdesk@contoso.com",
-		Clock:       func() time.Time { return now },
+		Clock:       testclock.At(now),
 	}
 }
 
@@ -125,7 +127,7 @@ func TestCertificateCredentialRefusesUnusableKeys(t *testing.T) {
 	cfg := certConfig(t, time.Now())
 	cfg.Certificate = ec
 	_, err = cfg.Credential()
-	var ce *entra.ConfigError
+	var ce *provider.ConfigError
 	require.True(t, errors.As(err, &ce), "got %v", err)
 	assert.Equal(t, "Certificate", ce.Field)
 	assert.Contains(t, err.Error(), "ECDSA")

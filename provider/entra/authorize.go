@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -15,26 +16,26 @@ import (
 // app registration must allow public client flows when it has no secret or
 // certificate. The grant is saved in store under cfg.Key(), where Delegated
 // finds it.
-func NewDeviceFlow(cfg Config, store tokenstore.Store) (*provider.DeviceFlow, error) {
+func NewDeviceFlow(cfg Config, store tokenstore.Store) (*authorize.DeviceFlow, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &ConfigError{Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {
 		return nil, err
 	}
-	return &provider.DeviceFlow{
+	return &authorize.DeviceFlow{
 		DeviceURL: cfg.DeviceCodeURL(),
-		Token:     ep,
+		Client:    ep,
 		Scopes:    cfg.DelegatedScopes(),
 		Store:     store,
 		Key:       cfg.Key(),
 		Account:   strings.TrimSpace(cfg.Mailbox),
 		Logger:    cfg.Logger,
-		Now:       cfg.Clock,
+		Clock:     cfg.Clock,
 	}, nil
 }
 
@@ -45,9 +46,9 @@ func NewDeviceFlow(cfg Config, store tokenstore.Store) (*provider.DeviceFlow, er
 // saves the grant in store under cfg.Key().
 //
 // prompt must return quickly: show or send the message and return nil.
-func AuthorizeDevice(ctx context.Context, cfg Config, store tokenstore.Store, prompt func(provider.DevicePrompt) error) (*tokenstore.Record, error) {
+func AuthorizeDevice(ctx context.Context, cfg Config, store tokenstore.Store, prompt func(authorize.DevicePrompt) error) (*tokenstore.Record, error) {
 	if prompt == nil {
-		return nil, &ConfigError{Field: "prompt", Reason: "AuthorizeDevice needs a prompt function to show the user code"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "prompt", Reason: "AuthorizeDevice needs a prompt function to show the user code"}
 	}
 	f, err := NewDeviceFlow(cfg, store)
 	if err != nil {
@@ -66,12 +67,12 @@ func AuthorizeDevice(ctx context.Context, cfg Config, store tokenstore.Store, pr
 // registered exactly (scheme, host, port, path) as a Web redirect URI of
 // the app registration (else AADSTS50011). Set OnComplete to show your own
 // page after the grant is saved in store under cfg.Key().
-func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*provider.AuthCodeFlow, error) {
+func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*authorize.AuthCodeFlow, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &ConfigError{Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
 	}
 	if err := checkRedirectURL(redirectURL); err != nil {
 		return nil, err
@@ -80,16 +81,16 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*p
 	if err != nil {
 		return nil, err
 	}
-	return &provider.AuthCodeFlow{
+	return &authorize.AuthCodeFlow{
 		AuthURL:     cfg.AuthorizeURL(),
-		Token:       ep,
+		Client:      ep,
 		RedirectURL: redirectURL,
 		Scopes:      cfg.DelegatedScopes(),
 		Store:       store,
 		Key:         cfg.Key(),
 		Account:     strings.TrimSpace(cfg.Mailbox),
 		Logger:      cfg.Logger,
-		Now:         cfg.Clock,
+		Clock:       cfg.Clock,
 	}, nil
 }
 
@@ -97,7 +98,7 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*p
 func checkRedirectURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-		return &ConfigError{Field: "redirectURL", Reason: fmt.Sprintf("%q is not an absolute http(s) URL without fragment", truncate(s, 120))}
+		return &provider.ConfigError{Package: "entra", Field: "redirectURL", Reason: fmt.Sprintf("%q is not an absolute http(s) URL without fragment", truncate(s, 120))}
 	}
 	return nil
 }

@@ -17,7 +17,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mailoauth/mailoauth/internal/testclock"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -34,11 +36,11 @@ func TestDeviceCodeThroughEveryPollingState(t *testing.T) {
 	assert.Equal(t, cfg.DelegatedScopes(), f.Scopes)
 
 	var (
-		prompt provider.DevicePrompt
+		prompt authorize.DevicePrompt
 		sleeps []time.Duration
 		polls  []int // device_code token requests seen at each sleep
 	)
-	f.Sleep = func(ctx context.Context, d time.Duration) error {
+	f.Clock = testclock.Funcs{NowFunc: e.srv.Now, SleepFunc: func(ctx context.Context, d time.Duration) error {
 		sleeps = append(sleeps, d)
 		polls = append(polls, e.srv.Requests("urn:ietf:params:oauth:grant-type:device_code"))
 		switch len(sleeps) {
@@ -56,8 +58,8 @@ func TestDeviceCodeThroughEveryPollingState(t *testing.T) {
 			return fmt.Errorf("unexpected sleep %d", len(sleeps))
 		}
 		return ctx.Err()
-	}
-	rec, err := f.Authorize(context.Background(), func(p provider.DevicePrompt) error {
+	}}
+	rec, err := f.Authorize(context.Background(), func(p authorize.DevicePrompt) error {
 		prompt = p
 		return nil
 	})
@@ -88,10 +90,10 @@ func TestDeviceCodeEndings(t *testing.T) {
 		{"declined", func(e *envT, code string, _ context.CancelFunc, d time.Duration) {
 			e.srv.Advance(d)
 			_ = e.srv.DeclineDevice(code)
-		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, provider.ErrDeviceDeclined) }},
+		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, authorize.ErrDeviceDeclined) }},
 		{"expired", func(e *envT, _ string, _ context.CancelFunc, _ time.Duration) {
 			e.srv.Advance(16 * time.Minute)
-		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, provider.ErrDeviceExpired) }},
+		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, authorize.ErrDeviceExpired) }},
 		{"cancelled", func(_ *envT, _ string, cancel context.CancelFunc, _ time.Duration) {
 			cancel()
 		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, context.Canceled) }},
@@ -107,11 +109,11 @@ func TestDeviceCodeEndings(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var code string
-			f.Sleep = func(ctx context.Context, d time.Duration) error {
+			f.Clock = testclock.Funcs{NowFunc: e.srv.Now, SleepFunc: func(ctx context.Context, d time.Duration) error {
 				tc.act(e, code, cancel, d)
 				return ctx.Err()
-			}
-			_, err = f.Authorize(ctx, func(p provider.DevicePrompt) error { code = p.UserCode; return nil })
+			}}
+			_, err = f.Authorize(ctx, func(p authorize.DevicePrompt) error { code = p.UserCode; return nil })
 			require.Error(t, err)
 			tc.check(t, err)
 			_, err = store.Load(context.Background(), cfg.Key())
@@ -129,7 +131,7 @@ func TestAuthorizeDevice(t *testing.T) {
 	cfg := e.publicApp()
 	e.srv.SignIn(testUser)
 	store := tokenstore.NewMemory()
-	rec, err := entra.AuthorizeDevice(context.Background(), cfg, store, func(p provider.DevicePrompt) error {
+	rec, err := entra.AuthorizeDevice(context.Background(), cfg, store, func(p authorize.DevicePrompt) error {
 		return e.srv.ApproveDevice(p.UserCode)
 	})
 	require.NoError(t, err)
@@ -141,14 +143,14 @@ func TestAuthorizeDevice(t *testing.T) {
 	assert.Equal(t, rec.Token.AccessToken, tok.AccessToken)
 
 	_, err = entra.AuthorizeDevice(context.Background(), cfg, store, nil)
-	var ce *entra.ConfigError
+	var ce *provider.ConfigError
 	require.True(t, errors.As(err, &ce))
 }
 
 // webApp is a helpdesk's admin site mounting the authorization handlers.
 type webApp struct {
 	srv      *httptest.Server
-	flow     *provider.AuthCodeFlow
+	flow     *authorize.AuthCodeFlow
 	client   *http.Client
 	mu       sync.Mutex
 	callback string // the last callback URL the browser was sent to
@@ -266,7 +268,7 @@ func TestNewAuthCodeFlowRefusesBadRedirect(t *testing.T) {
 	e := newEnv(t)
 	for _, r := range []string{"", "/relative", "ftp://x/cb", "https://x/cb#frag"} {
 		_, err := entra.NewAuthCodeFlow(e.cfg, tokenstore.NewMemory(), r)
-		var ce *entra.ConfigError
+		var ce *provider.ConfigError
 		require.True(t, errors.As(err, &ce), "redirect %q: %v", r, err)
 		assert.Equal(t, "redirectURL", ce.Field)
 	}

@@ -10,9 +10,11 @@ import (
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 )
 
-// Exchange Online submission limits for one mailbox (protocol-facts 4.3).
+// Exchange Online submission limits for one mailbox
+// (https://learn.microsoft.com/en-us/exchange/troubleshoot/send-emails/smtp-submission-improvements).
 const (
 	// exchangeMaxConns: a fourth concurrent submission connection gets
 	// "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded".
@@ -53,13 +55,13 @@ func ClientCredentials(ctx context.Context, cfg Config) (*provider.Mailbox, erro
 	if err != nil {
 		return nil, err
 	}
-	base := &appTokenSource{
+	base := &appOnly{
 		cfg:      cfg,
 		endpoint: ep,
 		scope:    cfg.cloud().AppOnlyScope(),
 		watcher:  newExpiryWatcher(cfg),
 	}
-	mb := cfg.mailbox(auth.NewSource(base, cfg.sourceOptions()...))
+	mb := cfg.mailbox(auth.NewSource(base, cfg.sourceOptions()))
 	if !cfg.Lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
 			return nil, provider.Annotate(err)
@@ -82,51 +84,39 @@ func (c Config) mailbox(tokens auth.TokenSource) *provider.Mailbox {
 }
 
 // tokenEndpoint returns the token endpoint of cfg with its credential.
-func (c Config) tokenEndpoint() (*provider.TokenEndpoint, error) {
+func (c Config) tokenEndpoint() (*oauth.Client, error) {
 	cred, err := c.Credential()
 	if err != nil {
 		return nil, err
 	}
-	return &provider.TokenEndpoint{
-		URL:        c.TokenURL(),
-		ClientID:   strings.TrimSpace(c.ClientID),
-		Credential: cred,
+	return &oauth.Client{
+		ID:         strings.TrimSpace(c.ClientID),
+		TokenURL:   c.TokenURL(),
+		Auth:       cred,
 		HTTPClient: c.HTTPClient,
 		Logger:     c.Logger,
-		Now:        c.Clock,
+		Clock:      c.Clock,
 	}, nil
 }
 
 // sourceOptions are the auth.Source options every Entra mailbox uses.
-func (c Config) sourceOptions() []auth.SourceOption {
-	var opts []auth.SourceOption
-	if c.Logger != nil {
-		opts = append(opts, auth.WithLogger(c.Logger))
-	}
-	if c.Clock != nil {
-		opts = append(opts, auth.WithClock(c.Clock))
-	}
-	return opts
+func (c Config) sourceOptions() *auth.SourceOptions {
+	return &auth.SourceOptions{Logger: c.Logger, Clock: c.Clock}
 }
 
-// appTokenSource fetches app-only tokens; auth.Source caches them.
-type appTokenSource struct {
+// appOnly fetches app-only tokens; auth.Source caches them.
+type appOnly struct {
 	cfg      Config
-	endpoint *provider.TokenEndpoint
+	endpoint *oauth.Client
 	scope    string
 	watcher  *expiryWatcher // nil when the credential's expiry is unknown
 }
 
-// Token implements oauth2.TokenSource.
-func (s *appTokenSource) Token() (*oauth2.Token, error) {
-	return s.TokenContext(context.Background())
-}
-
-// TokenContext implements auth.ContextTokenSource.
-func (s *appTokenSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+// Refresh implements auth.Refresher: a new token each call.
+func (s *appOnly) Refresh(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 	s.watcher.check(ctx)
 	tok, err := s.endpoint.Do(ctx, url.Values{
-		"grant_type": {provider.GrantClientCredentials},
+		"grant_type": {oauth.GrantClientCredentials},
 		"scope":      {s.scope},
 	})
 	if err != nil {

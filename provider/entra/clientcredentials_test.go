@@ -17,6 +17,7 @@ import (
 	"github.com/mailoauth/mailoauth/internal/jwt"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 )
 
@@ -85,7 +86,7 @@ func TestClientCredentialsFailsFastOnAWrongSecret(t *testing.T) {
 	mb, err := entra.ClientCredentials(context.Background(), cfg)
 	require.Error(t, err)
 	assert.Nil(t, mb)
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	require.True(t, errors.As(err, &te), "got %v", err)
 	assert.Equal(t, "invalid_client", te.Code())
 	assert.Contains(t, err.Error(), "AADSTS7000215")
@@ -195,7 +196,7 @@ func TestClientCredentialsWithAnUnregisteredCertificate(t *testing.T) {
 	cfg := e.cfg
 	cfg.Certificate = cert
 	_, err = entra.ClientCredentials(context.Background(), cfg)
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	require.True(t, errors.As(err, &te), "got %v", err)
 	assert.Equal(t, "invalid_client", te.Code())
 }

@@ -4,7 +4,7 @@ import (
 	"github.com/mailoauth/mailoauth/provider"
 )
 
-// Exchange Online ports (protocol-facts 2.2): submission on 587 with
+// Exchange Online ports (https://learn.microsoft.com/en-us/exchange/clients-and-mobile-in-exchange-online/authenticated-client-smtp-submission): submission on 587 with
 // STARTTLS (465 is not supported for SMTP AUTH), IMAP on 993 with TLS.
 const (
 	smtpSubmissionPort = 587
@@ -35,7 +35,10 @@ type Cloud struct {
 	DelegatedResource string
 }
 
-// The clouds Exchange Online runs in (protocol-facts 2.1 and 2.2).
+// The clouds Exchange Online runs in: login hosts from
+// https://learn.microsoft.com/en-us/entra/identity-platform/authentication-national-cloud,
+// mail hosts from the Microsoft 365 endpoint lists (worldwide, GCC High,
+// DoD, 21Vianet) under https://learn.microsoft.com/en-us/microsoft-365/enterprise/.
 var (
 	// Global is the commercial cloud, including GCC ("moderate"), which uses
 	// the worldwide endpoints.

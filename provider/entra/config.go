@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // Config is one app registration and one mailbox. It is plain data: the
@@ -61,16 +63,18 @@ type Config struct {
 	// assertion, for apps that trust certificates by subject name and
 	// issuer instead of by an uploaded certificate.
 	SendCertificateChain bool
-	// KeepAliveAfter is the idle time after which KeepAlive (and the
-	// WithKeepAlive option of Delegated) refreshes a delegated grant; zero:
-	// 14 days. Microsoft expires a refresh token unused for 90 days.
+	// KeepAliveAfter is the idle time after which KeepAlive refreshes a
+	// delegated grant; zero: 14 days. Microsoft expires a refresh token
+	// unused for 90 days.
 	KeepAliveAfter time.Duration
 	// Lazy makes ClientCredentials and Delegated return without fetching a
 	// first token; by default they fetch one, so a wrong configuration fails
 	// at start-up, not at the first message.
 	Lazy bool
-	// Clock replaces time.Now (tests); nil: time.Now.
-	Clock func() time.Time
+	// Clock tells the time for token expiry, assertions and expiry
+	// warnings, and paces the device flow's polling; nil: retry.System.
+	// Tests give providertest's Server.
+	Clock retry.Clock
 }
 
 // Protocols is a set of mail protocols a delegated grant is asked for.
@@ -92,16 +96,6 @@ func (p Protocols) has(q Protocols) bool {
 
 // tenant aliases that stand for "whichever tenant the user signs in to".
 var tenantAliases = map[string]bool{"common": true, "organizations": true, "consumers": true}
-
-// ConfigError is a Config that cannot work; nothing was sent anywhere.
-type ConfigError struct {
-	Field  string // the Config field at fault, e.g. "TenantID"
-	Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return "entra: config: " + e.Field + ": " + e.Reason
-}
 
 // String hides the client secret and the private key, so that printing a
 // Config (%v, %+v) never leaks them.
@@ -127,12 +121,7 @@ func (c Config) LogValue() slog.Value { return slog.StringValue(c.String()) }
 
 func (c Config) cloud() Cloud { return c.Cloud.resolved() }
 
-func (c Config) now() time.Time {
-	if c.Clock != nil {
-		return c.Clock()
-	}
-	return time.Now()
-}
+func (c Config) now() time.Time { return retry.Or(c.Clock).Now() }
 
 func (c Config) logger() *slog.Logger {
 	if c.Logger == nil {
@@ -185,18 +174,18 @@ func (c Config) DelegatedScopes() []string {
 
 // Credential returns the client credential a token request carries: a
 // client secret, a certificate assertion, or nil for a public client.
-func (c Config) Credential() (provider.Credential, error) {
+func (c Config) Credential() (oauth.ClientAuth, error) {
 	switch {
 	case c.ClientSecret != "" && c.Certificate != nil:
-		return nil, &ConfigError{Field: "ClientSecret", Reason: "both a client secret and a certificate are set; set one"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "both a client secret and a certificate are set; set one"}
 	case c.ClientSecret != "":
-		return provider.ClientSecret(c.ClientSecret), nil
+		return oauth.ClientSecretPost(c.ClientSecret), nil
 	case c.Certificate != nil:
 		if err := c.Certificate.check(); err != nil {
-			return nil, &ConfigError{Field: "Certificate", Reason: err.Error()}
+			return nil, &provider.ConfigError{Package: "entra", Field: "Certificate", Reason: err.Error()}
 		}
 		if _, ok := c.Certificate.Key.Public().(*rsa.PublicKey); !ok {
-			return nil, &ConfigError{Field: "Certificate", Reason: fmt.Sprintf(
+			return nil, &provider.ConfigError{Package: "entra", Field: "Certificate", Reason: fmt.Sprintf(
 				"Entra client assertions are signed with RSA (PS256 or RS256); this certificate has a %s key", keyKind(c.Certificate.Key.Public()))}
 		}
 		return &assertionCredential{
@@ -217,10 +206,10 @@ func (c Config) validate(appOnly bool) error {
 		return err
 	}
 	if strings.TrimSpace(c.Mailbox) == "" {
-		return &ConfigError{Field: "Mailbox", Reason: "missing: set the mailbox address (the SASL user name)"}
+		return &provider.ConfigError{Package: "entra", Field: "Mailbox", Reason: "missing: set the mailbox address (the SASL user name)"}
 	}
 	if strings.ContainsAny(c.Mailbox, "\x00\x01\r\n") {
-		return &ConfigError{Field: "Mailbox", Reason: "contains control characters"}
+		return &provider.ConfigError{Package: "entra", Field: "Mailbox", Reason: "contains control characters"}
 	}
 	return nil
 }
@@ -231,28 +220,28 @@ func (c Config) validateApp(appOnly bool) error {
 	tenant := strings.TrimSpace(c.TenantID)
 	switch {
 	case tenant == "":
-		return &ConfigError{Field: "TenantID", Reason: "missing: set the directory (tenant) ID from the app registration's Overview page"}
+		return &provider.ConfigError{Package: "entra", Field: "TenantID", Reason: "missing: set the directory (tenant) ID from the app registration's Overview page"}
 	case !validTenant(tenant):
-		return &ConfigError{Field: "TenantID", Reason: fmt.Sprintf("%q is not a tenant ID or domain", truncate(tenant, 64))}
+		return &provider.ConfigError{Package: "entra", Field: "TenantID", Reason: fmt.Sprintf("%q is not a tenant ID or domain", truncate(tenant, 64))}
 	case appOnly && tenantAliases[strings.ToLower(tenant)]:
-		return &ConfigError{Field: "TenantID", Reason: fmt.Sprintf("client credentials need the real tenant ID or domain, not %q", tenant)}
+		return &provider.ConfigError{Package: "entra", Field: "TenantID", Reason: fmt.Sprintf("client credentials need the real tenant ID or domain, not %q", tenant)}
 	}
 	if strings.TrimSpace(c.ClientID) == "" {
-		return &ConfigError{Field: "ClientID", Reason: "missing: set the application (client) ID from the app registration's Overview page"}
+		return &provider.ConfigError{Package: "entra", Field: "ClientID", Reason: "missing: set the application (client) ID from the app registration's Overview page"}
 	}
 	if c.ClientSecret != "" && c.Certificate != nil {
-		return &ConfigError{Field: "ClientSecret", Reason: "both a client secret and a certificate are set; set one"}
+		return &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "both a client secret and a certificate are set; set one"}
 	}
 	if appOnly && c.ClientSecret == "" && c.Certificate == nil {
-		return &ConfigError{Field: "ClientSecret", Reason: "client credentials need a client secret or a certificate"}
+		return &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "client credentials need a client secret or a certificate"}
 	}
 	cl := c.cloud()
 	u, err := url.Parse(cl.AuthorityHost)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return &ConfigError{Field: "Cloud.AuthorityHost", Reason: fmt.Sprintf("%q is not a URL like https://login.microsoftonline.com", truncate(cl.AuthorityHost, 80))}
+		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: fmt.Sprintf("%q is not a URL like https://login.microsoftonline.com", truncate(cl.AuthorityHost, 80))}
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return &ConfigError{Field: "Cloud.AuthorityHost", Reason: "plain http is allowed only to a loopback address: credentials and tokens would travel in clear"}
+		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: "plain http is allowed only to a loopback address: credentials and tokens would travel in clear"}
 	}
 	if _, err := c.Credential(); err != nil {
 		return err

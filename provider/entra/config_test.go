@@ -63,7 +63,7 @@ func TestConfigValidation(t *testing.T) {
 			cfg := good
 			tc.change(&cfg)
 			_, err := entra.ClientCredentials(context.Background(), cfg)
-			var ce *entra.ConfigError
+			var ce *provider.ConfigError
 			require.True(t, errors.As(err, &ce), "ClientCredentials: got %v", err)
 			assert.Equal(t, tc.field, ce.Field)
 			assert.NotContains(t, err.Error(), "s3cr3t")
@@ -92,7 +92,7 @@ func TestConfigValidation(t *testing.T) {
 	})
 	t.Run("Delegated needs a store", func(t *testing.T) {
 		_, err := entra.Delegated(context.Background(), good, nil)
-		var ce *entra.ConfigError
+		var ce *provider.ConfigError
 		require.True(t, errors.As(err, &ce))
 		assert.Equal(t, "store", ce.Field)
 	})

@@ -4,22 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
-
-// DelegatedOption changes what Delegated does.
-type DelegatedOption func(*delegatedOptions)
-
-type delegatedOptions struct {
-	keepAlive      bool
-	keepAliveEvery time.Duration
-}
 
 // Delegated returns the Mailbox of a delegated grant: a user (or an admin
 // with rights to a shared mailbox) authorized the app once, with
@@ -34,18 +26,14 @@ type delegatedOptions struct {
 // (refreshing only when the stored one is near expiry), so a revoked grant
 // fails here.
 //
-// With WithKeepAlive, a goroutine keeps the grant from expiring unused
-// until ctx is done: pass a context that lives as long as the Mailbox.
-func Delegated(ctx context.Context, cfg Config, store tokenstore.Store, opts ...DelegatedOption) (*provider.Mailbox, error) {
+// A grant that a quiet mailbox never refreshes expires after 90 days
+// unused: run KeepAlive from a scheduler (daily is plenty).
+func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provider.Mailbox, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &ConfigError{Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
-	}
-	var o delegatedOptions
-	for _, opt := range opts {
-		opt(&o)
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {
@@ -57,15 +45,12 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store, opts ...
 			return nil, err
 		}
 	}
-	refresher := tokenstore.NewRefresher(store, d.key, d.refresh, cfg.refresherOptions()...)
-	mb := cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions()...))
+	refresher := tokenstore.NewRefresher(store, d.key, d.refresh, &tokenstore.RefresherOptions{Logger: cfg.Logger, Clock: cfg.Clock})
+	mb := cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions()))
 	if !cfg.Lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
 			return nil, provider.Annotate(err)
 		}
-	}
-	if o.keepAlive {
-		go d.keepAliveLoop(ctx, o.keepAliveEvery)
 	}
 	return mb, nil
 }
@@ -75,7 +60,7 @@ type delegatedGrant struct {
 	cfg      Config
 	store    tokenstore.Store
 	key      string
-	endpoint *provider.TokenEndpoint
+	endpoint *oauth.Client
 	watcher  *expiryWatcher // nil when the credential's expiry is unknown
 }
 
@@ -105,16 +90,4 @@ func (d *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*
 		return nil, fmt.Errorf("entra: refresh delegated grant for %s: %w", d.cfg.Mailbox, wrapExpired(d.cfg, err))
 	}
 	return tok, nil
-}
-
-// refresherOptions are the tokenstore.Refresher options of cfg.
-func (c Config) refresherOptions() []tokenstore.RefresherOption {
-	var opts []tokenstore.RefresherOption
-	if c.Logger != nil {
-		opts = append(opts, tokenstore.WithLogger(c.Logger))
-	}
-	if c.Clock != nil {
-		opts = append(opts, tokenstore.WithClock(c.Clock))
-	}
-	return opts
 }

@@ -11,8 +11,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mailoauth/mailoauth/internal/jwt"
-	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -157,7 +157,7 @@ func TestDelegatedRevokedGrant(t *testing.T) {
 	e.srv.Advance(2 * time.Hour)
 
 	_, err := entra.Delegated(context.Background(), cfg, store)
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	require.True(t, errors.As(err, &te), "got %v", err)
 	assert.Equal(t, "invalid_grant", te.Code())
 	assert.NotContains(t, err.Error(), rec.Token.RefreshToken)

@@ -10,7 +10,7 @@
 //   - Delegated: a user authorized the app once for the mailbox; the
 //     refresh token lives in a tokenstore.Store and is rotated safely.
 //     Authorize with AuthorizeDevice (a console) or NewAuthCodeFlow (a web
-//     page), keep a quiet grant alive with KeepAlive or WithKeepAlive.
+//     page), keep a quiet grant alive by running KeepAlive from a scheduler.
 //
 // App-only sending with a client secret:
 //
@@ -24,7 +24,7 @@
 //	if err != nil {
 //		log.Fatal(provider.Diagnose(err)) // says what to fix in the tenant
 //	}
-//	sender := smtpx.NewSender(mb, smtpx.SenderOptions{})
+//	sender := smtpx.NewSender(mb, nil)
 //
 // The Cloud presets (Global, USGovernment, USGovernmentDoD, China) keep the
 // login host, the Exchange hosts and the scope resources of one cloud

@@ -16,7 +16,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/internal/testclock"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
@@ -51,7 +52,7 @@ func newEnv(t *testing.T) *env {
 			Mailbox:    testMailbox,
 			HTTPClient: srv.Client(),
 			Logger:     slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-			Clock:      srv.Now,
+			Clock:      srv,
 		},
 	}
 }
@@ -71,8 +72,8 @@ func (e *env) authorize(t *testing.T, cfg entra.Config, store tokenstore.Store) 
 	e.srv.GrantMailbox(cfg.Mailbox, testUser)
 	f, err := entra.NewDeviceFlow(cfg, store)
 	require.NoError(t, err)
-	f.Sleep = func(ctx context.Context, d time.Duration) error { e.srv.Advance(d); return ctx.Err() }
-	rec, err := f.Authorize(context.Background(), func(p provider.DevicePrompt) error {
+	f.Clock = testclock.Funcs{NowFunc: e.srv.Now, SleepFunc: func(ctx context.Context, d time.Duration) error { e.srv.Advance(d); return ctx.Err() }}
+	rec, err := f.Authorize(context.Background(), func(p authorize.DevicePrompt) error {
 		return e.srv.ApproveDevice(p.UserCode)
 	})
 	require.NoError(t, err)

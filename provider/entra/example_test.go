@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
@@ -73,11 +74,10 @@ func ExampleDelegated() {
 		HTTPClient: idp.Client(),
 	}
 	store := tokenstore.NewMemory() // use tokenstore.NewFile or sqlstore in a real program
-	ctx, stop := context.WithCancel(context.Background())
-	defer stop() // ends the keep-alive goroutine
+	ctx := context.Background()
 
 	// Once, on a console:
-	_, err := entra.AuthorizeDevice(ctx, cfg, store, func(p provider.DevicePrompt) error {
+	_, err := entra.AuthorizeDevice(ctx, cfg, store, func(p authorize.DevicePrompt) error {
 		fmt.Println("an admin enters the code shown in the prompt's Message")
 		return idp.ApproveDevice(p.UserCode) // the admin approving, in this example
 	})
@@ -87,7 +87,9 @@ func ExampleDelegated() {
 	}
 
 	// Every time the program starts:
-	mb, err := entra.Delegated(ctx, cfg, store, entra.WithKeepAlive(0))
+	// (And once a day, from the program's scheduler, so that a quiet
+	// mailbox does not lose its grant: entra.KeepAlive(ctx, cfg, store).)
+	mb, err := entra.Delegated(ctx, cfg, store)
 	if err != nil {
 		fmt.Println(provider.Diagnose(err))
 		return

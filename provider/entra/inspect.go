@@ -11,7 +11,7 @@ import (
 	"github.com/mailoauth/mailoauth/internal/jwt"
 )
 
-// Permissions a mail token must carry (protocol-facts 2.3): delegated
+// Permissions a mail token must carry (https://learn.microsoft.com/en-us/exchange/client-developer/legacy-protocols/how-to-authenticate-an-imap-pop-smtp-application-by-using-oauth): delegated
 // scopes in scp, application permissions in roles.
 const (
 	ScopeSMTPSend       = "SMTP.Send"

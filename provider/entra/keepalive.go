@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -14,22 +15,7 @@ const (
 	// is refreshed to keep it alive. Entra expires a refresh token unused
 	// for 90 days (AADSTS700082); 14 days leaves room for weeks of outage.
 	DefaultKeepAliveAfter = 14 * day
-	// defaultKeepAliveEvery is how often the WithKeepAlive goroutine looks
-	// at the grant.
-	defaultKeepAliveEvery = time.Hour
 )
-
-// WithKeepAlive makes Delegated start a goroutine that, every checkEvery
-// (zero: hourly) until Delegated's ctx is done, refreshes the grant when it
-// has not been refreshed for cfg.KeepAliveAfter (zero: 14 days): a quiet
-// mailbox then never loses its grant to Entra's 90-day inactivity expiry.
-// Failures are logged to cfg.Logger and retried at the next check.
-func WithKeepAlive(checkEvery time.Duration) DelegatedOption {
-	return func(o *delegatedOptions) {
-		o.keepAlive = true
-		o.keepAliveEvery = checkEvery
-	}
-}
 
 // KeepAlive refreshes the delegated grant of cfg in store when it has not
 // been refreshed (Record.UpdatedAt) for cfg.KeepAliveAfter (zero: 14 days),
@@ -43,7 +29,7 @@ func KeepAlive(ctx context.Context, cfg Config, store tokenstore.Store) (refresh
 		return false, err
 	}
 	if store == nil {
-		return false, &ConfigError{Field: "store", Reason: "KeepAlive needs the tokenstore.Store holding the grant"}
+		return false, &provider.ConfigError{Package: "entra", Field: "store", Reason: "KeepAlive needs the tokenstore.Store holding the grant"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {
@@ -100,24 +86,4 @@ func (d *delegatedGrant) keepAlive(ctx context.Context) (bool, error) {
 	d.cfg.logger().InfoContext(ctx, "entra: refreshed an idle delegated grant to keep it alive",
 		"mailbox", d.cfg.Mailbox, "idle", idle.Round(time.Minute).String())
 	return true, nil
-}
-
-// keepAliveLoop runs keepAlive every interval until ctx is done.
-func (d *delegatedGrant) keepAliveLoop(ctx context.Context, every time.Duration) {
-	if every <= 0 {
-		every = defaultKeepAliveEvery
-	}
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if _, err := d.keepAlive(ctx); err != nil && ctx.Err() == nil {
-			d.cfg.logger().ErrorContext(ctx, "entra: keep-alive of a delegated grant failed; retrying at the next check",
-				"mailbox", d.cfg.Mailbox, "err", err)
-		}
-	}
 }

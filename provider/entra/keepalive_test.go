@@ -9,8 +9,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -75,7 +75,7 @@ func TestKeepAliveSavesAGrantFromInactivityExpiry(t *testing.T) {
 	}
 	t.Run("without keep-alive the grant dies after 90 days", func(t *testing.T) {
 		err := run(t, false)
-		var te *provider.TokenError
+		var te *oauth.TokenError
 		require.True(t, errors.As(err, &te), "got %v", err)
 		assert.Equal(t, "invalid_grant", te.Code())
 		assert.Contains(t, err.Error(), "AADSTS700082")
@@ -91,29 +91,4 @@ func TestKeepAliveWithoutAGrant(t *testing.T) {
 	refreshed, err := entra.KeepAlive(context.Background(), cfg, tokenstore.NewMemory())
 	assert.False(t, refreshed)
 	require.ErrorIs(t, err, tokenstore.ErrNotFound)
-}
-
-func TestDelegatedWithKeepAliveGoroutine(t *testing.T) {
-	e := newEnv(t)
-	cfg := e.publicApp()
-	store := tokenstore.NewMemory()
-	e.authorize(t, cfg, store)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-
-	_, err := entra.Delegated(ctx, cfg, store, entra.WithKeepAlive(5*time.Millisecond))
-	require.NoError(t, err)
-	time.Sleep(30 * time.Millisecond)
-	assert.Equal(t, 0, e.srv.Requests("refresh_token"), "nothing to do while the grant is fresh")
-
-	e.srv.Advance(15 * day)
-	require.Eventually(t, func() bool { return e.srv.Requests("refresh_token") == 1 }, 5*time.Second, 5*time.Millisecond)
-	time.Sleep(30 * time.Millisecond)
-	assert.Equal(t, 1, e.srv.Requests("refresh_token"), "refreshed once, not at every check")
-
-	cancel()
-	time.Sleep(20 * time.Millisecond) // let the goroutine see the cancellation
-	e.srv.Advance(15 * day)
-	time.Sleep(50 * time.Millisecond)
-	assert.Equal(t, 1, e.srv.Requests("refresh_token"), "the goroutine stopped with its context")
 }

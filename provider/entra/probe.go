@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 )
 
 // probeRefreshToken is the deliberately invalid refresh token the probe
@@ -47,7 +48,7 @@ type ProbeResult struct {
 // redeeming a deliberately invalid refresh token at the tenant's token
 // endpoint: invalid_grant proves the credential was accepted; any refusal
 // of the client is returned as a ProbeResult that says what is wrong. An
-// error means no verdict: the configuration is unusable (*ConfigError), the
+// error means no verdict: the configuration is unusable (*provider.ConfigError), the
 // endpoint could not be reached, or it is throttling or failing (the
 // error's Diagnosis is Transient). Mailbox may be empty.
 func ProbeCredentials(ctx context.Context, cfg Config) (*ProbeResult, error) {
@@ -71,7 +72,7 @@ func ProbeCredentials(ctx context.Context, cfg Config) (*ProbeResult, error) {
 		res.Warning = expiryWarning(cfg)
 		return res, nil
 	}
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	if !errors.As(err, &te) {
 		// Network, throttling, 5xx, an answer that is no token endpoint's.
 		return nil, provider.Annotate(fmt.Errorf("entra: credentials probe (tenant %s, client %s): %w", cfg.TenantID, cfg.ClientID, err))
@@ -85,7 +86,7 @@ func ProbeCredentials(ctx context.Context, cfg Config) (*ProbeResult, error) {
 
 // isInvalidGrant reports whether err is the token endpoint's invalid_grant.
 func isInvalidGrant(err error) bool {
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	return errors.As(err, &te) && te.Code() == "invalid_grant"
 }
 
@@ -120,7 +121,7 @@ func probeProblem(cfg Config, err error, d *provider.Diagnosis) string {
 	case has(700024):
 		return "the client assertion's time window was refused: the host clock is wrong"
 	}
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	if errors.As(err, &te) && te.Code() == "invalid_client" && isGUID(strings.TrimSpace(cfg.ClientSecret)) {
 		return "the client was refused and ClientSecret is a GUID, which is a secret's ID, not its value"
 	}

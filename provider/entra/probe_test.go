@@ -15,6 +15,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 )
 
@@ -65,7 +66,7 @@ func probeEnv(t *testing.T, app providertest.App) (*providertest.Server, entra.C
 		ClientSecret: probeSecret,
 		Cloud:        entra.Global.WithAuthorityHost(srv.URL()),
 		HTTPClient:   srv.Client(),
-		Clock:        srv.Now,
+		Clock:        srv,
 	}
 }
 
@@ -164,7 +165,7 @@ func TestProbeCredentials(t *testing.T) {
 			if res.Diagnosis == nil || res.Diagnosis.Code != tt.code || res.Diagnosis.Kind != tt.kind || res.Diagnosis.Fix == "" {
 				t.Errorf("Diagnosis = %+v, want %s %v with a fix", res.Diagnosis, tt.code, tt.kind)
 			}
-			var te *provider.TokenError
+			var te *oauth.TokenError
 			if !errors.As(res.Err, &te) {
 				t.Errorf("Err %v does not hold the token endpoint's refusal", res.Err)
 			}
@@ -247,7 +248,7 @@ func TestProbeRefusesAnUnusableConfig(t *testing.T) {
 	_, cfg := probeEnv(t, confidentialApp())
 	cfg.TenantID = ""
 	_, err := entra.ProbeCredentials(context.Background(), cfg)
-	var ce *entra.ConfigError
+	var ce *provider.ConfigError
 	if !errors.As(err, &ce) || ce.Field != "TenantID" {
 		t.Errorf("error %v, want a ConfigError for TenantID", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 )
 
 // Credential sources named by CredentialExpiry.
@@ -173,7 +174,7 @@ func wrapExpired(cfg Config, err error) error {
 	if err == nil {
 		return nil
 	}
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	if !errors.As(err, &te) {
 		return err
 	}

@@ -23,7 +23,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
 
+	"github.com/mailoauth/mailoauth/internal/testclock"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 )
 
 // logCapture collects slog records as (level, message) lines.
@@ -58,14 +60,14 @@ func (l *logCapture) lines(t *testing.T) []string {
 
 func TestExpiryWarningsAtThresholds(t *testing.T) {
 	expires := time.Date(2026, 9, 30, 0, 0, 0, 0, time.UTC)
-	now := expires.Add(-45 * day)
+	clk := testclock.At(expires.Add(-45 * day))
 	var logs logCapture
 	cfg := Config{
 		ClientID:        "app",
 		ClientSecret:    "s3cr3t",
 		SecretExpiresAt: expires,
 		Logger:          slog.New(slog.NewJSONHandler(&logs, nil)),
-		Clock:           func() time.Time { return now },
+		Clock:           clk,
 	}
 	w := newExpiryWatcher(cfg)
 	require.NotNil(t, w)
@@ -88,7 +90,7 @@ func TestExpiryWarningsAtThresholds(t *testing.T) {
 		{-day, nil},
 	}
 	for _, s := range steps {
-		now = expires.Add(-s.left)
+		clk.Set(expires.Add(-s.left))
 		for range 3 {
 			w.check(ctx)
 		}
@@ -102,7 +104,7 @@ func TestExpiryWarningSkipsPassedThresholds(t *testing.T) {
 	cert := testCertificate(t, time.Date(2026, 3, 10, 0, 0, 0, 0, time.UTC))
 	now := cert.NotAfter().Add(-5 * day)
 	var logs logCapture
-	cfg := Config{ClientID: "app", Certificate: cert, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Clock: func() time.Time { return now }}
+	cfg := Config{ClientID: "app", Certificate: cert, Logger: slog.New(slog.NewJSONHandler(&logs, nil)), Clock: testclock.At(now)}
 	exp, src := CredentialExpiry(cfg)
 	assert.Equal(t, cert.NotAfter(), exp)
 	assert.Equal(t, SourceCertificate, src)
@@ -134,13 +136,13 @@ func TestCredentialExpiry(t *testing.T) {
 // tokenError builds the error TokenEndpoint returns for an Entra answer.
 func tokenError(code string, aadsts int) error {
 	body := fmt.Sprintf(`{"error":%q,"error_description":"AADSTS%d: something.\r\nTrace ID: x","error_codes":[%d]}`, code, aadsts, aadsts)
-	return &provider.TokenError{Endpoint: "https://login/t/oauth2/v2.0/token", Grant: "client_credentials", StatusCode: http.StatusUnauthorized,
+	return &oauth.TokenError{Endpoint: "https://login/t/oauth2/v2.0/token", Grant: "client_credentials", StatusCode: http.StatusUnauthorized,
 		Err: &oauth2.RetrieveError{Body: []byte(body), ErrorCode: code, ErrorDescription: fmt.Sprintf("AADSTS%d: something.", aadsts)}}
 }
 
 func TestExpiredSecretErrorNamesTheDate(t *testing.T) {
 	expires := time.Date(2026, 4, 1, 0, 0, 0, 0, time.UTC)
-	cfg := Config{ClientSecret: "s3cr3t", SecretExpiresAt: expires, Clock: func() time.Time { return expires.Add(day) }}
+	cfg := Config{ClientSecret: "s3cr3t", SecretExpiresAt: expires, Clock: testclock.At(expires.Add(day))}
 
 	err := fmt.Errorf("wrapped: %w", wrapExpired(cfg, tokenError("invalid_client", 7000222)))
 	var ee *ExpiredCredentialError
@@ -154,7 +156,7 @@ func TestExpiredSecretErrorNamesTheDate(t *testing.T) {
 	assert.Equal(t, provider.Misconfigured, d.Kind)
 	assert.Contains(t, d.Summary, "2026-04-01")
 	assert.NotEmpty(t, d.Fix)
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	assert.True(t, errors.As(err, &te), "the token error stays in the chain")
 
 	// The date unknown: still an expired-secret error, saying so.
@@ -166,20 +168,20 @@ func TestExpiredSecretErrorNamesTheDate(t *testing.T) {
 	// Past the configured date, an invalid_client refusal is the expiry
 	// even without the code (the certificate case: Entra answers 700027).
 	cert := testCertificate(t, expires)
-	cfg = Config{Certificate: cert, Clock: func() time.Time { return expires.Add(time.Hour) }}
+	cfg = Config{Certificate: cert, Clock: testclock.At(expires.Add(time.Hour))}
 	err = wrapExpired(cfg, tokenError("invalid_client", 700027))
 	require.True(t, errors.As(err, &ee))
 	assert.Equal(t, SourceCertificate, ee.Source)
 	assert.Contains(t, err.Error(), "the certificate expired on 2026-04-01")
 
 	// Before the date the same refusal is something else.
-	cfg.Clock = func() time.Time { return expires.Add(-time.Hour) }
+	cfg.Clock = testclock.At(expires.Add(-time.Hour))
 	err = wrapExpired(cfg, tokenError("invalid_client", 700027))
 	assert.False(t, errors.As(err, &ee))
 
 	// Network failures are never called an expiry.
-	cfg.Clock = func() time.Time { return expires.Add(time.Hour) }
-	netErr := &provider.NetworkError{Endpoint: "x", Grant: "y", Err: errors.New("refused")}
+	cfg.Clock = testclock.At(expires.Add(time.Hour))
+	netErr := &oauth.NetworkError{Endpoint: "x", Grant: "y", Err: errors.New("refused")}
 	assert.Same(t, error(netErr), wrapExpired(cfg, netErr))
 }
 

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -22,22 +23,22 @@ func offlineParams() url.Values {
 // listed exactly among the client's Authorized redirect URIs (else Google
 // answers redirect_uri_mismatch). The grant is saved in store under
 // cfg.Key(); set OnComplete to show your own page afterwards.
-func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*provider.AuthCodeFlow, error) {
+func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*authorize.AuthCodeFlow, error) {
 	c, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &ConfigError{Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
 	}
 	u, err := url.Parse(redirectURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-		return nil, &ConfigError{Field: "redirectURL", Reason: fmt.Sprintf("%q is not an absolute http(s) URL without fragment", truncate(redirectURL, 120))}
+		return nil, &provider.ConfigError{Package: "google", Field: "redirectURL", Reason: fmt.Sprintf("%q is not an absolute http(s) URL without fragment", truncate(redirectURL, 120))}
 	}
 	authURL, _ := endpointURLs(c.BaseURL)
-	return &provider.AuthCodeFlow{
+	return &authorize.AuthCodeFlow{
 		AuthURL:     authURL,
-		Token:       c.tokenEndpoint(),
+		Client:      c.tokenEndpoint(),
 		RedirectURL: redirectURL,
 		Scopes:      c.scopes(),
 		Params:      offlineParams(),
@@ -45,7 +46,7 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*p
 		Key:         c.Key(),
 		Account:     c.Mailbox,
 		Logger:      c.Logger,
-		Now:         c.Clock,
+		Clock:       c.Clock,
 	}, nil
 }
 
@@ -53,32 +54,32 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*p
 // listener on 127.0.0.1 at a random port catches Google's redirect. The
 // client must be of type "Desktop app" (its file has an "installed"
 // object); Google allows any loopback port for it.
-func NewLoopbackFlow(cfg Config, store tokenstore.Store) (*provider.LoopbackFlow, error) {
+func NewLoopbackFlow(cfg Config, store tokenstore.Store) (*authorize.LoopbackFlow, error) {
 	c, err := cfg.validate()
 	if err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &ConfigError{Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
 	}
 	authURL, _ := endpointURLs(c.BaseURL)
-	return &provider.LoopbackFlow{
+	return &authorize.LoopbackFlow{
 		AuthURL: authURL,
-		Token:   c.tokenEndpoint(),
+		Client:  c.tokenEndpoint(),
 		Scopes:  c.scopes(),
 		Params:  offlineParams(),
 		Store:   store,
 		Key:     c.Key(),
 		Account: c.Mailbox,
 		Logger:  c.Logger,
-		Now:     c.Clock,
+		Clock:   c.Clock,
 	}, nil
 }
 
 // AuthorizeLoopback runs the installed-app flow once: open gets the consent
 // URL (open a browser there, or print it), the redirect is caught on
 // 127.0.0.1, and the grant is saved in store under cfg.Key(). It waits at
-// most provider.StateLifetime, or until ctx is done.
+// most authorize.StateLifetime, or until ctx is done.
 func AuthorizeLoopback(ctx context.Context, cfg Config, store tokenstore.Store, open func(authURL string) error) (*tokenstore.Record, error) {
 	f, err := NewLoopbackFlow(cfg, store)
 	if err != nil {

@@ -6,14 +6,16 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"time"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
-// Config describes a Google OAuth client and the mailbox a user authorizes
-// it for (Delegated, NewAuthCodeFlow, AuthorizeLoopback). It is plain data;
-// its String never shows the client secret.
+// Config is one Gmail or Workspace mailbox and the credential that reaches
+// it: an OAuth client a user authorized (Delegated, NewAuthCodeFlow,
+// AuthorizeLoopback) or a service account with domain-wide delegation
+// (ServiceAccount). It is plain data; its String never shows a secret.
 type Config struct {
 	// ClientJSON is the client file Google Cloud console downloads
 	// (APIs & Services > Credentials), with an "installed" (desktop app) or
@@ -22,33 +24,31 @@ type Config struct {
 	ClientJSON   []byte
 	ClientID     string
 	ClientSecret string // empty: a public client (PKCE only)
-	Mailbox      string // the user's address; the SASL user name
-	// Scopes asked for; zero: ScopeMail.
+	// ServiceAccountKey is the JSON key file of a service account
+	// (IAM & Admin > Service accounts > Keys), for ServiceAccount.
+	ServiceAccountKey []byte
+	Mailbox           string // the user's address; the SASL user name
+	// Scopes asked for; zero: ScopeMail. A service account may add
+	// ScopeIMAPAdmin.
 	Scopes []string
 	// StoreKey is the tokenstore key of the grant; zero: Key() derives one
 	// from the client ID and the mailbox.
 	StoreKey string
-	// BaseURL replaces Google's endpoints by BaseURL + Google's paths
-	// (/o/oauth2/v2/auth, /token): tests point it at providertest.
+	// BaseURL replaces Google's endpoints (and a service-account key's
+	// token_uri) by BaseURL + Google's paths (/o/oauth2/v2/auth, /token):
+	// tests point it at providertest.
 	BaseURL    string
 	HTTPClient *http.Client // every token request goes through it; nil: http.DefaultClient
 	Logger     *slog.Logger // nil: discard; never sees a token or secret
 	// SMTPImplicitTLS makes the Mailbox send through port 465 with implicit
 	// TLS instead of 587 with STARTTLS.
 	SMTPImplicitTLS bool
-	// Lazy makes Delegated return without getting a first access token.
+	// Lazy makes Delegated and ServiceAccount return without getting a
+	// first access token.
 	Lazy bool
-	// Clock replaces time.Now (tests); nil: time.Now.
-	Clock func() time.Time
-}
-
-// ConfigError is a configuration mistake found before any request.
-type ConfigError struct {
-	Field, Reason string
-}
-
-func (e *ConfigError) Error() string {
-	return "google: " + e.Field + ": " + e.Reason
+	// Clock tells the time for assertions and token expiry; nil:
+	// retry.System. Tests give providertest's Server.
+	Clock retry.Clock
 }
 
 // String shows the configuration without its secret.
@@ -57,7 +57,11 @@ func (c Config) String() string {
 	if c.ClientSecret != "" {
 		secret = "redacted"
 	}
-	return fmt.Sprintf("google.Config{ClientID: %q, ClientSecret: %s, Mailbox: %q, BaseURL: %q}", c.ClientID, secret, c.Mailbox, c.BaseURL)
+	key := "none"
+	if len(c.ServiceAccountKey) > 0 {
+		key = "redacted"
+	}
+	return fmt.Sprintf("google.Config{ClientID: %q, ClientSecret: %s, ServiceAccountKey: %s, Mailbox: %q, BaseURL: %q}", c.ClientID, secret, key, c.Mailbox, c.BaseURL)
 }
 
 // GoString is String, so %#v does not print the secret either.
@@ -95,14 +99,14 @@ func (c Config) resolve() (Config, error) {
 	if len(c.ClientJSON) > 0 {
 		var f clientFileJSON
 		if err := json.Unmarshal(c.ClientJSON, &f); err != nil {
-			return c, &ConfigError{Field: "ClientJSON", Reason: "not a JSON client file"}
+			return c, &provider.ConfigError{Package: "google", Field: "ClientJSON", Reason: "not a JSON client file"}
 		}
 		cj := f.Installed
 		if cj == nil {
 			cj = f.Web
 		}
 		if cj == nil {
-			return c, &ConfigError{Field: "ClientJSON", Reason: `has neither an "installed" nor a "web" object (a service-account key goes to ServiceAccount)`}
+			return c, &provider.ConfigError{Package: "google", Field: "ClientJSON", Reason: `has neither an "installed" nor a "web" object (a service-account key goes to ServiceAccount)`}
 		}
 		if c.ClientID == "" {
 			c.ClientID = cj.ClientID
@@ -114,7 +118,7 @@ func (c Config) resolve() (Config, error) {
 	c.ClientID = strings.TrimSpace(c.ClientID)
 	c.ClientSecret = strings.TrimSpace(c.ClientSecret)
 	if c.ClientID == "" {
-		return c, &ConfigError{Field: "ClientID", Reason: "empty (set ClientID or ClientJSON)"}
+		return c, &provider.ConfigError{Package: "google", Field: "ClientID", Reason: "empty (set ClientID or ClientJSON)"}
 	}
 	return c, nil
 }
@@ -127,7 +131,7 @@ func (c Config) validate() (Config, error) {
 	}
 	r.Mailbox = strings.TrimSpace(r.Mailbox)
 	if !strings.Contains(r.Mailbox, "@") {
-		return r, &ConfigError{Field: "Mailbox", Reason: fmt.Sprintf("%q is not a mail address", truncate(r.Mailbox, 120))}
+		return r, &provider.ConfigError{Package: "google", Field: "Mailbox", Reason: fmt.Sprintf("%q is not a mail address", truncate(r.Mailbox, 120))}
 	}
 	return r, nil
 }
@@ -140,17 +144,17 @@ func (c Config) scopes() []string {
 }
 
 // tokenEndpoint returns the token endpoint of a resolved c.
-func (c Config) tokenEndpoint() *provider.TokenEndpoint {
+func (c Config) tokenEndpoint() *oauth.Client {
 	_, tokenURL := endpointURLs(c.BaseURL)
-	ep := &provider.TokenEndpoint{
-		URL:        tokenURL,
-		ClientID:   c.ClientID,
+	ep := &oauth.Client{
+		ID:         c.ClientID,
+		TokenURL:   tokenURL,
 		HTTPClient: c.HTTPClient,
 		Logger:     c.Logger,
-		Now:        c.Clock,
+		Clock:      c.Clock,
 	}
 	if c.ClientSecret != "" {
-		ep.Credential = provider.ClientSecret(c.ClientSecret)
+		ep.Auth = oauth.ClientSecretPost(c.ClientSecret)
 	}
 	return ep
 }

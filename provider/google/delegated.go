@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"time"
 
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -30,7 +29,7 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		return nil, err
 	}
 	if store == nil {
-		return nil, &ConfigError{Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
 	}
 	g := &delegatedGrant{cfg: c, key: c.Key(), endpoint: c.tokenEndpoint()}
 	if !c.Lazy {
@@ -41,14 +40,14 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 			return nil, fmt.Errorf("google: load grant for %s: %w", c.Mailbox, err)
 		}
 	}
-	refresher := tokenstore.NewRefresher(store, g.key, g.refresh, refresherOptions(c.Logger, c.Clock)...)
+	refresher := tokenstore.NewRefresher(store, g.key, g.refresh, &tokenstore.RefresherOptions{Logger: c.Logger, Clock: c.Clock})
 	smtp, imap := servers(c.SMTPImplicitTLS)
 	mb := &provider.Mailbox{
 		Address:   c.Mailbox,
 		SMTP:      smtp,
 		IMAP:      imap,
 		Mechanism: auth.XOAUTH2,
-		Tokens:    auth.NewSource(refresher, sourceOptions(c.Logger, c.Clock)...),
+		Tokens:    auth.NewSource(refresher, c.sourceOptions()),
 		Limits:    limits(),
 	}
 	if !c.Lazy {
@@ -63,7 +62,7 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 type delegatedGrant struct {
 	cfg      Config
 	key      string
-	endpoint *provider.TokenEndpoint
+	endpoint *oauth.Client
 }
 
 // refresh redeems rec's refresh token; the Refresher saves the result.
@@ -77,15 +76,4 @@ func (g *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*
 		return nil, fmt.Errorf("google: refresh grant for %s: %w", g.cfg.Mailbox, err)
 	}
 	return tok, nil
-}
-
-func refresherOptions(l *slog.Logger, clock func() time.Time) []tokenstore.RefresherOption {
-	var opts []tokenstore.RefresherOption
-	if l != nil {
-		opts = append(opts, tokenstore.WithLogger(l))
-	}
-	if clock != nil {
-		opts = append(opts, tokenstore.WithClock(clock))
-	}
-	return opts
 }

@@ -5,7 +5,7 @@
 // web app or AuthorizeLoopback for a program on a desk).
 //
 //	key, _ := os.ReadFile("service-account.json")
-//	mb, err := google.ServiceAccount(ctx, key, "helpdesk@example.com")
+//	mb, err := google.ServiceAccount(ctx, google.Config{ServiceAccountKey: key, Mailbox: "helpdesk@example.com"})
 //	// mb goes to smtpx.Dial, smtpx.NewSender, imapx.Dial, imapx.NewMailgate.
 //
 // Google does not grant the Gmail scope (https://mail.google.com/) to the

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/google"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -63,8 +64,7 @@ func TestE2EServiceAccount(t *testing.T) {
 	keyJSON, key := serviceAccountKeyFile(t)
 	idp.AddApp(providertest.App{ServiceAccountEmail: saEmail, ServiceAccountKey: &key.PublicKey, DelegatedScopes: []string{google.ScopeMail}})
 
-	mb, err := google.ServiceAccount(context.Background(), keyJSON, "helpdesk@example.com",
-		google.WithBaseURL(idp.URL()), google.WithHTTPClient(idp.Client()))
+	mb, err := google.ServiceAccount(context.Background(), google.Config{ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com", BaseURL: idp.URL(), HTTPClient: idp.Client()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,9 +81,8 @@ func TestE2EServiceAccount(t *testing.T) {
 
 	// The admin allowed only the mail scope: asking for imap_admin too is
 	// refused with unauthorized_client, and Diagnose says what to fix.
-	_, err = google.ServiceAccount(context.Background(), keyJSON, "helpdesk@example.com",
-		google.WithBaseURL(idp.URL()), google.WithHTTPClient(idp.Client()), google.WithIMAPAdminScope())
-	var te *provider.TokenError
+	_, err = google.ServiceAccount(context.Background(), google.Config{ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com", BaseURL: idp.URL(), HTTPClient: idp.Client(), Scopes: []string{google.ScopeMail, google.ScopeIMAPAdmin}})
+	var te *oauth.TokenError
 	if !errors.As(err, &te) || te.Code() != "unauthorized_client" {
 		t.Fatalf("err = %v, want unauthorized_client", err)
 	}
@@ -95,8 +94,7 @@ func TestE2EServiceAccount(t *testing.T) {
 	// Once the admin allows it, the same call works.
 	idp.AddApp(providertest.App{ServiceAccountEmail: saEmail, ServiceAccountKey: &key.PublicKey,
 		DelegatedScopes: []string{google.ScopeMail, google.ScopeIMAPAdmin}})
-	if _, err := google.ServiceAccount(context.Background(), keyJSON, "helpdesk@example.com",
-		google.WithBaseURL(idp.URL()), google.WithHTTPClient(idp.Client()), google.WithIMAPAdminScope()); err != nil {
+	if _, err := google.ServiceAccount(context.Background(), google.Config{ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com", BaseURL: idp.URL(), HTTPClient: idp.Client(), Scopes: []string{google.ScopeMail, google.ScopeIMAPAdmin}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -110,9 +108,8 @@ func TestE2EServiceAccountWrongKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	idp.AddApp(providertest.App{ServiceAccountEmail: saEmail, ServiceAccountKey: &other.PublicKey, DelegatedScopes: []string{google.ScopeMail}})
-	_, err = google.ServiceAccount(context.Background(), keyJSON, "helpdesk@example.com",
-		google.WithBaseURL(idp.URL()), google.WithHTTPClient(idp.Client()))
-	var te *provider.TokenError
+	_, err = google.ServiceAccount(context.Background(), google.Config{ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com", BaseURL: idp.URL(), HTTPClient: idp.Client()})
+	var te *oauth.TokenError
 	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
 		t.Fatalf("err = %v, want invalid_grant", err)
 	}
@@ -148,7 +145,7 @@ func TestE2EDelegatedAuthorizeThenRefresh(t *testing.T) {
 
 	store := tokenstore.NewMemory()
 	cfg := google.Config{ClientJSON: webClientFile(app.URL + "/oauth2callback"), Mailbox: "bob@example.com",
-		BaseURL: idp.URL(), HTTPClient: idp.Client(), Clock: idp.Now}
+		BaseURL: idp.URL(), HTTPClient: idp.Client(), Clock: idp}
 	flow, err := google.NewAuthCodeFlow(cfg, store, app.URL+"/oauth2callback")
 	if err != nil {
 		t.Fatal(err)
@@ -202,7 +199,7 @@ func TestE2EDelegatedAuthorizeThenRefresh(t *testing.T) {
 	idp.RevokeGrant(first.Token.RefreshToken)
 	idp.Advance(2 * time.Hour)
 	_, err = mb.Tokens.Token(context.Background())
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
 		t.Fatalf("err = %v, want invalid_grant after revocation", err)
 	}

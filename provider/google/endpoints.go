@@ -6,7 +6,8 @@ import (
 	"github.com/mailoauth/mailoauth/provider"
 )
 
-// Google's OAuth endpoints (protocol-facts 5.1).
+// Google's OAuth endpoints
+// (https://developers.google.com/identity/protocols/oauth2/web-server).
 const (
 	// AuthURL is the consent page of the authorization code flow.
 	AuthURL = "https://accounts.google.com/o/oauth2/v2/auth"
@@ -38,7 +39,7 @@ const (
 	IMAPPort            = 993 // implicit TLS
 )
 
-// Sending limits of one Gmail mailbox (protocol-facts 5.6).
+// Sending limits of one Gmail mailbox (https://support.google.com/a/answer/166852).
 const (
 	// gmailMaxRecipients: Google's documented limit of recipients per message
 	// sent through smtp.gmail.com [P].

@@ -41,8 +41,7 @@ func ExampleServiceAccount() {
 		DelegatedScopes:     []string{google.ScopeMail},
 	})
 
-	mb, err := google.ServiceAccount(context.Background(), keyJSON, "helpdesk@example.com",
-		google.WithBaseURL(idp.URL()), google.WithHTTPClient(idp.Client()))
+	mb, err := google.ServiceAccount(context.Background(), google.Config{ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com", BaseURL: idp.URL(), HTTPClient: idp.Client()})
 	if err != nil {
 		log.Fatal(err)
 	}

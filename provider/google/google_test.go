@@ -22,13 +22,14 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/internal/jwt"
+	"github.com/mailoauth/mailoauth/internal/testclock"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-
-func testClock() time.Time { return testNow }
 
 var (
 	keyOnce sync.Once
@@ -118,7 +119,7 @@ func TestParseServiceAccountKeyRefusesBadInput(t *testing.T) {
 		"empty object": {[]byte(`{}`), "client_email"},
 	} {
 		_, err := ParseServiceAccountKey(tc.in)
-		var ce *ConfigError
+		var ce *provider.ConfigError
 		if !errors.As(err, &ce) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want ConfigError containing %q", name, err, tc.want)
 		}
@@ -170,7 +171,7 @@ func (f *fakeGoogle) token(w http.ResponseWriter, r *http.Request) {
 	}
 	f.n++
 	switch r.PostForm.Get("grant_type") {
-	case provider.GrantJWTBearer:
+	case oauth.GrantJWTBearer:
 		var c assertionClaims
 		h, err := jwt.Verify(r.PostForm.Get("assertion"), &rsaKey(f.t).PublicKey, &c)
 		if err != nil {
@@ -179,7 +180,7 @@ func (f *fakeGoogle) token(w http.ResponseWriter, r *http.Request) {
 		}
 		f.header, f.claims = h, c
 		answer(200, map[string]any{"access_token": fmt.Sprintf("ya29.sa-%d", f.n), "token_type": "Bearer", "expires_in": 3599})
-	case provider.GrantRefreshToken:
+	case oauth.GrantRefreshToken:
 		if r.PostForm.Get("refresh_token") != f.refreshRT || r.PostForm.Get("client_id") != "cid.apps.googleusercontent.com" || r.PostForm.Get("client_secret") != "GOCSPX-secret" {
 			answer(400, map[string]string{"error": "invalid_grant", "error_description": "Token has been expired or revoked."})
 			return
@@ -203,8 +204,7 @@ func (f *fakeGoogle) get(fn func(f *fakeGoogle)) {
 
 func TestServiceAccountSignsDelegationAssertion(t *testing.T) {
 	g := newFakeGoogle(t)
-	mb, err := ServiceAccount(context.Background(), keyFile(t, rsaKey(t), TokenURL), "helpdesk@example.com",
-		WithBaseURL(g.URL), WithHTTPClient(g.Client()), WithClock(testClock), WithIMAPAdminScope())
+	mb, err := ServiceAccount(context.Background(), Config{ServiceAccountKey: keyFile(t, rsaKey(t), TokenURL), Mailbox: "helpdesk@example.com", BaseURL: g.URL, HTTPClient: g.Client(), Clock: testclock.At(testNow), Scopes: []string{ScopeMail, ScopeIMAPAdmin}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -235,8 +235,7 @@ func TestServiceAccountSignsDelegationAssertion(t *testing.T) {
 
 func TestServiceAccountOptions(t *testing.T) {
 	g := newFakeGoogle(t)
-	mb, err := ServiceAccount(context.Background(), keyFile(t, rsaKey(t), TokenURL), "a@example.com",
-		WithBaseURL(g.URL), WithHTTPClient(g.Client()), WithLazy(), WithSMTPImplicitTLS(), WithScopes("s1"))
+	mb, err := ServiceAccount(context.Background(), Config{ServiceAccountKey: keyFile(t, rsaKey(t), TokenURL), Mailbox: "a@example.com", BaseURL: g.URL, HTTPClient: g.Client(), Lazy: true, SMTPImplicitTLS: true, Scopes: []string{"s1"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -256,20 +255,16 @@ func TestServiceAccountOptions(t *testing.T) {
 			t.Errorf("scope %q", g.claims.Scope)
 		}
 	})
-	if _, err := ServiceAccount(context.Background(), keyFile(t, rsaKey(t), TokenURL), "not-an-address"); err == nil {
+	if _, err := ServiceAccount(context.Background(), Config{ServiceAccountKey: keyFile(t, rsaKey(t), TokenURL), Mailbox: "not-an-address"}); err == nil {
 		t.Error("mailbox without @ accepted")
-	}
-	if _, err := ServiceAccount(context.Background(), keyFile(t, rsaKey(t), TokenURL), "a@b", WithScopes()); err == nil {
-		t.Error("empty scopes accepted")
 	}
 }
 
 func TestServiceAccountUnauthorizedClient(t *testing.T) {
 	g := newFakeGoogle(t)
 	g.get(func(g *fakeGoogle) { g.fail = "unauthorized_client" })
-	_, err := ServiceAccount(context.Background(), keyFile(t, rsaKey(t), TokenURL), "helpdesk@example.com",
-		WithBaseURL(g.URL), WithHTTPClient(g.Client()))
-	var te *provider.TokenError
+	_, err := ServiceAccount(context.Background(), Config{ServiceAccountKey: keyFile(t, rsaKey(t), TokenURL), Mailbox: "helpdesk@example.com", BaseURL: g.URL, HTTPClient: g.Client()})
+	var te *oauth.TokenError
 	if !errors.As(err, &te) || te.Code() != "unauthorized_client" {
 		t.Fatalf("err = %v", err)
 	}
@@ -312,7 +307,7 @@ func TestConfigFromClientFile(t *testing.T) {
 		"bad mailbox":  {ClientID: "c", Mailbox: "bob"},
 		"empty client": {ClientJSON: []byte(`{"installed":{}}`), Mailbox: "a@b"},
 	} {
-		var ce *ConfigError
+		var ce *provider.ConfigError
 		if _, err := bad.validate(); !errors.As(err, &ce) {
 			t.Errorf("%s: err = %v", name, err)
 		}
@@ -323,9 +318,9 @@ func TestDelegatedRefreshesAndSavesRotation(t *testing.T) {
 	g := newFakeGoogle(t)
 	g.get(func(g *fakeGoogle) { g.rotate = true })
 	store := tokenstore.NewMemory()
-	cfg := Config{ClientJSON: clientFile("installed"), Mailbox: "bob@example.com", BaseURL: g.URL, HTTPClient: g.Client(), Clock: testClock}
+	cfg := Config{ClientJSON: clientFile("installed"), Mailbox: "bob@example.com", BaseURL: g.URL, HTTPClient: g.Client(), Clock: testclock.At(testNow)}
 	// The grant as an authorization flow leaves it: an expired access token.
-	if _, err := provider.SaveGrant(context.Background(), store, cfg.Key(), "bob@example.com", []string{ScopeMail},
+	if _, err := authorize.SaveGrant(context.Background(), store, cfg.Key(), "bob@example.com", []string{ScopeMail},
 		&oauth2.Token{AccessToken: "old", RefreshToken: "RT-0", Expiry: testNow.Add(-time.Minute)}, testNow); err != nil {
 		t.Fatal(err)
 	}
@@ -366,9 +361,9 @@ func TestNewAuthCodeFlowAsksForOfflineAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f.AuthURL != "https://idp.test/o/oauth2/v2/auth" || f.Token.URL != "https://idp.test/token" ||
+	if f.AuthURL != "https://idp.test/o/oauth2/v2/auth" || f.Client.TokenURL != "https://idp.test/token" ||
 		f.Params.Get("access_type") != "offline" || f.Params.Get("prompt") != "consent" ||
-		f.Key != cfg.Key() || f.Account != "bob@example.com" || len(f.Scopes) != 1 || f.Scopes[0] != ScopeMail || f.Token.Credential == nil {
+		f.Key != cfg.Key() || f.Account != "bob@example.com" || len(f.Scopes) != 1 || f.Scopes[0] != ScopeMail || f.Client.Auth == nil {
 		t.Errorf("flow %+v", f)
 	}
 	if _, err := NewAuthCodeFlow(cfg, tokenstore.NewMemory(), "/relative"); err == nil {
@@ -379,7 +374,7 @@ func TestNewAuthCodeFlowAsksForOfflineAccess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if lf.AuthURL != AuthURL || lf.Token.URL != TokenURL || lf.Token.Credential != nil || lf.Params.Get("access_type") != "offline" {
+	if lf.AuthURL != AuthURL || lf.Client.TokenURL != TokenURL || lf.Client.Auth != nil || lf.Params.Get("access_type") != "offline" {
 		t.Errorf("loopback flow %+v", lf)
 	}
 }

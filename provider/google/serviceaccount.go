@@ -8,8 +8,6 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
-	"net/http"
 	"net/url"
 	"strings"
 	"time"
@@ -19,10 +17,12 @@ import (
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/internal/jwt"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // assertionLifetime is the validity of a service-account assertion; Google
-// refuses more than one hour (protocol-facts 5.4).
+// refuses more than one hour (https://developers.google.com/identity/protocols/oauth2/service-account).
 const assertionLifetime = time.Hour
 
 // ServiceAccountKey is a parsed service-account key file (the JSON a Google
@@ -62,19 +62,19 @@ type serviceAccountJSON struct {
 func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 	var j serviceAccountJSON
 	if err := json.Unmarshal(keyJSON, &j); err != nil {
-		return nil, &ConfigError{Field: "keyJSON", Reason: "not a JSON service-account key file"}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "not a JSON service-account key file"}
 	}
 	if len(j.Installed) > 0 || len(j.Web) > 0 {
-		return nil, &ConfigError{Field: "keyJSON", Reason: "this is an OAuth client file, not a service-account key: use Delegated with Config.ClientJSON, or download a key of the service account (IAM > Service accounts > Keys)"}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "this is an OAuth client file, not a service-account key: use Delegated with Config.ClientJSON, or download a key of the service account (IAM > Service accounts > Keys)"}
 	}
 	if j.Type != "" && j.Type != "service_account" {
-		return nil, &ConfigError{Field: "keyJSON", Reason: fmt.Sprintf("key file type is %q, want \"service_account\"", truncate(j.Type, 40))}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("key file type is %q, want \"service_account\"", truncate(j.Type, 40))}
 	}
 	if j.ClientEmail == "" {
-		return nil, &ConfigError{Field: "keyJSON", Reason: "key file has no client_email"}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "key file has no client_email"}
 	}
 	if j.PrivateKey == "" {
-		return nil, &ConfigError{Field: "keyJSON", Reason: "key file has no private_key"}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "key file has no private_key"}
 	}
 	signer, err := parsePrivateKey(j.PrivateKey)
 	if err != nil {
@@ -91,7 +91,7 @@ func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 		k.TokenURI = TokenURL
 	}
 	if u, err := url.Parse(k.TokenURI); err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, &ConfigError{Field: "keyJSON", Reason: fmt.Sprintf("token_uri %q is not an https URL", truncate(k.TokenURI, 120))}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("token_uri %q is not an https URL", truncate(k.TokenURI, 120))}
 	}
 	return k, nil
 }
@@ -101,7 +101,7 @@ func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 func parsePrivateKey(p string) (crypto.Signer, error) {
 	block, _ := pem.Decode([]byte(p))
 	if block == nil {
-		return nil, &ConfigError{Field: "keyJSON", Reason: "private_key is not PEM"}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "private_key is not PEM"}
 	}
 	var key any
 	var err error
@@ -111,131 +111,64 @@ func parsePrivateKey(p string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, &ConfigError{Field: "keyJSON", Reason: fmt.Sprintf("private_key is a PEM %q block, want PRIVATE KEY", truncate(block.Type, 40))}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("private_key is a PEM %q block, want PRIVATE KEY", truncate(block.Type, 40))}
 	}
 	if err != nil {
-		return nil, &ConfigError{Field: "keyJSON", Reason: "private_key does not parse as PKCS#8 or PKCS#1"}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "private_key does not parse as PKCS#8 or PKCS#1"}
 	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, &ConfigError{Field: "keyJSON", Reason: fmt.Sprintf("private_key is %T; Google service-account keys are RSA", key)}
+		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("private_key is %T; Google service-account keys are RSA", key)}
 	}
 	return rk, nil
 }
 
-// Option changes what ServiceAccount does.
-type Option func(*saOptions)
-
-type saOptions struct {
-	scopes      []string
-	baseURL     string
-	httpClient  *http.Client
-	logger      *slog.Logger
-	clock       func() time.Time
-	implicitTLS bool
-	lazy        bool
-}
-
-// WithIMAPAdminScope adds ScopeIMAPAdmin, so that IMAP shows every label
-// and message regardless of the user's IMAP settings. The Workspace admin
-// must allow this scope for the service account too.
-func WithIMAPAdminScope() Option {
-	return func(o *saOptions) { o.scopes = append(o.scopes, ScopeIMAPAdmin) }
-}
-
-// WithScopes replaces the scopes (default: ScopeMail).
-func WithScopes(scopes ...string) Option {
-	return func(o *saOptions) { o.scopes = append([]string(nil), scopes...) }
-}
-
-// WithBaseURL sends every token request to base + "/token" (Google's path)
-// instead of the key file's token_uri: tests point it at providertest.
-func WithBaseURL(base string) Option {
-	return func(o *saOptions) { o.baseURL = base }
-}
-
-// WithHTTPClient sets the client of every token request (default
-// http.DefaultClient).
-func WithHTTPClient(c *http.Client) Option {
-	return func(o *saOptions) { o.httpClient = c }
-}
-
-// WithLogger sets the logger; nil discards. Tokens and keys are never logged.
-func WithLogger(l *slog.Logger) Option {
-	return func(o *saOptions) { o.logger = l }
-}
-
-// WithClock replaces time.Now for assertions and expiry (tests).
-func WithClock(now func() time.Time) Option {
-	return func(o *saOptions) { o.clock = now }
-}
-
-// WithSMTPImplicitTLS makes the Mailbox send through smtp.gmail.com:465
-// with implicit TLS instead of 587 with STARTTLS.
-func WithSMTPImplicitTLS() Option {
-	return func(o *saOptions) { o.implicitTLS = true }
-}
-
-// WithLazy makes ServiceAccount return without fetching a first token.
-func WithLazy() Option {
-	return func(o *saOptions) { o.lazy = true }
-}
-
 // ServiceAccount returns the Mailbox of a Workspace user that a service
 // account impersonates through domain-wide delegation: every token comes
-// from a JWT-bearer grant whose assertion (RS256, signed with the key file's
-// private key) names mailbox as sub.
+// from a JWT-bearer grant whose assertion (RS256, signed with the private
+// key of cfg.ServiceAccountKey) names cfg.Mailbox as sub. cfg's OAuth
+// client fields are not used.
 //
 // A Workspace admin must have authorized the service account's client ID
 // for the scopes (Admin console > Security > API controls > Domain-wide
 // delegation), else Google answers unauthorized_client; provider.Diagnose
-// explains that error. Unless WithLazy is given, ServiceAccount fetches one
+// explains that error. Unless cfg.Lazy is set, ServiceAccount fetches one
 // token before returning, so such a mistake fails here.
-func ServiceAccount(ctx context.Context, keyJSON []byte, mailbox string, opts ...Option) (*provider.Mailbox, error) {
-	key, err := ParseServiceAccountKey(keyJSON)
+func ServiceAccount(ctx context.Context, cfg Config) (*provider.Mailbox, error) {
+	key, err := ParseServiceAccountKey(cfg.ServiceAccountKey)
 	if err != nil {
 		return nil, err
 	}
-	mailbox = strings.TrimSpace(mailbox)
+	mailbox := strings.TrimSpace(cfg.Mailbox)
 	if !strings.Contains(mailbox, "@") {
-		return nil, &ConfigError{Field: "mailbox", Reason: fmt.Sprintf("%q is not a mail address; domain-wide delegation impersonates one user", truncate(mailbox, 120))}
-	}
-	o := saOptions{scopes: []string{ScopeMail}}
-	for _, opt := range opts {
-		opt(&o)
-	}
-	if len(o.scopes) == 0 {
-		return nil, &ConfigError{Field: "scopes", Reason: "no scope asked for"}
+		return nil, &provider.ConfigError{Package: "google", Field: "Mailbox", Reason: fmt.Sprintf("%q is not a mail address; domain-wide delegation impersonates one user", truncate(mailbox, 120))}
 	}
 	tokenURL := key.TokenURI
-	if o.baseURL != "" {
-		_, tokenURL = endpointURLs(o.baseURL)
+	if cfg.BaseURL != "" {
+		_, tokenURL = endpointURLs(cfg.BaseURL)
 	}
-	src := &serviceAccountSource{
+	src := &serviceAccount{
 		key:     key,
 		mailbox: mailbox,
-		scope:   strings.Join(o.scopes, " "),
-		now:     o.clock,
-		endpoint: &provider.TokenEndpoint{
-			URL:        tokenURL,
-			HTTPClient: o.httpClient,
-			Logger:     o.logger,
-			Now:        o.clock,
+		scope:   strings.Join(cfg.scopes(), " "),
+		clock:   retry.Or(cfg.Clock),
+		endpoint: &oauth.Client{
+			TokenURL:   tokenURL,
+			HTTPClient: cfg.HTTPClient,
+			Logger:     cfg.Logger,
+			Clock:      cfg.Clock,
 		},
 	}
-	if src.now == nil {
-		src.now = time.Now
-	}
-	smtp, imap := servers(o.implicitTLS)
+	smtp, imap := servers(cfg.SMTPImplicitTLS)
 	mb := &provider.Mailbox{
 		Address:   mailbox,
 		SMTP:      smtp,
 		IMAP:      imap,
 		Mechanism: auth.XOAUTH2,
-		Tokens:    auth.NewSource(src, sourceOptions(o.logger, o.clock)...),
+		Tokens:    auth.NewSource(src, cfg.sourceOptions()),
 		Limits:    limits(),
 	}
-	if !o.lazy {
+	if !cfg.Lazy {
 		if _, err := mb.Tokens.Token(ctx); err != nil {
 			return nil, provider.Annotate(err)
 		}
@@ -243,17 +176,18 @@ func ServiceAccount(ctx context.Context, keyJSON []byte, mailbox string, opts ..
 	return mb, nil
 }
 
-// serviceAccountSource gets a token per call with a fresh assertion;
+// serviceAccount gets a token per call with a fresh assertion;
 // auth.Source caches the tokens. It holds no mutable state.
-type serviceAccountSource struct {
+type serviceAccount struct {
 	key      *ServiceAccountKey
 	mailbox  string
 	scope    string
-	now      func() time.Time
-	endpoint *provider.TokenEndpoint
+	clock    retry.Clock
+	endpoint *oauth.Client
 }
 
-// assertionClaims are the claims Google requires (protocol-facts 5.4).
+// assertionClaims are the claims Google requires of a service account's
+// assertion (https://developers.google.com/identity/protocols/oauth2/service-account).
 type assertionClaims struct {
 	Iss   string `json:"iss"`
 	Scope string `json:"scope"`
@@ -263,19 +197,14 @@ type assertionClaims struct {
 	Sub   string `json:"sub"`
 }
 
-// Token implements oauth2.TokenSource.
-func (s *serviceAccountSource) Token() (*oauth2.Token, error) {
-	return s.TokenContext(context.Background())
-}
-
-// TokenContext implements auth.ContextTokenSource.
-func (s *serviceAccountSource) TokenContext(ctx context.Context) (*oauth2.Token, error) {
+// Refresh implements auth.Refresher: a new token each call.
+func (s *serviceAccount) Refresh(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 	assertion, err := s.assertion()
 	if err != nil {
 		return nil, err
 	}
 	tok, err := s.endpoint.Do(ctx, url.Values{
-		"grant_type": {provider.GrantJWTBearer},
+		"grant_type": {oauth.GrantJWTBearer},
 		"assertion":  {assertion},
 	})
 	if err != nil {
@@ -285,8 +214,8 @@ func (s *serviceAccountSource) TokenContext(ctx context.Context) (*oauth2.Token,
 }
 
 // assertion signs a new assertion valid from now for assertionLifetime.
-func (s *serviceAccountSource) assertion() (string, error) {
-	now := s.now()
+func (s *serviceAccount) assertion() (string, error) {
+	now := s.clock.Now()
 	header := map[string]any{}
 	if s.key.PrivateKeyID != "" {
 		header["kid"] = s.key.PrivateKeyID
@@ -294,7 +223,7 @@ func (s *serviceAccountSource) assertion() (string, error) {
 	a, err := jwt.Sign(s.key.Key, jwt.RS256, header, assertionClaims{
 		Iss:   s.key.ClientEmail,
 		Scope: s.scope,
-		Aud:   s.endpoint.URL,
+		Aud:   s.endpoint.TokenURL,
 		Iat:   now.Unix(),
 		Exp:   now.Add(assertionLifetime).Unix(),
 		Sub:   s.mailbox,
@@ -306,13 +235,6 @@ func (s *serviceAccountSource) assertion() (string, error) {
 }
 
 // sourceOptions are the auth.Source options of a Gmail mailbox.
-func sourceOptions(l *slog.Logger, clock func() time.Time) []auth.SourceOption {
-	var opts []auth.SourceOption
-	if l != nil {
-		opts = append(opts, auth.WithLogger(l))
-	}
-	if clock != nil {
-		opts = append(opts, auth.WithClock(clock))
-	}
-	return opts
+func (c Config) sourceOptions() *auth.SourceOptions {
+	return &auth.SourceOptions{Logger: c.Logger, Clock: c.Clock}
 }

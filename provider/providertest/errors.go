@@ -177,7 +177,7 @@ func (s *Server) handleErrorLookup(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	fmt.Fprintf(w, "<!DOCTYPE html><html><body><h1>AADSTS%s</h1><p>See protocol-facts for its meaning.</p></body></html>\n", code)
+	fmt.Fprintf(w, "<!DOCTYPE html><html><body><h1>AADSTS%s</h1><p>See https://login.microsoftonline.com/error?code=%[1]s for its meaning.</p></body></html>\n", code)
 }
 
 // Natural errors. Entra descriptions follow the texts seen from login.microsoftonline.com; the

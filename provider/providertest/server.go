@@ -1,6 +1,7 @@
 package providertest
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/tls"
@@ -187,6 +188,17 @@ func (s *Server) Now() time.Time {
 }
 
 func (s *Server) nowLocked() time.Time { return time.Now().Add(s.offset) }
+
+// Sleep advances the server clock by d and returns at once (ctx.Err()
+// when ctx is done), so that the Server is a retry.Clock: give it as the
+// Clock of a configuration and the polling, backoff and expiry schedules
+// of the code under test run in the server's time, without waiting.
+func (s *Server) Sleep(ctx context.Context, d time.Duration) error {
+	if d > 0 {
+		s.Advance(d)
+	}
+	return ctx.Err()
+}
 
 // Advance moves the server clock by d (negative d moves it back).
 func (s *Server) Advance(d time.Duration) {

@@ -385,7 +385,7 @@ func testRefreshOnce(t *testing.T, s tokenstore.Store) {
 	got := make([]string, refreshers)
 	var wg sync.WaitGroup
 	for i := range refreshers {
-		r := tokenstore.NewRefresher(s, "grant", refresh)
+		r := tokenstore.NewRefresher(s, "grant", refresh, nil)
 		wg.Go(func() {
 			tok, err := r.TokenContext(ctx)
 			if err != nil {

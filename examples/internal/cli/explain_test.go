@@ -12,10 +12,11 @@ import (
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/smtpx"
 )
 
 func TestExplainStatusAndAdvice(t *testing.T) {
-	refused := &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"}
+	refused := &smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"}
 	d := provider.Diagnose(refused)
 	if d == nil {
 		t.Fatal("provider.Diagnose knows nothing of 535 5.7.3")

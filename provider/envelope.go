@@ -1,8 +1,10 @@
-package smtpx
+package provider
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -15,40 +17,52 @@ const (
 )
 
 // ErrInvalidAddress is wrapped by the error for an envelope address that is
-// not a valid RFC 5321 mailbox or holds CR, LF or NUL. It is returned before
-// any connection is made.
+// not a valid RFC 5321 mailbox or holds CR, LF or NUL. Senders return it
+// before any connection is made.
 var ErrInvalidAddress = errors.New("invalid envelope address")
 
-// Envelope is the SMTP envelope of a message: the reverse path given in MAIL
-// FROM and the recipients given in RCPT TO. The message's own From, To and
-// Cc header fields are not read: Bcc recipients appear only here.
+// Envelope is who a message goes from and to, apart from its header: the
+// reverse path and the recipients (SMTP's MAIL FROM and RCPT TO). The
+// message's own From, To and Cc header fields are not read: Bcc recipients
+// appear only here.
 type Envelope struct {
 	From string   // zero: the mailbox's address
 	To   []string // at least one
 }
 
-// validate checks every address of the envelope.
-func (env *Envelope) validate() error {
-	if err := checkAddress("sender", env.From); err != nil {
+// Sender sends messages for one mailbox: smtpx.Sender over SMTP, and any
+// other transport that delivers a MIME message to an envelope's
+// recipients. A nil error means the server accepted the message for every
+// recipient, not that it was delivered.
+type Sender interface {
+	Send(ctx context.Context, env Envelope, msg io.Reader) error
+}
+
+// Validate checks every address of the envelope; its errors wrap
+// ErrInvalidAddress.
+func (env *Envelope) Validate() error {
+	if err := CheckAddress("sender", env.From); err != nil {
 		return err
 	}
 	if len(env.To) == 0 {
-		return fmt.Errorf("smtpx: no recipients: %w", ErrInvalidAddress)
+		return fmt.Errorf("no recipients: %w", ErrInvalidAddress)
 	}
 	for _, to := range env.To {
-		if err := checkAddress("recipient", to); err != nil {
+		if err := CheckAddress("recipient", to); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// checkAddress reports why addr is not a valid RFC 5321 Mailbox
-// (Local-part "@" Domain, with the UTF-8 of RFC 6531 allowed). The error
-// quotes addr with Go escapes, so a CR or LF in it cannot forge a log line.
-func checkAddress(role, addr string) error {
+// CheckAddress reports why addr is not a valid RFC 5321 Mailbox
+// (Local-part "@" Domain, with the UTF-8 of RFC 6531 allowed); role names
+// it in the error ("sender", "recipient"). The error wraps
+// ErrInvalidAddress and quotes addr with Go escapes, so a CR or LF in it
+// cannot forge a log line.
+func CheckAddress(role, addr string) error {
 	if why := mailboxProblem(addr); why != "" {
-		return fmt.Errorf("smtpx: %s %q: %s: %w", role, addr, why, ErrInvalidAddress)
+		return fmt.Errorf("%s %q: %s: %w", role, addr, why, ErrInvalidAddress)
 	}
 	return nil
 }
@@ -164,26 +178,4 @@ func isAtext(r rune) bool {
 		return true
 	}
 	return strings.ContainsRune("!#$%&'*+-/=?^_`{|}~", r)
-}
-
-// needsUTF8 reports whether the envelope needs SMTPUTF8.
-func needsUTF8(from string, to []string) bool {
-	if !isASCII(from) {
-		return true
-	}
-	for _, t := range to {
-		if !isASCII(t) {
-			return true
-		}
-	}
-	return false
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

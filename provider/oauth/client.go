@@ -1,9 +1,10 @@
-package provider
+package oauth
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/retry"
 )
 
 // MaxTokenResponse is the largest token-endpoint answer read, in bytes. A
@@ -30,36 +33,42 @@ const (
 	GrantJWTBearer         = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 )
 
-// TokenEndpoint posts grant forms to an OAuth2 token URL and parses the
-// answer. It is the one token-endpoint client of the module: the Entra and
-// Google packages and every flow in this package go through it.
+// Client is one OAuth client (an app registration) at one authorization
+// server's token endpoint: it posts grant forms and parses the answers. It
+// is the one token-endpoint client of the module: the Entra and Google
+// packages and the authorization flows go through it.
 //
-// A TokenEndpoint is plain data: set the fields, then use it from any number
+// A Client is plain data: set the fields, then use it from any number
 // of goroutines; do not change the fields while requests are in flight.
-type TokenEndpoint struct {
-	URL        string
-	ClientID   string
-	Credential Credential   // nil: public client (client_id only)
-	HTTPClient *http.Client // nil: http.DefaultClient
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// TokenURL is the token endpoint.
+	TokenURL string
+	// Auth authenticates the client; nil: a public client (client_id only).
+	Auth ClientAuth
+	// HTTPClient carries every request; nil: http.DefaultClient.
+	HTTPClient *http.Client
 	// Logger receives one debug line per request (grant, status, duration);
 	// never a token, secret, code or assertion. nil: discard.
 	Logger *slog.Logger
-	// Now is the clock that turns expires_in into Token.Expiry. nil: time.Now.
-	Now func() time.Time
+	// Clock turns expires_in into Token.Expiry; nil: retry.System.
+	Clock retry.Clock
 }
 
-// Credential authenticates the client in a token request.
-type Credential interface {
+// ClientAuth authenticates the client in a token request (RFC 6749
+// section 2.3).
+type ClientAuth interface {
 	// Apply adds the client's credential to form (client_secret, or
 	// client_assertion_type + client_assertion). tokenURL is the endpoint the
 	// form goes to (the audience of an assertion).
 	Apply(ctx context.Context, tokenURL string, form url.Values) error
 }
 
-// ClientSecret returns a Credential that sends secret as client_secret in
-// the form body (client_secret_post). The secret never appears in its
+// ClientSecretPost returns a ClientAuth that sends secret as client_secret
+// in the form body (client_secret_post). The secret never appears in its
 // String or GoString output.
-func ClientSecret(secret string) Credential {
+func ClientSecretPost(secret string) ClientAuth {
 	return clientSecret{secret: secret}
 }
 
@@ -67,14 +76,14 @@ type clientSecret struct{ secret string }
 
 func (c clientSecret) Apply(_ context.Context, _ string, form url.Values) error {
 	if c.secret == "" {
-		return fmt.Errorf("provider: client secret is empty")
+		return fmt.Errorf("oauth: client secret is empty")
 	}
 	form.Set("client_secret", c.secret)
 	return nil
 }
 
-func (clientSecret) String() string   { return "ClientSecret(redacted)" }
-func (clientSecret) GoString() string { return "provider.ClientSecret(redacted)" }
+func (clientSecret) String() string   { return "ClientSecretPost(redacted)" }
+func (clientSecret) GoString() string { return "oauth.ClientSecretPost(redacted)" }
 
 // Do posts form (grant_type and the grant's parameters; client_id and the
 // credential are added to a copy) and returns the token.
@@ -85,7 +94,7 @@ func (clientSecret) GoString() string { return "provider.ClientSecret(redacted)"
 // error_codes; a body that is malformed, not JSON or over MaxTokenResponse
 // is a *ResponseError; a failure to reach the endpoint is a *NetworkError.
 // No secret, code, refresh token or assertion is ever part of an error.
-func (e *TokenEndpoint) Do(ctx context.Context, form url.Values) (*oauth2.Token, error) {
+func (e *Client) Do(ctx context.Context, form url.Values) (*oauth2.Token, error) {
 	resp, body, err := e.post(ctx, form, true)
 	if err != nil {
 		return nil, err
@@ -96,9 +105,9 @@ func (e *TokenEndpoint) Do(ctx context.Context, form url.Values) (*oauth2.Token,
 // post sends form (with client_id and, when withCredential, the credential
 // added to a copy) and returns a 2xx answer's body, or the typed error of
 // any other answer. It is shared with the device authorization request.
-func (e *TokenEndpoint) post(ctx context.Context, form url.Values, withCredential bool) (*http.Response, []byte, error) {
-	if e == nil || e.URL == "" {
-		return nil, nil, fmt.Errorf("provider: token endpoint URL is empty")
+func (e *Client) post(ctx context.Context, form url.Values, withCredential bool) (*http.Response, []byte, error) {
+	if e == nil || e.TokenURL == "" {
+		return nil, nil, fmt.Errorf("oauth: token endpoint URL is empty")
 	}
 	grant := form.Get("grant_type")
 	if grant == "" {
@@ -108,17 +117,17 @@ func (e *TokenEndpoint) post(ctx context.Context, form url.Values, withCredentia
 	for k, v := range form {
 		f[k] = append([]string(nil), v...)
 	}
-	if e.ClientID != "" {
-		f.Set("client_id", e.ClientID)
+	if e.ID != "" {
+		f.Set("client_id", e.ID)
 	}
-	if withCredential && e.Credential != nil {
-		if err := e.Credential.Apply(ctx, e.URL, f); err != nil {
-			return nil, nil, fmt.Errorf("provider: token request (%s): client credential: %w", grant, err)
+	if withCredential && e.Auth != nil {
+		if err := e.Auth.Apply(ctx, e.TokenURL, f); err != nil {
+			return nil, nil, fmt.Errorf("oauth: token request (%s): client credential: %w", grant, err)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.URL, strings.NewReader(f.Encode()))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, e.TokenURL, strings.NewReader(f.Encode()))
 	if err != nil {
-		return nil, nil, fmt.Errorf("provider: token request (%s): %w", grant, err)
+		return nil, nil, fmt.Errorf("oauth: token request (%s): %w", grant, err)
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Accept", "application/json")
@@ -153,9 +162,9 @@ func (e *TokenEndpoint) post(ctx context.Context, form url.Values, withCredentia
 // Refresh redeems a refresh token. scopes may be empty (the grant's scopes).
 // When the answer carries no new refresh token, the returned token keeps
 // refreshToken, so a caller can always store the result as it is.
-func (e *TokenEndpoint) Refresh(ctx context.Context, refreshToken string, scopes []string) (*oauth2.Token, error) {
+func (e *Client) Refresh(ctx context.Context, refreshToken string, scopes []string) (*oauth2.Token, error) {
 	if refreshToken == "" {
-		return nil, fmt.Errorf("provider: refresh: no refresh token")
+		return nil, fmt.Errorf("oauth: refresh: no refresh token")
 	}
 	form := url.Values{
 		"grant_type":    {GrantRefreshToken},
@@ -174,23 +183,18 @@ func (e *TokenEndpoint) Refresh(ctx context.Context, refreshToken string, scopes
 	return tok, nil
 }
 
-func (e *TokenEndpoint) logger() *slog.Logger {
+func (e *Client) logger() *slog.Logger {
 	if e.Logger == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return e.Logger
 }
 
-func (e *TokenEndpoint) now() time.Time {
-	if e.Now == nil {
-		return time.Now()
-	}
-	return e.Now()
-}
+func (e *Client) now() time.Time { return retry.Or(e.Clock).Now() }
 
 // redactedURL is the endpoint without query or user info, for messages.
-func (e *TokenEndpoint) redactedURL() string {
-	u, err := url.Parse(e.URL)
+func (e *Client) redactedURL() string {
+	u, err := url.Parse(e.TokenURL)
 	if err != nil {
 		return "(unparsable token URL)"
 	}
@@ -215,7 +219,7 @@ type errorJSON struct {
 	ErrorURI         string `json:"error_uri"`
 }
 
-func (e *TokenEndpoint) parseToken(grant string, resp *http.Response, body []byte) (*oauth2.Token, error) {
+func (e *Client) parseToken(grant string, resp *http.Response, body []byte) (*oauth2.Token, error) {
 	bad := func(reason string) error {
 		return &ResponseError{Endpoint: e.redactedURL(), Grant: grant, StatusCode: resp.StatusCode, Reason: reason}
 	}
@@ -280,7 +284,7 @@ func parseExpiresIn(raw json.RawMessage) (int64, error) {
 	return int64(f), nil
 }
 
-func (e *TokenEndpoint) errorAnswer(grant string, resp *http.Response, body []byte) error {
+func (e *Client) errorAnswer(grant string, resp *http.Response, body []byte) error {
 	re := &oauth2.RetrieveError{Response: resp, Body: body}
 	var ej errorJSON
 	jsonOK := json.Unmarshal(body, &ej) == nil
@@ -294,7 +298,7 @@ func (e *TokenEndpoint) errorAnswer(grant string, resp *http.Response, body []by
 			Endpoint:   e.redactedURL(),
 			Grant:      grant,
 			StatusCode: resp.StatusCode,
-			RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), e.now()),
+			RetryAfter: retry.RetryAfter(resp.Header.Get("Retry-After"), e.now()),
 			Err:        re,
 		}
 	}
@@ -308,27 +312,6 @@ func (e *TokenEndpoint) errorAnswer(grant string, resp *http.Response, body []by
 	return &TokenError{Endpoint: e.redactedURL(), Grant: grant, StatusCode: resp.StatusCode, Err: re}
 }
 
-// parseRetryAfter reads Retry-After as seconds or an HTTP date; 0 when
-// absent or unreadable.
-func parseRetryAfter(v string, now time.Time) time.Duration {
-	v = strings.TrimSpace(v)
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d.Round(time.Second)
-		}
-	}
-	return 0
-}
-
 func jsonErrorReason(err error) string {
 	// encoding/json's messages name types and offsets, never input bytes
 	// beyond a single character; keep them short anyway.
@@ -340,4 +323,66 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "..."
+}
+
+// DeviceAuthorization is the answer to a device authorization request
+// (RFC 8628 section 3.2).
+type DeviceAuthorization struct {
+	DeviceCode      string
+	UserCode        string
+	VerificationURI string // Google spells it verification_url; either is read
+	// VerificationURIComplete embeds the user code, for a QR code; empty
+	// when the server sends none.
+	VerificationURIComplete string
+	Message                 string        // Entra's ready sentence; empty elsewhere
+	ExpiresIn               time.Duration // zero when the server named none
+	Interval                time.Duration // zero when the server named none
+}
+
+// deviceAuthJSON is the device authorization answer.
+type deviceAuthJSON struct {
+	DeviceCode              string          `json:"device_code"`
+	UserCode                string          `json:"user_code"`
+	VerificationURI         string          `json:"verification_uri"`
+	VerificationURL         string          `json:"verification_url"`
+	VerificationURIComplete string          `json:"verification_uri_complete"`
+	ExpiresIn               json.RawMessage `json:"expires_in"`
+	Interval                json.RawMessage `json:"interval"`
+	Message                 string          `json:"message"`
+}
+
+// DeviceAuth posts a device authorization request for scopes to deviceURL
+// (client_id and scope; no client credential, as RFC 8628 section 3.1 and
+// both providers ask) and returns the answer. Errors are typed as Do's.
+func (e *Client) DeviceAuth(ctx context.Context, deviceURL string, scopes []string) (*DeviceAuthorization, error) {
+	de := *e
+	de.TokenURL = deviceURL
+	_, body, err := de.post(ctx, url.Values{"scope": {strings.Join(scopes, " ")}}, false)
+	if err != nil {
+		return nil, err
+	}
+	var da deviceAuthJSON
+	if err := json.Unmarshal(body, &da); err != nil {
+		return nil, fmt.Errorf("oauth: device authorization: answer is not JSON: %s", jsonErrorReason(err))
+	}
+	if da.DeviceCode == "" || da.UserCode == "" || (da.VerificationURI == "" && da.VerificationURL == "") {
+		return nil, errors.New("oauth: device authorization: answer lacks device_code, user_code or verification_uri")
+	}
+	out := &DeviceAuthorization{
+		DeviceCode:              da.DeviceCode,
+		UserCode:                da.UserCode,
+		VerificationURI:         da.VerificationURI,
+		VerificationURIComplete: da.VerificationURIComplete,
+		Message:                 da.Message,
+	}
+	if out.VerificationURI == "" {
+		out.VerificationURI = da.VerificationURL
+	}
+	if n, err := parseExpiresIn(da.ExpiresIn); err == nil && n > 0 {
+		out.ExpiresIn = time.Duration(n) * time.Second
+	}
+	if n, err := parseExpiresIn(da.Interval); err == nil && n > 0 {
+		out.Interval = time.Duration(n) * time.Second
+	}
+	return out, nil
 }

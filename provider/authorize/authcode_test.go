@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"context"
@@ -9,56 +9,43 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/mailoauth/mailoauth/internal/testclock"
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-// testClock is a settable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// testNow is the time of the unit tests' clocks.
+var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
 type authCodeRig struct {
 	idp       *fakeIdP
 	app       *httptest.Server
 	flow      *AuthCodeFlow
 	store     *memStore
-	clock     *testClock
+	clock     *testclock.Clock
 	completed chan *tokenstore.Record
 }
 
 func newAuthCodeRig(t *testing.T) *authCodeRig {
 	t.Helper()
-	rig := &authCodeRig{idp: newFakeIdP(t), store: newMemStore(), clock: &testClock{t: testNow}, completed: make(chan *tokenstore.Record, 10)}
+	rig := &authCodeRig{idp: newFakeIdP(t), store: newMemStore(), clock: testclock.At(testNow), completed: make(chan *tokenstore.Record, 10)}
 	mux := http.NewServeMux()
 	rig.app = httptest.NewServer(mux)
 	t.Cleanup(rig.app.Close)
 	rig.flow = &AuthCodeFlow{
 		AuthURL:     rig.idp.URL + "/authorize",
-		Token:       &TokenEndpoint{URL: rig.idp.URL + "/token", ClientID: "app-1", Now: rig.clock.Now},
+		Client:      &oauth.Client{TokenURL: rig.idp.URL + "/token", ID: "app-1", Clock: rig.clock},
 		RedirectURL: rig.app.URL + "/oauth/callback",
 		Scopes:      []string{"https://mail.google.com/"},
 		Params:      url.Values{"access_type": {"offline"}, "prompt": {"consent"}},
 		Store:       rig.store,
 		Key:         "google/alice",
 		Account:     "alice@example.com",
-		Now:         rig.clock.Now,
+		Clock:       rig.clock,
 		OnComplete: func(w http.ResponseWriter, r *http.Request, rec *tokenstore.Record) {
 			rig.completed <- rec
 			io.WriteString(w, "done for "+rec.Account)
@@ -198,7 +185,7 @@ func TestAuthCodeFlowShowsIdPErrorEscaped(t *testing.T) {
 		t.Errorf("status %d", resp.StatusCode)
 	}
 	// The diagnosis comes from Diagnose's catalogue.
-	d := Diagnose(&CallbackError{Code: "access_denied"})
+	d := provider.Diagnose(&CallbackError{Code: "access_denied"})
 	if d == nil {
 		t.Fatal("Diagnose knows nothing of access_denied")
 	}
@@ -266,7 +253,7 @@ func TestAuthCodeStartHandlerCookieAndRedirect(t *testing.T) {
 }
 
 func TestAuthCodeFlowMisconfiguredIsAPage(t *testing.T) {
-	f := &AuthCodeFlow{AuthURL: "not a url", Token: &TokenEndpoint{ClientID: "c"}, Store: newMemStore(), Key: "k", RedirectURL: "http://x/cb"}
+	f := &AuthCodeFlow{AuthURL: "not a url", Client: &oauth.Client{ID: "c"}, Store: newMemStore(), Key: "k", RedirectURL: "http://x/cb"}
 	for _, h := range []http.Handler{f.StartHandler(), f.CallbackHandler()} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, httptest.NewRequest("GET", "/", nil))
@@ -279,7 +266,7 @@ func TestAuthCodeFlowMisconfiguredIsAPage(t *testing.T) {
 func TestRenderPageShowsDiagnosis(t *testing.T) {
 	w := httptest.NewRecorder()
 	renderPage(w, 400, page{Title: "T", Code: "consent_required", URI: "javascript:alert(1)",
-		Diagnosis: &Diagnosis{Kind: Reauthorize, Summary: "Consent <missing>", Fix: "Grant admin consent"}})
+		Diagnosis: &provider.Diagnosis{Kind: provider.Reauthorize, Summary: "Consent <missing>", Fix: "Grant admin consent"}})
 	body := w.Body.String()
 	for _, want := range []string{"Consent &lt;missing&gt;", "Grant admin consent", "consent_required"} {
 		if !strings.Contains(body, want) {

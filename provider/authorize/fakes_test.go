@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -138,7 +139,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 	c, ok := f.codes[r.PostForm.Get("code")]
 	delete(f.codes, r.PostForm.Get("code"))
 	switch {
-	case r.PostForm.Get("grant_type") != GrantAuthorizationCode || !ok:
+	case r.PostForm.Get("grant_type") != oauth.GrantAuthorizationCode || !ok:
 		fail("invalid_grant", "unknown code")
 	case pkceChallenge(r.PostForm.Get("code_verifier")) != c[0]:
 		fail("invalid_grant", "PKCE verification failed")

@@ -1,4 +1,4 @@
-package provider_test
+package authorize_test
 
 import (
 	"context"
@@ -16,6 +16,8 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/authorize"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -35,7 +37,7 @@ var entraScopes = []string{"offline_access", "https://outlook.office.com/IMAP.Ac
 type e2eRig struct {
 	idp   *providertest.Server
 	store *tokenstore.Memory
-	token *provider.TokenEndpoint
+	token *oauth.Client
 	base  string // https://127.0.0.1:PORT/{tenant}/oauth2/v2.0
 }
 
@@ -46,9 +48,9 @@ func newE2E(t *testing.T, app providertest.App) *e2eRig {
 	idp.AddApp(app)
 	idp.SignIn(e2eUser)
 	base := idp.URL() + "/" + providertest.DefaultTenant + "/oauth2/v2.0"
-	te := &provider.TokenEndpoint{URL: base + "/token", ClientID: app.ClientID, HTTPClient: idp.Client(), Now: idp.Now}
+	te := &oauth.Client{TokenURL: base + "/token", ID: app.ClientID, HTTPClient: idp.Client(), Clock: idp}
 	if app.Secret != "" {
-		te.Credential = provider.ClientSecret(app.Secret)
+		te.Auth = oauth.ClientSecretPost(app.Secret)
 	}
 	return &e2eRig{idp: idp, store: tokenstore.NewMemory(), token: te, base: base}
 }
@@ -83,9 +85,9 @@ func TestE2EAuthorizationCodeThroughHandlers(t *testing.T) {
 	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, RedirectURIs: []string{app.URL + "/oauth/callback"}})
 
 	completed := make(chan *tokenstore.Record, 4)
-	flow := &provider.AuthCodeFlow{
+	flow := &authorize.AuthCodeFlow{
 		AuthURL:     rig.base + "/authorize",
-		Token:       rig.token,
+		Client:      rig.token,
 		RedirectURL: app.URL + "/oauth/callback",
 		Scopes:      entraScopes,
 		Store:       rig.store,
@@ -135,7 +137,7 @@ func TestE2EAuthorizationCodeThroughHandlers(t *testing.T) {
 	var refusals []error
 	flow.OnError = func(r *http.Request, err error) { refusals = append(refusals, err) }
 	resp, body = fetch(t, b, app.URL+"/oauth/start")
-	var ce *provider.CallbackError
+	var ce *authorize.CallbackError
 	if len(refusals) != 1 || !errors.As(refusals[0], &ce) || ce.Code != "consent_required" || provider.Diagnose(refusals[0]) == nil {
 		t.Errorf("OnError heard %v, want the diagnosed refusal", refusals)
 	}
@@ -157,9 +159,9 @@ func TestE2EAuthorizationCodeExchangeFailureIsAPage(t *testing.T) {
 	app := httptest.NewServer(mux)
 	defer app.Close()
 	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, RedirectURIs: []string{app.URL + "/cb"}})
-	rig.token.Credential = provider.ClientSecret("wrong secret")
+	rig.token.Auth = oauth.ClientSecretPost("wrong secret")
 	var reported []error
-	flow := &provider.AuthCodeFlow{AuthURL: rig.base + "/authorize", Token: rig.token, RedirectURL: app.URL + "/cb",
+	flow := &authorize.AuthCodeFlow{AuthURL: rig.base + "/authorize", Client: rig.token, RedirectURL: app.URL + "/cb",
 		Scopes: entraScopes, Store: rig.store, Key: "k", Account: e2eUser,
 		OnError: func(r *http.Request, err error) { reported = append(reported, err) }}
 	mux.Handle("/start", flow.StartHandler())
@@ -190,7 +192,11 @@ type deviceRig struct {
 	onSleep func(n int, d time.Duration) time.Duration
 }
 
-func (r *deviceRig) sleep(ctx context.Context, d time.Duration) error {
+// Now reads the identity provider's clock.
+func (r *deviceRig) Now() time.Time { return r.idp.Now() }
+
+// Sleep acts as the user at the n-th wait and moves the server clock.
+func (r *deviceRig) Sleep(ctx context.Context, d time.Duration) error {
 	r.mu.Lock()
 	r.sleeps++
 	n := r.sleeps
@@ -203,9 +209,15 @@ func (r *deviceRig) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func (r *deviceRig) flow() *provider.DeviceFlow {
-	return &provider.DeviceFlow{DeviceURL: r.base + "/devicecode", Token: r.token, Scopes: entraScopes,
-		Store: r.store, Key: "entra/device", Account: e2eUser, Sleep: r.sleep, Now: r.idp.Now}
+// realNow is a rig whose sleeps move the server's clock while its own
+// time stays the real one.
+type realNow struct{ *deviceRig }
+
+func (realNow) Now() time.Time { return time.Now() }
+
+func (r *deviceRig) flow() *authorize.DeviceFlow {
+	return &authorize.DeviceFlow{DeviceURL: r.base + "/devicecode", Client: r.token, Scopes: entraScopes,
+		Store: r.store, Key: "entra/device", Account: e2eUser, Clock: r}
 }
 
 func newDeviceRig(t *testing.T) *deviceRig {
@@ -214,7 +226,7 @@ func newDeviceRig(t *testing.T) *deviceRig {
 
 func TestE2EDeviceCodeThroughEveryPollingState(t *testing.T) {
 	rig := newDeviceRig(t)
-	var prompt provider.DevicePrompt
+	var prompt authorize.DevicePrompt
 	var slept []time.Duration
 	rig.onSleep = func(n int, d time.Duration) time.Duration {
 		slept = append(slept, d)
@@ -228,7 +240,7 @@ func TestE2EDeviceCodeThroughEveryPollingState(t *testing.T) {
 		}
 		return d
 	}
-	rec, err := rig.flow().Authorize(context.Background(), func(p provider.DevicePrompt) error { prompt = p; return nil })
+	rec, err := rig.flow().Authorize(context.Background(), func(p authorize.DevicePrompt) error { prompt = p; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -265,8 +277,8 @@ func TestE2EDeviceCodeDeclined(t *testing.T) {
 		}
 		return d
 	}
-	_, err := rig.flow().Authorize(context.Background(), func(p provider.DevicePrompt) error { code = p.UserCode; return nil })
-	if !errors.Is(err, provider.ErrDeviceDeclined) {
+	_, err := rig.flow().Authorize(context.Background(), func(p authorize.DevicePrompt) error { code = p.UserCode; return nil })
+	if !errors.Is(err, authorize.ErrDeviceDeclined) {
 		t.Fatalf("err = %v, want ErrDeviceDeclined", err)
 	}
 	if d := provider.Diagnose(err); d == nil {
@@ -288,18 +300,18 @@ func TestE2EDeviceCodeExpires(t *testing.T) {
 		return d
 	}
 	f := rig.flow()
-	f.Now = nil // our clock does not jump with the server's
-	_, err := f.Authorize(context.Background(), func(provider.DevicePrompt) error { return nil })
-	var te *provider.TokenError
-	if !errors.Is(err, provider.ErrDeviceExpired) || !errors.As(err, &te) || te.Code() != "expired_token" {
+	f.Clock = realNow{rig} // our clock does not jump with the server's
+	_, err := f.Authorize(context.Background(), func(authorize.DevicePrompt) error { return nil })
+	var te *oauth.TokenError
+	if !errors.Is(err, authorize.ErrDeviceExpired) || !errors.As(err, &te) || te.Code() != "expired_token" {
 		t.Fatalf("err = %v, want ErrDeviceExpired from expired_token", err)
 	}
 
 	// Our own deadline: the user never acts; polling stops at expires_in
 	// after 180 polls of 5 s, not later.
 	rig2 := newDeviceRig(t)
-	_, err = rig2.flow().Authorize(context.Background(), func(provider.DevicePrompt) error { return nil })
-	if !errors.Is(err, provider.ErrDeviceExpired) {
+	_, err = rig2.flow().Authorize(context.Background(), func(authorize.DevicePrompt) error { return nil })
+	if !errors.Is(err, authorize.ErrDeviceExpired) {
 		t.Fatalf("err = %v, want ErrDeviceExpired", err)
 	}
 	if n := rig2.idp.Requests("urn:ietf:params:oauth:grant-type:device_code"); n > 180 {
@@ -317,7 +329,7 @@ func TestE2EDeviceCodeCancelled(t *testing.T) {
 		}
 		return d
 	}
-	_, err := rig.flow().Authorize(ctx, func(provider.DevicePrompt) error { return nil })
+	_, err := rig.flow().Authorize(ctx, func(authorize.DevicePrompt) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v", err)
 	}
@@ -329,10 +341,10 @@ func TestE2ELoopbackWithGoogleRoutes(t *testing.T) {
 	idp.AddApp(providertest.App{ClientID: "desk.apps.googleusercontent.com", Secret: "GOCSPX-desk", RedirectURIs: []string{"http://127.0.0.1/"}})
 	idp.SignIn("carol@example.com")
 	store := tokenstore.NewMemory()
-	flow := &provider.LoopbackFlow{
+	flow := &authorize.LoopbackFlow{
 		AuthURL: idp.URL() + "/o/oauth2/v2/auth",
-		Token: &provider.TokenEndpoint{URL: idp.URL() + "/token", ClientID: "desk.apps.googleusercontent.com",
-			Credential: provider.ClientSecret("GOCSPX-desk"), HTTPClient: idp.Client()},
+		Client: &oauth.Client{TokenURL: idp.URL() + "/token", ID: "desk.apps.googleusercontent.com",
+			Auth: oauth.ClientSecretPost("GOCSPX-desk"), HTTPClient: idp.Client()},
 		Scopes: []string{"https://mail.google.com/"},
 		Params: url.Values{"access_type": {"offline"}, "prompt": {"consent"}},
 		Store:  store, Key: "google/carol", Account: "carol@example.com",
@@ -371,13 +383,13 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 	rig.idp.SetRotation(true)
 	rt := rig.idp.IssueRefreshToken(e2eClient, e2eUser, strings.Join(entraScopes, " "))
 	ctx := context.Background()
-	if _, err := provider.SaveGrant(ctx, rig.store, "entra/alice", e2eUser, entraScopes, &oauth2.Token{RefreshToken: rt}, rig.idp.Now()); err != nil {
+	if _, err := authorize.SaveGrant(ctx, rig.store, "entra/alice", e2eUser, entraScopes, &oauth2.Token{RefreshToken: rt}, rig.idp.Now()); err != nil {
 		t.Fatal(err)
 	}
 	refresh := func(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
 		return rig.token.Refresh(ctx, rec.Token.RefreshToken, rec.Scopes)
 	}
-	r := tokenstore.NewRefresher(rig.store, "entra/alice", refresh, tokenstore.WithClock(rig.idp.Now))
+	r := tokenstore.NewRefresher(rig.store, "entra/alice", refresh, &tokenstore.RefresherOptions{Clock: rig.idp})
 	for i := range 3 {
 		tok, err := r.TokenContext(ctx)
 		if err != nil {
@@ -415,7 +427,7 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 	}
 	rig.idp.Advance(2 * time.Hour)
 	_, err = r.TokenContext(ctx)
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
 		t.Fatalf("err = %v, want invalid_grant", err)
 	}
@@ -434,7 +446,7 @@ func TestE2ETokenEndpointFaults(t *testing.T) {
 		t.Fatalf("client credentials: %v", err)
 	}
 	rig.idp.FailNext(1, providertest.TooManyRequests(7*time.Second))
-	var ue *provider.UnavailableError
+	var ue *oauth.UnavailableError
 	if _, err := rig.token.Do(ctx, form); !errors.As(err, &ue) || ue.StatusCode != 429 || ue.RetryAfter != 7*time.Second {
 		t.Errorf("429: %v", err)
 	}
@@ -442,7 +454,7 @@ func TestE2ETokenEndpointFaults(t *testing.T) {
 	if _, err := rig.token.Do(ctx, form); !errors.As(err, &ue) || ue.StatusCode != 503 {
 		t.Errorf("503: %v", err)
 	}
-	var re *provider.ResponseError
+	var re *oauth.ResponseError
 	rig.idp.FailNext(1, providertest.MalformedJSON())
 	if _, err := rig.token.Do(ctx, form); !errors.As(err, &re) {
 		t.Errorf("malformed: %v", err)
@@ -452,7 +464,7 @@ func TestE2ETokenEndpointFaults(t *testing.T) {
 		t.Errorf("oversized: %v", err)
 	}
 	rig.idp.FailNext(1, providertest.AADSTS(7000222, "invalid_client", "The provided client secret keys for app are expired."))
-	var te *provider.TokenError
+	var te *oauth.TokenError
 	_, err := rig.token.Do(ctx, form)
 	var oe *oauth2.RetrieveError
 	if !errors.As(err, &te) || !errors.As(err, &oe) || !strings.Contains(string(oe.Body), "7000222") {

@@ -1,8 +1,10 @@
-package provider
+package authorize
 
 import (
 	"html/template"
 	"net/http"
+
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // page is what the authorization handlers show a browser. Every field is
@@ -14,7 +16,7 @@ type page struct {
 	Code      string // the provider's error code, if any
 	Detail    string // the provider's error description, if any
 	URI       string // the provider's error URI, if any
-	Diagnosis *Diagnosis
+	Diagnosis *provider.Diagnosis
 }
 
 var pageTemplate = template.Must(template.New("page").Parse(`<!DOCTYPE html>

@@ -1,4 +1,4 @@
-package provider
+package oauth
 
 import (
 	"context"
@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/internal/testclock"
 )
 
 var testNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
@@ -81,12 +83,12 @@ func (ts *tokenServer) lastForm() url.Values {
 	return ts.forms[len(ts.forms)-1]
 }
 
-func (ts *tokenServer) endpoint(cred Credential) *TokenEndpoint {
-	return &TokenEndpoint{URL: ts.URL + "/token", ClientID: "client-1", Credential: cred,
-		HTTPClient: ts.Client(), Now: func() time.Time { return testNow }}
+func (ts *tokenServer) endpoint(cred ClientAuth) *Client {
+	return &Client{TokenURL: ts.URL + "/token", ID: "client-1", Auth: cred,
+		HTTPClient: ts.Client(), Clock: testclock.At(testNow)}
 }
 
-func TestTokenEndpointParsesSuccess(t *testing.T) {
+func TestClientParsesSuccess(t *testing.T) {
 	for _, tc := range []struct {
 		name, expiresIn string
 		want            int64
@@ -101,7 +103,7 @@ func TestTokenEndpointParsesSuccess(t *testing.T) {
 				exp = `,"expires_in":` + tc.expiresIn
 			}
 			ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"Bearer","refresh_token":"RT","scope":"a b","id_token":"IDT"`+exp+`}`)
-			tok, err := ts.endpoint(ClientSecret("s3cret")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}, "scope": {"x"}})
+			tok, err := ts.endpoint(ClientSecretPost("s3cret")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}, "scope": {"x"}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -129,7 +131,7 @@ func TestTokenEndpointParsesSuccess(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointPublicClientSendsNoSecret(t *testing.T) {
+func TestClientPublicClientSendsNoSecret(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"bearer","expires_in":60}`)
 	form := url.Values{"grant_type": {"refresh_token"}}
 	if _, err := ts.endpoint(nil).Do(context.Background(), form); err != nil {
@@ -143,7 +145,7 @@ func TestTokenEndpointPublicClientSendsNoSecret(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointRefreshKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) {
+func TestClientRefreshKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"access_token":"AT2","token_type":"Bearer","expires_in":3600}`)
 	tok, err := ts.endpoint(nil).Refresh(context.Background(), "RT1", []string{"s1", "s2"})
 	if err != nil {
@@ -172,9 +174,9 @@ func TestTokenEndpointRefreshKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) 
 
 const aadstsBody = `{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided.\r\nTrace ID: 1\r\nCorrelation ID: 2\r\nTimestamp: 2026-03-01 12:00:00Z","error_codes":[7000215],"timestamp":"2026-03-01 12:00:00Z","trace_id":"1","correlation_id":"2","error_uri":"https://login.microsoftonline.com/error?code=7000215"}`
 
-func TestTokenEndpointErrorAnswerWrapsRetrieveError(t *testing.T) {
+func TestClientErrorAnswerWrapsRetrieveError(t *testing.T) {
 	ts := newTokenServer(t, 401, aadstsBody)
-	_, err := ts.endpoint(ClientSecret("topsecret-value")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	_, err := ts.endpoint(ClientSecretPost("topsecret-value")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
 	var te *TokenError
 	if !errors.As(err, &te) {
 		t.Fatalf("err = %T %v, want *TokenError", err, err)
@@ -199,7 +201,7 @@ func TestTokenEndpointErrorAnswerWrapsRetrieveError(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointUnavailable(t *testing.T) {
+func TestClientUnavailable(t *testing.T) {
 	for _, tc := range []struct {
 		status     int
 		retryAfter string
@@ -231,7 +233,7 @@ func TestTokenEndpointUnavailable(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointUnusableAnswers(t *testing.T) {
+func TestClientUnusableAnswers(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		status int
@@ -272,7 +274,7 @@ func TestTokenEndpointUnusableAnswers(t *testing.T) {
 	}
 }
 
-func TestTokenEndpoint200WithErrorIsTokenError(t *testing.T) {
+func TestClient200WithErrorIsTokenError(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"error":"invalid_grant","error_description":"bad"}`)
 	_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"refresh_token"}})
 	var te *TokenError
@@ -281,7 +283,7 @@ func TestTokenEndpoint200WithErrorIsTokenError(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointNetworkError(t *testing.T) {
+func TestClientNetworkError(t *testing.T) {
 	ts := newTokenServer(t, 200, `{}`)
 	e := ts.endpoint(nil)
 	ts.Close()
@@ -293,18 +295,18 @@ func TestTokenEndpointNetworkError(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = (&TokenEndpoint{URL: "http://127.0.0.1:1/token"}).Do(ctx, url.Values{"grant_type": {"x"}})
+	_, err = (&Client{TokenURL: "http://127.0.0.1:1/token"}).Do(ctx, url.Values{"grant_type": {"x"}})
 	if !errors.Is(err, context.Canceled) || !errors.As(err, &ne) {
 		t.Fatalf("err = %v, want NetworkError wrapping context.Canceled", err)
 	}
 }
 
-func TestTokenEndpointCredentialErrorAndEmptyURL(t *testing.T) {
-	if _, err := (&TokenEndpoint{}).Do(context.Background(), url.Values{}); err == nil {
+func TestClientCredentialErrorAndEmptyURL(t *testing.T) {
+	if _, err := (&Client{}).Do(context.Background(), url.Values{}); err == nil {
 		t.Error("empty URL: no error")
 	}
 	ts := newTokenServer(t, 200, `{"access_token":"A"}`)
-	_, err := ts.endpoint(ClientSecret("")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	_, err := ts.endpoint(ClientSecretPost("")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
 	if err == nil || !strings.Contains(err.Error(), "client secret is empty") {
 		t.Errorf("err = %v", err)
 	}
@@ -314,8 +316,8 @@ func TestTokenEndpointCredentialErrorAndEmptyURL(t *testing.T) {
 }
 
 func TestClientSecretDoesNotPrint(t *testing.T) {
-	c := ClientSecret("hunter2")
-	e := &TokenEndpoint{URL: "https://x/token", Credential: c}
+	c := ClientSecretPost("hunter2")
+	e := &Client{TokenURL: "https://x/token", Auth: c}
 	for _, s := range []string{fmt.Sprint(c), fmt.Sprintf("%#v", c), fmt.Sprintf("%+v", *e), fmt.Sprintf("%#v", e)} {
 		if strings.Contains(s, "hunter2") {
 			t.Errorf("printed secret: %s", s)
@@ -323,9 +325,9 @@ func TestClientSecretDoesNotPrint(t *testing.T) {
 	}
 }
 
-func TestTokenEndpointConcurrentUse(t *testing.T) {
+func TestClientConcurrentUse(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"Bearer","expires_in":60}`)
-	e := ts.endpoint(ClientSecret("s"))
+	e := ts.endpoint(ClientSecretPost("s"))
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
@@ -335,15 +337,4 @@ func TestTokenEndpointConcurrentUse(t *testing.T) {
 		})
 	}
 	wg.Wait()
-}
-
-func TestParseRetryAfter(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"": 0, "0": 0, "-3": 0, "120": 2 * time.Minute, "junk": 0,
-		testNow.Add(-time.Minute).Format(http.TimeFormat): 0,
-	} {
-		if got := parseRetryAfter(in, testNow); got != want {
-			t.Errorf("parseRetryAfter(%q) = %v, want %v", in, got, want)
-		}
-	}
 }

@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"crypto/rand"
@@ -12,7 +12,8 @@ const (
 	// pkceVerifierBytes of randomness give a 64-character verifier (RFC 7636
 	// allows 43 to 128).
 	pkceVerifierBytes = 48
-	// stateBytes of randomness: 256 bits, twice the 128 the issue asks for.
+	// stateBytes of randomness: 256 bits, twice the 128 bits RFC 6749
+	// section 10.10 asks of a value an attacker must not guess.
 	stateBytes = 32
 	// PKCEMethod is the only code_challenge_method this package sends.
 	PKCEMethod = "S256"

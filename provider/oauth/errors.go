@@ -1,10 +1,12 @@
-package provider
+package oauth
 
 import (
 	"fmt"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // TokenError is the identity provider's error answer (HTTP 4xx with an
@@ -21,7 +23,7 @@ type TokenError struct {
 }
 
 func (e *TokenError) Error() string {
-	s := fmt.Sprintf("provider: token endpoint %s refused %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Err.ErrorCode)
+	s := fmt.Sprintf("oauth: token endpoint %s refused %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Err.ErrorCode)
 	if e.Err.ErrorDescription != "" {
 		s += ": " + firstLine(e.Err.ErrorDescription)
 	}
@@ -48,7 +50,7 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	s := fmt.Sprintf("provider: token endpoint %s unavailable for %s grant (HTTP %d)", e.Endpoint, e.Grant, e.StatusCode)
+	s := fmt.Sprintf("oauth: token endpoint %s unavailable for %s grant (HTTP %d)", e.Endpoint, e.Grant, e.StatusCode)
 	if e.Err != nil && e.Err.ErrorCode != "" {
 		s += ": " + e.Err.ErrorCode
 	}
@@ -77,7 +79,7 @@ type ResponseError struct {
 }
 
 func (e *ResponseError) Error() string {
-	return fmt.Sprintf("provider: token endpoint %s gave an unusable answer to %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Reason)
+	return fmt.Sprintf("oauth: token endpoint %s gave an unusable answer to %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Reason)
 }
 
 // Unwrap returns the *oauth2.RetrieveError, if any.
@@ -98,7 +100,7 @@ type NetworkError struct {
 }
 
 func (e *NetworkError) Error() string {
-	return fmt.Sprintf("provider: token endpoint %s unreachable for %s grant: %v", e.Endpoint, e.Grant, e.Err)
+	return fmt.Sprintf("oauth: token endpoint %s unreachable for %s grant: %v", e.Endpoint, e.Grant, e.Err)
 }
 
 // Unwrap returns the transport's error.
@@ -116,4 +118,23 @@ func firstLine(s string) string {
 		}
 	}
 	return s
+}
+
+// Reply returns the answer for provider.Diagnose.
+func (e *TokenError) Reply() provider.Reply {
+	return provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Response: e.Err.ErrorCode, Text: e.Err.ErrorDescription}
+}
+
+// Reply returns the answer for provider.Diagnose.
+func (e *UnavailableError) Reply() provider.Reply {
+	r := provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Wait: e.RetryAfter}
+	if e.Err != nil {
+		r.Response, r.Text = e.Err.ErrorCode, e.Err.ErrorDescription
+	}
+	return r
+}
+
+// Reply returns the answer for provider.Diagnose.
+func (e *ResponseError) Reply() provider.Reply {
+	return provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Unusable: true}
 }

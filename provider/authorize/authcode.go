@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"context"
@@ -13,6 +13,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -36,7 +39,7 @@ const exchangeTimeout = 30 * time.Second
 // change them afterwards; the handlers are safe for concurrent use.
 type AuthCodeFlow struct {
 	AuthURL     string
-	Token       *TokenEndpoint
+	Client      *oauth.Client
 	RedirectURL string
 	Scopes      []string
 	Params      url.Values // extra authorize parameters (Google: access_type=offline, prompt=consent)
@@ -53,7 +56,7 @@ type AuthCodeFlow struct {
 	// state (a forged link) are not reported.
 	OnError func(r *http.Request, err error)
 	Logger  *slog.Logger
-	Now     func() time.Time // nil: time.Now
+	Clock   retry.Clock // nil: retry.System
 	// MaxPending bounds the authorizations started and not finished; the
 	// oldest is dropped first. Zero: DefaultMaxPending.
 	MaxPending int
@@ -70,7 +73,7 @@ type CallbackError struct {
 }
 
 func (e *CallbackError) Error() string {
-	s := "provider: authorization refused by the identity provider: " + e.Code
+	s := "authorize: authorization refused by the identity provider: " + e.Code
 	if e.Description != "" {
 		s += ": " + firstLine(e.Description)
 	}
@@ -82,12 +85,7 @@ func (f *AuthCodeFlow) table() *pendingTable {
 	return f.pending
 }
 
-func (f *AuthCodeFlow) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *AuthCodeFlow) now() time.Time { return retry.Or(f.Clock).Now() }
 
 func (f *AuthCodeFlow) logger() *slog.Logger {
 	if f.Logger == nil {
@@ -139,7 +137,7 @@ func (f *AuthCodeFlow) StartHandler() http.Handler {
 			q[k] = append([]string(nil), v...)
 		}
 		q.Set("response_type", "code")
-		q.Set("client_id", f.Token.ClientID)
+		q.Set("client_id", f.Client.ID)
 		q.Set("redirect_uri", f.RedirectURL)
 		q.Set("scope", strings.Join(f.Scopes, " "))
 		q.Set("state", state)
@@ -157,19 +155,19 @@ func (f *AuthCodeFlow) StartHandler() http.Handler {
 // checkConfig validates the fields StartHandler needs and returns the
 // parsed AuthURL and the path of RedirectURL (the binding cookie's path).
 func (f *AuthCodeFlow) checkConfig() (*url.URL, string, error) {
-	if f.Token == nil || f.Token.ClientID == "" {
-		return nil, "", errors.New("provider: AuthCodeFlow needs Token with a ClientID")
+	if f.Client == nil || f.Client.ID == "" {
+		return nil, "", errors.New("authorize: AuthCodeFlow needs a Client with an ID")
 	}
 	if f.Store == nil || f.Key == "" {
-		return nil, "", errors.New("provider: AuthCodeFlow needs Store and Key")
+		return nil, "", errors.New("authorize: AuthCodeFlow needs Store and Key")
 	}
 	au, err := url.Parse(f.AuthURL)
 	if err != nil || au.Scheme == "" || au.Host == "" {
-		return nil, "", fmt.Errorf("provider: AuthCodeFlow.AuthURL %q is not an absolute URL", f.AuthURL)
+		return nil, "", fmt.Errorf("authorize: AuthCodeFlow.AuthURL %q is not an absolute URL", f.AuthURL)
 	}
 	ru, err := url.Parse(f.RedirectURL)
 	if err != nil || ru.Scheme == "" || ru.Host == "" {
-		return nil, "", fmt.Errorf("provider: AuthCodeFlow.RedirectURL %q is not an absolute URL", f.RedirectURL)
+		return nil, "", fmt.Errorf("authorize: AuthCodeFlow.RedirectURL %q is not an absolute URL", f.RedirectURL)
 	}
 	p := ru.Path
 	if p == "" {
@@ -242,14 +240,14 @@ func (f *AuthCodeFlow) CallbackHandler() http.Handler {
 				Code:      cerr.Code,
 				Detail:    cerr.Description,
 				URI:       cerr.URI,
-				Diagnosis: Diagnose(cerr),
+				Diagnosis: provider.Diagnose(cerr),
 			}
 			if stateProblem != "" {
 				pg.Lines = append(pg.Lines, stateProblem)
 			}
 			pg.Lines = append(pg.Lines, "Nothing was saved. Start the authorization again once the problem is fixed.")
 			if p != nil && f.OnError != nil {
-				f.OnError(r, Annotate(cerr))
+				f.OnError(r, provider.Annotate(cerr))
 			}
 			renderPage(w, http.StatusBadRequest, pg)
 			return
@@ -273,11 +271,11 @@ func (f *AuthCodeFlow) CallbackHandler() http.Handler {
 
 		xctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), exchangeTimeout)
 		defer cancel()
-		rec, err := exchangeAndSave(xctx, f.Token, code, p.verifier, f.RedirectURL, f.Store, f.Key, f.Account, f.Scopes, f.now())
+		rec, err := exchangeAndSave(xctx, f.Client, code, p.verifier, f.RedirectURL, f.Store, f.Key, f.Account, f.Scopes, f.now())
 		if err != nil {
 			f.logger().ErrorContext(ctx, "authorization code exchange failed", "account", f.Account, "err", err)
 			if f.OnError != nil {
-				f.OnError(r, Annotate(err))
+				f.OnError(r, provider.Annotate(err))
 			}
 			renderFailure(w, err)
 			return
@@ -307,15 +305,15 @@ func clearBindingCookie(w http.ResponseWriter, state, path string) {
 
 // exchangeAndSave redeems code with the PKCE verifier and saves the grant.
 // AuthCodeFlow and LoopbackFlow share it.
-func exchangeAndSave(ctx context.Context, te *TokenEndpoint, code, verifier, redirectURL string, store tokenstore.Store, key, account string, scopes []string, now time.Time) (*tokenstore.Record, error) {
+func exchangeAndSave(ctx context.Context, te *oauth.Client, code, verifier, redirectURL string, store tokenstore.Store, key, account string, scopes []string, now time.Time) (*tokenstore.Record, error) {
 	tok, err := te.Do(ctx, url.Values{
-		"grant_type":    {GrantAuthorizationCode},
+		"grant_type":    {oauth.GrantAuthorizationCode},
 		"code":          {code},
 		"redirect_uri":  {redirectURL},
 		"code_verifier": {verifier},
 	})
 	if err != nil {
-		return nil, fmt.Errorf("provider: redeem authorization code: %w", err)
+		return nil, fmt.Errorf("authorize: redeem authorization code: %w", err)
 	}
 	return SaveGrant(ctx, store, key, account, scopes, tok, now)
 }
@@ -325,9 +323,9 @@ func renderFailure(w http.ResponseWriter, err error) {
 	pg := page{
 		Title:     "Authorization failed",
 		Lines:     []string{"The mailbox was authorized, but the grant could not be obtained or saved: " + err.Error()},
-		Diagnosis: Diagnose(err),
+		Diagnosis: provider.Diagnose(err),
 	}
-	var te *TokenError
+	var te *oauth.TokenError
 	if errors.As(err, &te) {
 		pg.Code = te.Err.ErrorCode
 		pg.Detail = te.Err.ErrorDescription
@@ -345,4 +343,18 @@ func safeLink(u string) string {
 		return ""
 	}
 	return u
+}
+
+// Reply returns the identity provider's answer for provider.Diagnose.
+func (e *CallbackError) Reply() provider.Reply {
+	return provider.Reply{Layer: provider.LayerOAuth, Response: e.Code, Text: e.Description}
+}
+
+// firstLine cuts Entra's multi-line descriptions (trace and correlation ids
+// follow the first line) for a one-line message.
+func firstLine(s string) string {
+	if i := strings.IndexAny(s, "\r\n"); i >= 0 {
+		return s[:i]
+	}
+	return s
 }

@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"context"
@@ -10,16 +10,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mailoauth/mailoauth/internal/testclock"
+	"github.com/mailoauth/mailoauth/provider/oauth"
 )
 
 func loopbackFlow(idp *fakeIdP, store *memStore) *LoopbackFlow {
 	return &LoopbackFlow{
 		AuthURL: idp.URL + "/authorize",
-		Token:   &TokenEndpoint{URL: idp.URL + "/token", ClientID: "desk-app", Now: func() time.Time { return testNow }},
+		Client:  &oauth.Client{TokenURL: idp.URL + "/token", ID: "desk-app", Clock: testclock.At(testNow)},
 		Scopes:  []string{"https://mail.google.com/"},
 		Params:  url.Values{"access_type": {"offline"}},
 		Store:   store, Key: "google/carol", Account: "carol@example.com",
-		Now: func() time.Time { return testNow },
+		Clock: testclock.At(testNow),
 	}
 }
 

@@ -1,15 +1,16 @@
-package provider
+package authorize
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
-	"strings"
 	"time"
 
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -37,9 +38,9 @@ const (
 
 var (
 	// ErrDeviceExpired: the device code expired before the user approved it.
-	ErrDeviceExpired = errors.New("provider: device code expired before the user approved it")
+	ErrDeviceExpired = errors.New("authorize: device code expired before the user approved it")
 	// ErrDeviceDeclined: the user declined the request on the verification page.
-	ErrDeviceDeclined = errors.New("provider: the user declined the device authorization")
+	ErrDeviceDeclined = errors.New("authorize: the user declined the device authorization")
 )
 
 // DeviceFlow is the device authorization grant (RFC 8628): a program
@@ -49,15 +50,12 @@ var (
 // Google does not grant the Gmail scope to this flow; use it with Entra.
 type DeviceFlow struct {
 	DeviceURL    string
-	Token        *TokenEndpoint
+	Client       *oauth.Client
 	Scopes       []string
 	Store        tokenstore.Store
 	Key, Account string
-	// Sleep waits between polls. nil: a real timer that stops early when ctx
-	// is done. Tests pass a fast one.
-	Sleep  func(ctx context.Context, d time.Duration) error
-	Logger *slog.Logger
-	Now    func() time.Time // nil: time.Now
+	Logger       *slog.Logger
+	Clock        retry.Clock // nil: retry.System
 }
 
 // DevicePrompt is what the user must see: the code to enter and where.
@@ -73,19 +71,6 @@ type DevicePrompt struct {
 	ExpiresIn time.Duration
 }
 
-// deviceAuthJSON is the device authorization answer; Google spells the
-// URI verification_url.
-type deviceAuthJSON struct {
-	DeviceCode              string          `json:"device_code"`
-	UserCode                string          `json:"user_code"`
-	VerificationURI         string          `json:"verification_uri"`
-	VerificationURL         string          `json:"verification_url"`
-	VerificationURIComplete string          `json:"verification_uri_complete"`
-	ExpiresIn               json.RawMessage `json:"expires_in"`
-	Interval                json.RawMessage `json:"interval"`
-	Message                 string          `json:"message"`
-}
-
 // Authorize starts a device authorization, hands the code to prompt and
 // polls the token endpoint at the server's interval (5 s more on
 // slow_down) until the user approves, declines (ErrDeviceDeclined), the code
@@ -93,25 +78,25 @@ type deviceAuthJSON struct {
 // under Key and returned. Throttling and network failures while polling do
 // not end the wait.
 func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) error) (*tokenstore.Record, error) {
-	if f.Token == nil || f.Token.ClientID == "" {
-		return nil, errors.New("provider: DeviceFlow needs Token with a ClientID")
+	if f.Client == nil || f.Client.ID == "" {
+		return nil, errors.New("authorize: DeviceFlow needs a Client with an ID")
 	}
 	if f.DeviceURL == "" || f.Store == nil || f.Key == "" {
-		return nil, errors.New("provider: DeviceFlow needs DeviceURL, Store and Key")
+		return nil, errors.New("authorize: DeviceFlow needs DeviceURL, Store and Key")
 	}
 	if prompt == nil {
-		return nil, errors.New("provider: DeviceFlow.Authorize needs a prompt function")
+		return nil, errors.New("authorize: DeviceFlow.Authorize needs a prompt function")
 	}
-	da, err := f.start(ctx)
+	da, err := f.Client.DeviceAuth(ctx, f.DeviceURL, f.Scopes)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("authorize: start device authorization: %w", provider.Annotate(err))
 	}
 	expiresIn, interval := defaultDeviceExpiry, DefaultDeviceInterval
-	if n, err := parseExpiresIn(da.ExpiresIn); err == nil && n > 0 {
-		expiresIn = time.Duration(n) * time.Second
+	if da.ExpiresIn > 0 {
+		expiresIn = da.ExpiresIn
 	}
-	if n, err := parseExpiresIn(da.Interval); err == nil && n > 0 {
-		interval = time.Duration(n) * time.Second
+	if da.Interval > 0 {
+		interval = da.Interval
 	}
 	p := DevicePrompt{
 		UserCode:                da.UserCode,
@@ -120,29 +105,26 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 		Message:                 da.Message,
 		ExpiresIn:               expiresIn,
 	}
-	if p.VerificationURI == "" {
-		p.VerificationURI = da.VerificationURL
-	}
 	if p.Message == "" {
 		p.Message = fmt.Sprintf("To sign in, open %s in a browser and enter the code %s.", p.VerificationURI, p.UserCode)
 	}
 	if err := prompt(p); err != nil {
-		return nil, fmt.Errorf("provider: device authorization prompt: %w", err)
+		return nil, fmt.Errorf("authorize: device authorization prompt: %w", err)
 	}
 
 	deadline := f.now().Add(expiresIn)
 	var waited time.Duration
-	form := url.Values{"grant_type": {GrantDeviceCode}, "device_code": {da.DeviceCode}}
+	form := url.Values{"grant_type": {oauth.GrantDeviceCode}, "device_code": {da.DeviceCode}}
 	for {
 		wait := interval
 		if err := f.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("provider: device authorization: %w", err)
+			return nil, fmt.Errorf("authorize: device authorization: %w", err)
 		}
 		waited += wait
 		if waited >= expiresIn || !f.now().Before(deadline) {
-			return nil, fmt.Errorf("provider: device authorization: %w (after %s)", ErrDeviceExpired, expiresIn)
+			return nil, fmt.Errorf("authorize: device authorization: %w (after %s)", ErrDeviceExpired, expiresIn)
 		}
-		tok, err := f.Token.Do(ctx, form)
+		tok, err := f.Client.Do(ctx, form)
 		if err == nil {
 			rec, err := SaveGrant(ctx, f.Store, f.Key, f.Account, f.Scopes, tok, f.now())
 			if err != nil {
@@ -152,11 +134,11 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 			return rec, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("provider: device authorization: %w", err)
+			return nil, fmt.Errorf("authorize: device authorization: %w", err)
 		}
-		var te *TokenError
-		var ue *UnavailableError
-		var ne *NetworkError
+		var te *oauth.TokenError
+		var ue *oauth.UnavailableError
+		var ne *oauth.NetworkError
 		switch {
 		case errors.As(err, &te):
 			switch te.Code() {
@@ -167,18 +149,18 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 				f.logger().DebugContext(ctx, "device flow: slow_down", "interval", interval)
 				continue
 			case deviceExpiredToken:
-				return nil, fmt.Errorf("provider: device authorization: %w: %w", ErrDeviceExpired, err)
+				return nil, fmt.Errorf("authorize: device authorization: %w: %w", ErrDeviceExpired, err)
 			case deviceDeclined, deviceAccessDenied:
-				return nil, fmt.Errorf("provider: device authorization: %w: %w", ErrDeviceDeclined, err)
+				return nil, fmt.Errorf("authorize: device authorization: %w: %w", ErrDeviceDeclined, err)
 			case deviceBadCode:
-				return nil, fmt.Errorf("provider: device authorization: the server does not know the device code: %w", err)
+				return nil, fmt.Errorf("authorize: device authorization: the server does not know the device code: %w", err)
 			}
-			return nil, fmt.Errorf("provider: device authorization: %w", Annotate(err))
+			return nil, fmt.Errorf("authorize: device authorization: %w", provider.Annotate(err))
 		case errors.As(err, &ue):
 			f.logger().WarnContext(ctx, "device flow: token endpoint unavailable, still waiting", "status", ue.StatusCode, "retry_after", ue.RetryAfter)
 			if ue.RetryAfter > interval {
 				if err := f.sleep(ctx, ue.RetryAfter-interval); err != nil {
-					return nil, fmt.Errorf("provider: device authorization: %w", err)
+					return nil, fmt.Errorf("authorize: device authorization: %w", err)
 				}
 				waited += ue.RetryAfter - interval
 			}
@@ -187,53 +169,15 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 			f.logger().WarnContext(ctx, "device flow: token endpoint unreachable, still waiting", "err", ne.Err)
 			continue
 		}
-		return nil, fmt.Errorf("provider: device authorization: %w", err)
+		return nil, fmt.Errorf("authorize: device authorization: %w", err)
 	}
-}
-
-// start posts the device authorization request (client_id and scope; no
-// client credential, as RFC 8628 3.1 and both providers ask).
-func (f *DeviceFlow) start(ctx context.Context) (*deviceAuthJSON, error) {
-	de := &TokenEndpoint{URL: f.DeviceURL, ClientID: f.Token.ClientID, HTTPClient: f.Token.HTTPClient, Logger: f.Token.Logger}
-	_, body, err := de.post(ctx, url.Values{"scope": {strings.Join(f.Scopes, " ")}}, false)
-	if err != nil {
-		return nil, fmt.Errorf("provider: start device authorization: %w", Annotate(err))
-	}
-	var da deviceAuthJSON
-	if err := json.Unmarshal(body, &da); err != nil {
-		return nil, fmt.Errorf("provider: start device authorization: answer is not JSON: %s", jsonErrorReason(err))
-	}
-	if da.DeviceCode == "" || da.UserCode == "" || (da.VerificationURI == "" && da.VerificationURL == "") {
-		return nil, errors.New("provider: start device authorization: answer lacks device_code, user_code or verification_uri")
-	}
-	return &da, nil
 }
 
 func (f *DeviceFlow) sleep(ctx context.Context, d time.Duration) error {
-	if f.Sleep != nil {
-		return f.Sleep(ctx, d)
-	}
-	return sleepContext(ctx, d)
+	return retry.Or(f.Clock).Sleep(ctx, d)
 }
 
-// sleepContext waits d or until ctx is done, whichever is first.
-func sleepContext(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
-func (f *DeviceFlow) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *DeviceFlow) now() time.Time { return retry.Or(f.Clock).Now() }
 
 func (f *DeviceFlow) logger() *slog.Logger {
 	if f.Logger == nil {

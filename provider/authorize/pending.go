@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"container/list"

@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"context"
@@ -14,6 +14,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mailoauth/mailoauth/provider"
+	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -27,7 +30,7 @@ const loopbackShutdownTimeout = 5 * time.Second
 // redirect back, exchanges the code and saves the grant.
 type LoopbackFlow struct {
 	AuthURL      string
-	Token        *TokenEndpoint
+	Client       *oauth.Client
 	Scopes       []string
 	Params       url.Values // extra authorize parameters
 	Store        tokenstore.Store
@@ -35,7 +38,7 @@ type LoopbackFlow struct {
 	// Timeout bounds the wait for the browser. Zero: StateLifetime.
 	Timeout time.Duration
 	Logger  *slog.Logger
-	Now     func() time.Time // nil: time.Now
+	Clock   retry.Clock // nil: retry.System
 }
 
 // loopbackResult is what the one accepted redirect produced.
@@ -50,18 +53,18 @@ type loopbackResult struct {
 // saved; then the listener is closed. Requests whose state does not match
 // are refused and do not end the wait.
 func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) error) (*tokenstore.Record, error) {
-	if f.Token == nil || f.Token.ClientID == "" {
-		return nil, errors.New("provider: LoopbackFlow needs Token with a ClientID")
+	if f.Client == nil || f.Client.ID == "" {
+		return nil, errors.New("authorize: LoopbackFlow needs a Client with an ID")
 	}
 	if f.Store == nil || f.Key == "" {
-		return nil, errors.New("provider: LoopbackFlow needs Store and Key")
+		return nil, errors.New("authorize: LoopbackFlow needs Store and Key")
 	}
 	if open == nil {
-		return nil, errors.New("provider: LoopbackFlow.Authorize needs an open function")
+		return nil, errors.New("authorize: LoopbackFlow.Authorize needs an open function")
 	}
 	authURL, err := url.Parse(f.AuthURL)
 	if err != nil || authURL.Scheme == "" || authURL.Host == "" {
-		return nil, fmt.Errorf("provider: LoopbackFlow.AuthURL %q is not an absolute URL", f.AuthURL)
+		return nil, fmt.Errorf("authorize: LoopbackFlow.AuthURL %q is not an absolute URL", f.AuthURL)
 	}
 	timeout := f.Timeout
 	if timeout <= 0 {
@@ -73,7 +76,7 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", "127.0.0.1:0")
 	if err != nil {
-		return nil, fmt.Errorf("provider: loopback authorization: listen: %w", err)
+		return nil, fmt.Errorf("authorize: loopback authorization: listen: %w", err)
 	}
 	defer ln.Close()
 	port := ln.Addr().(*net.TCPAddr).Port
@@ -86,7 +89,7 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 		q[k] = append([]string(nil), v...)
 	}
 	q.Set("response_type", "code")
-	q.Set("client_id", f.Token.ClientID)
+	q.Set("client_id", f.Client.ID)
 	q.Set("redirect_uri", redirectURL)
 	q.Set("scope", strings.Join(f.Scopes, " "))
 	q.Set("state", state)
@@ -136,13 +139,13 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 	}()
 
 	if err := open(authURL.String()); err != nil {
-		return nil, fmt.Errorf("provider: loopback authorization: open browser: %w", err)
+		return nil, fmt.Errorf("authorize: loopback authorization: open browser: %w", err)
 	}
 	select {
 	case res := <-done:
 		return res.rec, res.err
 	case <-ctx.Done():
-		return nil, fmt.Errorf("provider: loopback authorization: no redirect received: %w", ctx.Err())
+		return nil, fmt.Errorf("authorize: loopback authorization: no redirect received: %w", ctx.Err())
 	}
 }
 
@@ -157,23 +160,23 @@ func (f *LoopbackFlow) handleRedirect(ctx context.Context, w http.ResponseWriter
 			Code:      cerr.Code,
 			Detail:    cerr.Description,
 			URI:       cerr.URI,
-			Diagnosis: Diagnose(cerr),
+			Diagnosis: provider.Diagnose(cerr),
 		})
-		return loopbackResult{err: Annotate(cerr)}
+		return loopbackResult{err: provider.Annotate(cerr)}
 	}
 	code := q.Get("code")
 	if code == "" {
 		renderPage(w, http.StatusBadRequest, page{Title: "Authorization not accepted",
 			Lines: []string{"The answer from the identity provider carries neither a code nor an error."}})
-		return loopbackResult{err: errors.New("provider: loopback authorization: redirect without code or error")}
+		return loopbackResult{err: errors.New("authorize: loopback authorization: redirect without code or error")}
 	}
 	xctx, cancel := context.WithTimeout(ctx, exchangeTimeout)
 	defer cancel()
-	rec, err := exchangeAndSave(xctx, f.Token, code, verifier, redirectURL, f.Store, f.Key, f.Account, f.Scopes, f.now())
+	rec, err := exchangeAndSave(xctx, f.Client, code, verifier, redirectURL, f.Store, f.Key, f.Account, f.Scopes, f.now())
 	if err != nil {
 		f.logger().ErrorContext(ctx, "loopback authorization: code exchange failed", "account", f.Account, "err", err)
 		renderFailure(w, err)
-		return loopbackResult{err: Annotate(err)}
+		return loopbackResult{err: provider.Annotate(err)}
 	}
 	f.logger().InfoContext(ctx, "mailbox authorized", "account", f.Account, "key", f.Key)
 	renderPage(w, http.StatusOK, page{Title: "Mailbox authorized",
@@ -181,12 +184,7 @@ func (f *LoopbackFlow) handleRedirect(ctx context.Context, w http.ResponseWriter
 	return loopbackResult{rec: rec}
 }
 
-func (f *LoopbackFlow) now() time.Time {
-	if f.Now == nil {
-		return time.Now()
-	}
-	return f.Now()
-}
+func (f *LoopbackFlow) now() time.Time { return retry.Or(f.Clock).Now() }
 
 func (f *LoopbackFlow) logger() *slog.Logger {
 	if f.Logger == nil {

@@ -1,4 +1,4 @@
-package provider
+package authorize
 
 import (
 	"context"
@@ -22,10 +22,10 @@ const saveConflictRetries = 3
 // last writer wins on purpose. It returns the record as saved.
 func SaveGrant(ctx context.Context, store tokenstore.Store, key, account string, scopes []string, tok *oauth2.Token, now time.Time) (*tokenstore.Record, error) {
 	if store == nil {
-		return nil, fmt.Errorf("provider: no token store to save the grant in")
+		return nil, fmt.Errorf("authorize: no token store to save the grant in")
 	}
 	if key == "" {
-		return nil, fmt.Errorf("provider: empty token store key")
+		return nil, fmt.Errorf("authorize: empty token store key")
 	}
 	var err error
 	for range saveConflictRetries {
@@ -36,7 +36,7 @@ func SaveGrant(ctx context.Context, store tokenstore.Store, key, account string,
 			version = cur.Version
 		case errors.Is(lerr, tokenstore.ErrNotFound):
 		default:
-			return nil, fmt.Errorf("provider: load grant %q before saving: %w", key, lerr)
+			return nil, fmt.Errorf("authorize: load grant %q before saving: %w", key, lerr)
 		}
 		rec := &tokenstore.Record{
 			Token:     tok,
@@ -53,5 +53,5 @@ func SaveGrant(ctx context.Context, store tokenstore.Store, key, account string,
 			break
 		}
 	}
-	return nil, fmt.Errorf("provider: save grant %q: %w", key, err)
+	return nil, fmt.Errorf("authorize: save grant %q: %w", key, err)
 }

@@ -1,0 +1,39 @@
+package provider
+
+import "time"
+
+// Reply is a server's answer as an error carries it, reduced to what
+// Diagnose matches on. The errors of the transports (smtpx.Error,
+// imapx.Error) and of the OAuth client (oauth.TokenError and its kin)
+// implement Replier, so that Diagnose reads SMTP, IMAP and OAuth answers
+// without importing a protocol library.
+type Reply struct {
+	// Layer says which catalogue entries the reply is matched against:
+	// LayerSMTP, LayerIMAP or LayerOAuth.
+	Layer Layer
+	// Code is the SMTP reply code, or the HTTP status of an OAuth answer;
+	// zero when there is none.
+	Code int
+	// Enhanced is the SMTP enhanced status code of RFC 3463 ("5.7.139");
+	// empty when the reply has none.
+	Enhanced string
+	// Status is the IMAP status: NO, BAD or BYE.
+	Status string
+	// Response is the IMAP response code ("AUTHENTICATIONFAILED"), or the
+	// OAuth error code ("invalid_grant").
+	Response string
+	// Text is the reply's text, or the OAuth error_description. Whoever
+	// builds a Reply scrubs secrets from it first.
+	Text string
+	// Wait is how long the server asked the client to wait (Retry-After,
+	// "Suggested Backoff Time"); zero when it did not say.
+	Wait time.Duration
+	// Unusable marks an OAuth answer that is not one: not JSON, no access
+	// token, an error without a code.
+	Unusable bool
+}
+
+// A Replier is an error that carries a server's Reply.
+type Replier interface {
+	Reply() Reply
+}
