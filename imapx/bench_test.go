@@ -89,7 +89,7 @@ func (in *inbox) reset(b *testing.B, first bool) {
 // unseen messages, fetch them (envelope, flags, size, date, body), read
 // each body, and mark them \Seen.
 func BenchmarkReceive(b *testing.B) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(nil)
 	defer srv.Close()
 	mg := newInbox(b, srv, "mailgate@example.com")
 	raw := newInbox(b, srv, "raw@example.com")
@@ -230,7 +230,7 @@ func rawReceive(srv *imapxtest.Server, user string, ts auth.TokenSource) error {
 // BenchmarkIdleLatency measures the time from an APPEND by another client
 // to the handler call, while the mailgate idles.
 func BenchmarkIdleLatency(b *testing.B) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(nil)
 	defer srv.Close()
 	const u = "latency@example.com"
 	srv.CreateFolder(u, "INBOX")

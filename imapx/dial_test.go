@@ -24,20 +24,20 @@ import (
 func TestDialAuthenticatesInEverySecurityMode(t *testing.T) {
 	cases := []struct {
 		name       string
-		opts       []imapxtest.Option
+		opts       *imapxtest.Options
 		mech       auth.Mechanism
 		wantInline int // AUTHENTICATE commands carrying the initial response
 	}{
 		{"implicit TLS, SASL-IR, XOAUTH2", nil, auth.XOAUTH2, 1},
 		{"implicit TLS, SASL-IR, OAUTHBEARER", nil, auth.OAUTHBEARER, 1},
-		{"implicit TLS, no SASL-IR", []imapxtest.Option{imapxtest.WithoutSASLIR()}, auth.XOAUTH2, 0},
-		{"STARTTLS", []imapxtest.Option{imapxtest.WithStartTLS()}, auth.XOAUTH2, 1},
-		{"STARTTLS, no SASL-IR, OAUTHBEARER", []imapxtest.Option{imapxtest.WithStartTLS(), imapxtest.WithoutSASLIR()}, auth.OAUTHBEARER, 0},
-		{"plaintext to loopback", []imapxtest.Option{imapxtest.WithPlaintext()}, auth.XOAUTH2, 1},
+		{"implicit TLS, no SASL-IR", &imapxtest.Options{Security: provider.ImplicitTLS, NoSASLIR: true}, auth.XOAUTH2, 0},
+		{"STARTTLS", &imapxtest.Options{Security: provider.StartTLS}, auth.XOAUTH2, 1},
+		{"STARTTLS, no SASL-IR, OAUTHBEARER", &imapxtest.Options{Security: provider.StartTLS, NoSASLIR: true}, auth.OAUTHBEARER, 0},
+		{"plaintext to loopback", &imapxtest.Options{Security: provider.Plaintext}, auth.XOAUTH2, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, tc.opts...)
+			srv := newServer(t, tc.opts)
 			if _, err := srv.Deliver(user, "INBOX", message("1", "hello")); err != nil {
 				t.Fatal(err)
 			}
@@ -74,7 +74,7 @@ func TestDialRetriesOnceWithAFreshToken(t *testing.T) {
 		f    imapxtest.AuthFailure
 	}{{"JSON challenge then NO [AUTHENTICATIONFAILED]", imapxtest.FailWithChallenge}, {"Exchange's NO AUTHENTICATE failed.", imapxtest.FailLikeExchange}} {
 		t.Run(how.name, func(t *testing.T) {
-			srv := newServer(t)
+			srv := newServer(t, nil)
 			ts := srv.TokenSource(user)
 			srv.FailAuth(1, how.f)
 			c, err := imapx.Dial(context.Background(), srv.Mailbox(user, ts), &imapx.Options{TLSConfig: srv.TLSConfig()})
@@ -96,7 +96,7 @@ func TestDialRetriesOnceWithAFreshToken(t *testing.T) {
 }
 
 func TestDialGivesUpAfterTheFreshTokenIsRefusedToo(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	ts := srv.TokenSource(user)
 	srv.FailAuth(5, imapxtest.FailWithChallenge)
 	_, err := imapx.Dial(context.Background(), srv.Mailbox(user, ts), &imapx.Options{TLSConfig: srv.TLSConfig()})
@@ -134,7 +134,7 @@ func TestDialGivesUpAfterTheFreshTokenIsRefusedToo(t *testing.T) {
 }
 
 func TestDialDiagnosesExchangeRefusal(t *testing.T) {
-	srv := newServer(t, imapxtest.WithMechanisms(auth.XOAUTH2))
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, Mechanisms: []auth.Mechanism{auth.XOAUTH2}})
 	srv.FailAuth(2, imapxtest.FailLikeExchange)
 	_, err := imapx.Dial(context.Background(), srv.Mailbox(user, nil), &imapx.Options{TLSConfig: srv.TLSConfig()})
 	var d *provider.Diagnosis
@@ -147,7 +147,7 @@ func TestDialDiagnosesExchangeRefusal(t *testing.T) {
 }
 
 func TestDialRefusesUnsafeConnections(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	base := srv.Mailbox(user, nil)
 	cases := []struct {
 		name    string
@@ -200,10 +200,10 @@ func TestDialRefusesUnsafeConnections(t *testing.T) {
 }
 
 func TestDialRequiresTLS12(t *testing.T) {
-	srv := newServer(t, imapxtest.WithTLS(func(c *tls.Config) {
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, EditTLS: func(c *tls.Config) {
 		c.MinVersion = tls.VersionTLS10
 		c.MaxVersion = tls.VersionTLS11
-	}))
+	}})
 	_, err := imapx.Dial(context.Background(), srv.Mailbox(user, nil), &imapx.Options{TLSConfig: srv.TLSConfig()})
 	var ie *imapx.Error
 	if !errors.As(err, &ie) || ie.Phase != imapx.PhaseTLS {
@@ -215,7 +215,7 @@ func TestDialRequiresTLS12(t *testing.T) {
 }
 
 func TestDialRefusesAServerWithoutTheMechanism(t *testing.T) {
-	srv := newServer(t, imapxtest.WithMechanisms(auth.XOAUTH2))
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, Mechanisms: []auth.Mechanism{auth.XOAUTH2}})
 	ts := srv.TokenSource(user)
 	mb := srv.Mailbox(user, ts)
 	mb.Mechanism = auth.OAUTHBEARER
@@ -229,7 +229,7 @@ func TestDialRefusesAServerWithoutTheMechanism(t *testing.T) {
 }
 
 func TestDialStopsWhenTheContextIsCancelled(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	_, err := imapx.Dial(ctx, srv.Mailbox(user, nil), &imapx.Options{TLSConfig: srv.TLSConfig()})
@@ -239,7 +239,7 @@ func TestDialStopsWhenTheContextIsCancelled(t *testing.T) {
 }
 
 func TestDialReportsThrottling(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	srv.Throttle(1, 1500*time.Millisecond)
 	_, err := imapx.Dial(context.Background(), srv.Mailbox(user, nil), &imapx.Options{TLSConfig: srv.TLSConfig()})
 	if err == nil {
@@ -260,8 +260,8 @@ func TestDialReportsThrottling(t *testing.T) {
 // challenge, refused for good) and looks for the token, raw and in base64
 // at every alignment, in the debug transcript, the log and the errors.
 func TestNoTokenInTranscriptsLogsOrErrors(t *testing.T) {
-	for _, opts := range [][]imapxtest.Option{nil, {imapxtest.WithoutSASLIR()}, {imapxtest.WithStartTLS()}} {
-		srv := newServer(t, opts...)
+	for _, opts := range []*imapxtest.Options{nil, {Security: provider.ImplicitTLS, NoSASLIR: true}, {Security: provider.StartTLS}} {
+		srv := newServer(t, opts)
 		tokens := newRecordingTokens(srv.TokenSource(user))
 		var transcript bytes.Buffer
 		var logs logBuffer
@@ -326,7 +326,7 @@ func TestDialWithProviderTokens(t *testing.T) {
 	defer idp.Close()
 	idp.AddApp(providertest.App{ClientID: "helpdesk-app", Secret: "s3cret-value-for-tests",
 		Roles: []string{"IMAP.AccessAsApp"}, Mailboxes: []string{user}})
-	srv := newServer(t, imapxtest.WithVerify(idp.VerifySASL))
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, Verify: idp.VerifySASL})
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, idp.Client())
 	src := auth.NewSource(ccSource{ctx: ctx, cfg: &clientcredentials.Config{
 		ClientID: "helpdesk-app", ClientSecret: "s3cret-value-for-tests",

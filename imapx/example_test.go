@@ -17,7 +17,7 @@ import (
 // local imapxtest server; in production the mailbox comes from
 // entra.Delegated, entra.ClientCredentials or google.Delegated.
 func ExampleNewMailgate() {
-	srv := imapxtest.New()
+	srv := imapxtest.New(nil)
 	defer srv.Close()
 	srv.CreateFolder("helpdesk@example.com", "Tickets")
 	srv.Deliver("helpdesk@example.com", "INBOX", []byte("From: alice@example.org\r\n"+
@@ -51,7 +51,7 @@ func ExampleNewMailgate() {
 // Dial gives an authenticated go-imap client; the token comes from the
 // mailbox's TokenSource, and a refused token is replaced once.
 func ExampleDial() {
-	srv := imapxtest.New()
+	srv := imapxtest.New(nil)
 	defer srv.Close()
 	srv.Deliver("alice@example.com", "INBOX", []byte("Subject: hello\r\n\r\nhi\r\n"))
 

@@ -13,6 +13,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 const user = "helpdesk@example.com"
@@ -96,10 +97,16 @@ func (l *logBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-// newServer starts an imapxtest server closed with the test.
-func newServer(t testing.TB, opts ...imapxtest.Option) *imapxtest.Server {
+// newServer starts an imapxtest server closed with the test: TLS from the
+// first byte, as Exchange Online's port 993, unless opts (nil: none) says
+// otherwise.
+func newServer(t testing.TB, opts *imapxtest.Options) *imapxtest.Server {
 	t.Helper()
-	srv := imapxtest.New(opts...)
+	o := imapxtest.Options{Security: provider.ImplicitTLS}
+	if opts != nil {
+		o = *opts
+	}
+	srv := imapxtest.New(&o)
 	t.Cleanup(srv.Close)
 	return srv
 }

@@ -139,7 +139,7 @@ func mustMessages(t testing.TB, srv *imapxtest.Server, folder string) []imapxtes
 }
 
 func TestMailgateMarksHandledMessagesSeen(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	for i := 1; i <= 5; i++ {
 		if _, err := srv.Deliver(user, "INBOX", message(fmt.Sprint(i), strings.Repeat("x", i*100))); err != nil {
 			t.Fatal(err)
@@ -184,20 +184,20 @@ func TestMailgateMarksHandledMessagesSeen(t *testing.T) {
 func TestMailgateMovesAndDeletes(t *testing.T) {
 	cases := []struct {
 		name          string
-		opts          []imapxtest.Option
+		opts          *imapxtest.Options
 		after         imapx.Action
 		wantArchive   bool // handled messages end up in Archive
 		wantLeftFlags bool // handled messages stay in INBOX, flagged \Deleted (no UIDPLUS)
 	}{
 		{"MOVE", nil, imapx.Move, true, false},
-		{"COPY + UID EXPUNGE without MOVE", []imapxtest.Option{imapxtest.WithoutMove()}, imapx.Move, true, false},
-		{"COPY without MOVE and UIDPLUS", []imapxtest.Option{imapxtest.WithoutMove(), imapxtest.WithoutUIDPlus()}, imapx.Move, true, true},
+		{"COPY + UID EXPUNGE without MOVE", &imapxtest.Options{Security: provider.ImplicitTLS, NoMove: true}, imapx.Move, true, false},
+		{"COPY without MOVE and UIDPLUS", &imapxtest.Options{Security: provider.ImplicitTLS, NoMove: true, NoUIDPlus: true}, imapx.Move, true, true},
 		{"delete", nil, imapx.Delete, false, false},
-		{"delete without UIDPLUS", []imapxtest.Option{imapxtest.WithoutUIDPlus()}, imapx.Delete, false, true},
+		{"delete without UIDPLUS", &imapxtest.Options{Security: provider.ImplicitTLS, NoUIDPlus: true}, imapx.Delete, false, true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newServer(t, tc.opts...)
+			srv := newServer(t, tc.opts)
 			if err := srv.CreateFolder(user, "Archive"); err != nil {
 				t.Fatal(err)
 			}
@@ -260,7 +260,7 @@ func TestMailgateMovesAndDeletes(t *testing.T) {
 }
 
 func TestMailgateRetriesFailedMessagesAndMovesTheOthers(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	srv.CreateFolder(user, "Archive")
 	for i := 1; i <= 6; i++ {
 		srv.Deliver(user, "INBOX", message(fmt.Sprint(i), "body"))
@@ -322,7 +322,7 @@ func TestMailgateRetriesFailedMessagesAndMovesTheOthers(t *testing.T) {
 }
 
 func TestMailgateIdleDeliversWithoutWaitingForThePollInterval(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	rec := newRecorder()
 	opts := fast(srv, nil)
 	opts.PollInterval = time.Hour
@@ -336,7 +336,7 @@ func TestMailgateIdleDeliversWithoutWaitingForThePollInterval(t *testing.T) {
 }
 
 func TestMailgatePollsWithoutIdle(t *testing.T) {
-	srv := newServer(t, imapxtest.WithoutIdle())
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, NoIdle: true})
 	rec := newRecorder()
 	opts := fast(srv, nil)
 	opts.PollInterval = 30 * time.Millisecond
@@ -350,7 +350,7 @@ func TestMailgatePollsWithoutIdle(t *testing.T) {
 }
 
 func TestMailgateReconnectsAtOnceAfterAccessTokenExpiredBye(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	tokens := newRecordingTokens(srv.TokenSource(user))
 	srv.ByeDuringIdle(imapxtest.ByeTokenExpired)
 	rec := newRecorder()
@@ -375,7 +375,7 @@ func TestMailgateReconnectsAtOnceAfterAccessTokenExpiredBye(t *testing.T) {
 }
 
 func TestMailgateReconnectsWithBackoffAfterOtherByesAndDrops(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	srv.ByeDuringIdle("Server shutting down")
 	rec := newRecorder()
 	var logs logBuffer
@@ -391,7 +391,7 @@ func TestMailgateReconnectsWithBackoffAfterOtherByesAndDrops(t *testing.T) {
 }
 
 func TestMailgateHonoursTheSuggestedBackoff(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	tokens := newRecordingTokens(srv.TokenSource(user))
 	rec := newRecorder()
 	var logs logBuffer
@@ -433,7 +433,7 @@ func throttleLogTime(t *testing.T, logs string) time.Time {
 }
 
 func TestMailgateRenewsTheSessionBeforeItsTokenExpires(t *testing.T) {
-	srv := newServer(t, imapxtest.WithExpiringSessions(), imapxtest.WithTokenLifetime(1500*time.Millisecond))
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, ExpiringSessions: true, TokenLifetime: 1500 * time.Millisecond})
 	rec := newRecorder()
 	opts := fast(srv, nil)
 	opts.ReconnectBeforeExpiry = 500 * time.Millisecond
@@ -457,7 +457,7 @@ func TestMailgateRenewsTheSessionBeforeItsTokenExpires(t *testing.T) {
 }
 
 func TestMailgateStartsAfreshWhenUIDValidityChanges(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	for i := 1; i <= 3; i++ {
 		srv.Deliver(user, "INBOX", message(fmt.Sprint(i), "body"))
 	}
@@ -513,7 +513,7 @@ func TestMailgateStartsAfreshWhenUIDValidityChanges(t *testing.T) {
 func TestMailgateSetsOversizeMessagesAside(t *testing.T) {
 	for _, folder := range []string{"Too big", ""} {
 		t.Run("OversizeFolder="+folder, func(t *testing.T) {
-			srv := newServer(t)
+			srv := newServer(t, nil)
 			if folder != "" {
 				srv.CreateFolder(user, folder)
 			}
@@ -549,7 +549,7 @@ func TestMailgateSetsOversizeMessagesAside(t *testing.T) {
 }
 
 func TestMailgateRunFinishesTheMessageInHand(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	srv.Deliver(user, "INBOX", message("1", "first"))
 	srv.Deliver(user, "INBOX", message("2", "second"))
 	inHandler := make(chan struct{})
@@ -597,7 +597,7 @@ func TestMailgateRunFinishesTheMessageInHand(t *testing.T) {
 }
 
 func TestMailgateRejectsBadOptions(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	mb := srv.Mailbox(user, nil)
 	cases := map[string]imapx.MailgateOptions{
 		"Move without MoveTo":   {After: imapx.Move},
@@ -620,7 +620,7 @@ func TestMailgateRejectsBadOptions(t *testing.T) {
 }
 
 func TestMailgateWaitsForAMissingMoveFolder(t *testing.T) {
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	srv.Deliver(user, "INBOX", message("1", "body"))
 	rec := newRecorder()
 	var logs logBuffer
@@ -646,7 +646,7 @@ var _ auth.TokenSource = (*recordingTokens)(nil)
 // and none may be lost.
 func TestMailgateLosesNothingWhileConnectionsDrop(t *testing.T) {
 	const n = 500
-	srv := newServer(t)
+	srv := newServer(t, nil)
 	srv.CreateFolder(user, "Archive")
 	rec := newRecorder()
 	rec.fail = func(id string, attempt int) error {

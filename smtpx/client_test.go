@@ -58,7 +58,7 @@ func (l *lineSource) Read(p []byte) (int, error) {
 
 func TestClientSendStreamsLargeMessage(t *testing.T) {
 	size := int64(25_000_000) / int64(len(bodyLine)) * int64(len(bodyLine)) // whole lines, about 25 MB
-	e := newEnv(t, smtpxtest.WithoutBodies())
+	e := newEnv(t, &smtpxtest.Options{NoBodies: true})
 	e.opts.Debug = nil // a transcript of 25 MB is not the point here
 	c := e.dial(t)
 	// Warm up the connection's buffers with a small message.
@@ -225,7 +225,7 @@ func netSMTPSend(t *testing.T, e *env, a smtp.Auth) func() error {
 // then never calls the Auth again for that exchange, so the Auth must
 // notice at the next Start that no 235 confirmed the token.
 func TestNetSMTPAuthReplacesATokenRefusedWithoutChallenge(t *testing.T) {
-	e := newEnv(t, smtpxtest.ImplicitTLS(), smtpxtest.WithoutErrorChallenge())
+	e := newEnv(t, &smtpxtest.Options{Security: provider.ImplicitTLS, NoErrorChallenge: true})
 	e.srv.RejectAuth(1)
 	send := netSMTPSend(t, e, smtpx.NetSMTPAuth(e.mb))
 	if err := send(); err == nil || !strings.Contains(recordErr(err).Error(), "535") {
@@ -246,7 +246,7 @@ func TestNetSMTPAuthReplacesATokenRefusedWithoutChallenge(t *testing.T) {
 }
 
 func TestNetSMTPAuth(t *testing.T) {
-	e := newEnv(t, smtpxtest.ImplicitTLS())
+	e := newEnv(t, &smtpxtest.Options{Security: provider.ImplicitTLS})
 	e.srv.RejectAuth(1)
 	send := netSMTPSend(t, e, smtpx.NetSMTPAuth(e.mb))
 	// The first token is refused: the challenge is answered and the token

@@ -44,7 +44,7 @@ func TestDialSTARTTLSAuthenticatesAndSends(t *testing.T) {
 }
 
 func TestDialImplicitTLS(t *testing.T) {
-	e := newEnv(t, smtpxtest.ImplicitTLS())
+	e := newEnv(t, &smtpxtest.Options{Security: provider.ImplicitTLS})
 	c := e.dial(t)
 	if err := c.Send(context.Background(), "", []string{"a@example.net"}, bytes.NewReader(message("m1"))); err != nil {
 		t.Fatal(recordErr(err))
@@ -58,7 +58,7 @@ func TestDialImplicitTLS(t *testing.T) {
 }
 
 func TestDialRefusesServerWithoutSTARTTLS(t *testing.T) {
-	e := newEnv(t, smtpxtest.WithoutSTARTTLS())
+	e := newEnv(t, &smtpxtest.Options{Security: provider.Plaintext})
 	e.mb.SMTP.Security = provider.StartTLS
 	_, err := smtpx.Dial(context.Background(), e.mb, &e.opts)
 	var se *smtpx.Error
@@ -74,7 +74,7 @@ func TestDialRefusesServerWithoutSTARTTLS(t *testing.T) {
 }
 
 func TestPlaintextOnlyToLoopback(t *testing.T) {
-	e := newEnv(t, smtpxtest.WithoutSTARTTLS())
+	e := newEnv(t, &smtpxtest.Options{Security: provider.Plaintext})
 	e.mb.SMTP.Security = provider.Plaintext
 	c := e.dial(t)
 	if err := c.Send(context.Background(), "", []string{"a@example.net"}, bytes.NewReader(message("p"))); err != nil {
@@ -93,10 +93,10 @@ func TestPlaintextOnlyToLoopback(t *testing.T) {
 func TestDialRefusesCertificateForAnotherHost(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opt  []smtpxtest.Option
-	}{{"starttls", nil}, {"implicit", []smtpxtest.Option{smtpxtest.ImplicitTLS()}}} {
+		opt  *smtpxtest.Options
+	}{{"starttls", nil}, {"implicit", &smtpxtest.Options{Security: provider.ImplicitTLS}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.opt...)
+			e := newEnv(t, tc.opt)
 			e.opts.TLSConfig.ServerName = "smtp.example.com"
 			_, err := smtpx.Dial(context.Background(), e.mb, &e.opts)
 			var se *smtpx.Error
@@ -114,10 +114,10 @@ func TestDialRefusesCertificateForAnotherHost(t *testing.T) {
 func TestDialRetriesRefusedTokenOnceWithFreshToken(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		opt  []smtpxtest.Option
-	}{{"error challenge", nil}, {"bare 535", []smtpxtest.Option{smtpxtest.WithoutErrorChallenge()}}} {
+		opt  *smtpxtest.Options
+	}{{"error challenge", nil}, {"bare 535", &smtpxtest.Options{NoErrorChallenge: true}}} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, tc.opt...)
+			e := newEnv(t, tc.opt)
 			e.srv.RejectAuth(1)
 			c := e.dial(t)
 			if n := e.tokens.Requests(); n != 2 {
@@ -203,7 +203,7 @@ func TestMechanismChoice(t *testing.T) {
 		{"neither offered", []auth.Mechanism{"PLAIN"}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, smtpxtest.WithMechanisms(tc.offered...))
+			e := newEnv(t, &smtpxtest.Options{Mechanisms: tc.offered})
 			e.mb.Mechanism = tc.mailbox
 			c, err := smtpx.Dial(context.Background(), e.mb, &e.opts)
 			if tc.want == "" {

@@ -23,7 +23,7 @@ func (s staticTokens) Invalidate(*oauth2.Token)                     {}
 // the Mailbox comes from entra.ClientCredentials or google.ServiceAccount
 // and Options needs no TLSConfig.
 func ExampleSender() {
-	srv := smtpxtest.New()
+	srv := smtpxtest.New(nil)
 	defer srv.Close()
 	srv.AllowToken("alerts@example.com", "example-access-token")
 	mb := srv.Mailbox("alerts@example.com", staticTokens{&oauth2.Token{AccessToken: "example-access-token"}})

@@ -229,10 +229,10 @@ type env struct {
 	logs   *syncBuffer
 }
 
-func newEnv(t testing.TB, opts ...smtpxtest.Option) *env {
+func newEnv(t testing.TB, opts ...*smtpxtest.Options) *env {
 	t.Helper()
 	tokens := newFakeTokens(testAddress)
-	srv := smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(tokens.Verify)}, opts...)...)
+	srv := smtpxtest.New(withVerify(tokens.Verify, opts))
 	t.Cleanup(srv.Close)
 	e := &env{srv: srv, tokens: tokens, mb: srv.Mailbox(testAddress, tokens), debug: newOutput(), logs: newOutput()}
 	e.opts = smtpx.Options{
@@ -319,4 +319,14 @@ func commands(srv *smtpxtest.Server) []string {
 		out = append(out, c.Line)
 	}
 	return out
+}
+
+// withVerify returns the first of opts (none: the defaults) with verify.
+func withVerify(verify func(username, token string) error, opts []*smtpxtest.Options) *smtpxtest.Options {
+	o := smtpxtest.Options{}
+	if len(opts) > 0 && opts[0] != nil {
+		o = *opts[0]
+	}
+	o.Verify = verify
+	return &o
 }

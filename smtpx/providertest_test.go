@@ -38,7 +38,7 @@ func (r recordingSource) Refresh(context.Context, *oauth2.Token) (*oauth2.Token,
 // idpMailbox wires providertest (client credentials, as Exchange app-only
 // sending does), auth.Source and an smtpxtest server verifying with
 // providertest's VerifySASL.
-func idpMailbox(t *testing.T, opts ...smtpxtest.Option) (*providertest.Server, *smtpxtest.Server, *provider.Mailbox) {
+func idpMailbox(t *testing.T, opts ...*smtpxtest.Options) (*providertest.Server, *smtpxtest.Server, *provider.Mailbox) {
 	const secret = "app-secret-value-0123456789~abc"
 	registerSecret(secret)
 	idp := providertest.New()
@@ -52,7 +52,7 @@ func idpMailbox(t *testing.T, opts ...smtpxtest.Option) (*providertest.Server, *
 	}
 	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, idp.Client())
 	src := auth.NewSource(recordingSource{ctx, &cc}, nil)
-	srv := smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(idp.VerifySASL)}, opts...)...)
+	srv := smtpxtest.New(withVerify(idp.VerifySASL, opts))
 	t.Cleanup(srv.Close)
 	return idp, srv, srv.Mailbox(testAddress, src)
 }
@@ -78,7 +78,7 @@ func TestWithIdPFirstTokenRefusedCostsExactlyOneTokenRequest(t *testing.T) {
 }
 
 func TestWithIdPRevokedTokensGiveDiagnosableError(t *testing.T) {
-	_, srv, mb := idpMailbox(t, smtpxtest.WithoutErrorChallenge())
+	_, srv, mb := idpMailbox(t, &smtpxtest.Options{NoErrorChallenge: true})
 	srv.RejectAuth(2)
 	_, err := smtpx.Dial(context.Background(), mb, &smtpx.Options{TLSConfig: srv.TLSConfig()})
 	recordErr(err)

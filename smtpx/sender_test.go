@@ -94,7 +94,7 @@ func TestSenderJanitorClosesIdleConnections(t *testing.T) {
 	s := e.sender(t, smtpx.SenderOptions{IdleTimeout: 20 * time.Millisecond})
 	send(t, s, "1")
 	deadline := time.Now().Add(5 * time.Second)
-	for e.srv.OpenConns() > 0 {
+	for e.srv.OpenConnections() > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the idle connection is still open")
 		}
@@ -325,7 +325,7 @@ func TestSenderRetriesTemporaryFailures(t *testing.T) {
 		}
 	})
 	t.Run("dropped while the message is sent", func(t *testing.T) {
-		e := newEnv(t, smtpxtest.WithoutBodies())
+		e := newEnv(t, &smtpxtest.Options{NoBodies: true})
 		e.opts.Debug = nil
 		e.srv.DropDuringData(1)
 		s := e.sender(t, fast)

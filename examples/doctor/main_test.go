@@ -44,11 +44,11 @@ type world struct {
 	caFile string
 }
 
-func newWorld(t *testing.T, smtpOpts ...smtpxtest.Option) *world {
+func newWorld(t *testing.T, smtpOpts ...*smtpxtest.Options) *world {
 	t.Helper()
 	idp := clitest.IdentityProvider(t)
-	s := clitest.SMTPServer(t, idp, smtpOpts...)
-	i := clitest.IMAPServer(t, idp)
+	s := clitest.SMTPServer(t, idp, first(smtpOpts))
+	i := clitest.IMAPServer(t, idp, nil)
 	caFile := clitest.CAFile(t, idp.CertificatePEM(), clitest.PEM(s.Certificate()), i.CertificatePEM())
 	return &world{t: t, idp: idp, smtp: s, imap: i, caFile: caFile}
 }
@@ -184,7 +184,7 @@ func TestWrongSecretFails(t *testing.T) {
 // too: the smtp login step prints that reply's diagnosis, the send is
 // skipped, IMAP still passes, and the exit status is 1.
 func TestServerRefusingAuthFails(t *testing.T) {
-	w := newWorld(t, smtpxtest.WithoutErrorChallenge())
+	w := newWorld(t, &smtpxtest.Options{NoErrorChallenge: true})
 	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
 	w.smtp.RejectAuth(2) // the first token and the fresh one
 	want := provider.Diagnose(&smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"})
@@ -297,4 +297,12 @@ func newCertificate(t *testing.T) (*x509.Certificate, string) {
 	t.Helper()
 	cred := clitest.Certificate(t, "doctor test app")
 	return cred.Cert, clitest.WriteFile(t, "app.pem", cred.PEM)
+}
+
+// first returns opts[0], or nil when there is none.
+func first(opts []*smtpxtest.Options) *smtpxtest.Options {
+	if len(opts) == 0 {
+		return nil
+	}
+	return opts[0]
 }

@@ -43,7 +43,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{idp: clitest.IdentityProvider(t), storeDir: filepath.Join(t.TempDir(), "grants")}
 	w.idp.AddApp(providertest.App{ClientID: testClient, Public: true})
 	w.idp.SignIn(testMailbox)
-	w.smtp = clitest.SMTPServer(t, w.idp, smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
+	w.smtp = clitest.SMTPServer(t, w.idp, &smtpxtest.Options{Mechanisms: []auth.Mechanism{auth.XOAUTH2}, NoErrorChallenge: true})
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }

@@ -33,7 +33,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	w := &world{idp: clitest.IdentityProvider(t)}
-	w.smtp = clitest.SMTPServer(t, w.idp, smtpxtest.WithMechanisms(auth.XOAUTH2), smtpxtest.WithoutErrorChallenge())
+	w.smtp = clitest.SMTPServer(t, w.idp, &smtpxtest.Options{Mechanisms: []auth.Mechanism{auth.XOAUTH2}, NoErrorChallenge: true})
 	// One CA file trusts both servers, as -ca-file would for a private CA.
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w

@@ -69,12 +69,16 @@ type world struct {
 
 // newWorld starts a Google-like token endpoint where the service account
 // is delegated scopes, and a Gmail-like SMTP server.
-func newWorld(t *testing.T, scopes []string, opts ...smtpxtest.Option) *world {
+func newWorld(t *testing.T, scopes []string, opts ...*smtpxtest.Options) *world {
 	t.Helper()
 	key, keyJSON := serviceAccountKey(t)
 	w := &world{idp: clitest.IdentityProvider(t)}
 	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: &key.PublicKey, DelegatedScopes: scopes})
-	w.smtp = clitest.SMTPServer(t, w.idp, opts...)
+	var o *smtpxtest.Options
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	w.smtp = clitest.SMTPServer(t, w.idp, o)
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	w.keyFile = clitest.WriteFile(t, "service-account.json", keyJSON)
 	return w
@@ -130,7 +134,7 @@ func TestSendAsServiceAccount(t *testing.T) {
 // TestKeyFileFromGoogleVariable finds the key where Google's tools look,
 // and sends through implicit TLS as on smtp.gmail.com:465.
 func TestKeyFileFromGoogleVariable(t *testing.T) {
-	w := newWorld(t, []string{google.ScopeMail}, smtpxtest.ImplicitTLS())
+	w := newWorld(t, []string{google.ScopeMail}, &smtpxtest.Options{Security: provider.ImplicitTLS})
 	r := runProgram(w.args("-implicit-tls"), map[string]string{envKeyFileFallback: w.keyFile})
 	if r.Err != nil {
 		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)

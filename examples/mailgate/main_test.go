@@ -101,7 +101,7 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	idp := clitest.IdentityProvider(t)
-	srv := clitest.IMAPServer(t, idp)
+	srv := clitest.IMAPServer(t, idp, nil)
 	idp.AddApp(providertest.App{
 		ClientID: clientID, Secret: clientSecret,
 		Roles: []string{"IMAP.AccessAsApp"}, Mailboxes: []string{mailbox},

@@ -29,11 +29,18 @@ type world struct {
 	caFile string
 }
 
-func newWorld(t *testing.T, opts ...smtpxtest.Option) *world {
+// newWorld starts the servers; opts (nil: none) sets up the SMTP server,
+// which always offers XOAUTH2 only, as Exchange Online does.
+func newWorld(t *testing.T, opts *smtpxtest.Options) *world {
 	t.Helper()
 	w := &world{idp: clitest.IdentityProvider(t)}
 	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
-	w.smtp = clitest.SMTPServer(t, w.idp, append([]smtpxtest.Option{smtpxtest.WithMechanisms(auth.XOAUTH2)}, opts...)...)
+	o := smtpxtest.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Mechanisms = []auth.Mechanism{auth.XOAUTH2}
+	w.smtp = clitest.SMTPServer(t, w.idp, &o)
 	w.caFile = clitest.CAFile(t, w.idp.CertificatePEM(), clitest.PEM(w.smtp.Certificate()))
 	return w
 }
@@ -80,7 +87,7 @@ func (w *world) checkSent(t *testing.T) {
 // SendMail's steps itself so that the server's certificate is checked
 // against that CA.
 func TestSendMailOverSTARTTLSWithPrivateCA(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	r := runProgram(w.args(true))
 	if r.Err != nil {
 		t.Fatalf("run: %v\n%s", r.Err, r.Explained)
@@ -112,7 +119,7 @@ func (w *world) mailbox(t *testing.T) *provider.Mailbox {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mb.SMTP = w.smtp.SMTP()
+	mb.SMTP = w.smtp.Endpoint()
 	return mb
 }
 
@@ -120,7 +127,7 @@ func (w *world) mailbox(t *testing.T) *provider.Mailbox {
 // (sendMail without a CA) against a loopback server without TLS, which
 // NetSMTPAuth allows, as net/smtp's PlainAuth does.
 func TestPlainSendMailOnLoopback(t *testing.T) {
-	w := newWorld(t, smtpxtest.WithoutSTARTTLS())
+	w := newWorld(t, &smtpxtest.Options{Security: provider.Plaintext})
 	mb := w.mailbox(t)
 	msg, _, err := cli.Compose(cli.Message{From: testMailbox, To: []string{testTo}, Subject: "mailoauth test message", Body: "hello"})
 	if err != nil {
@@ -136,7 +143,7 @@ func TestPlainSendMailOnLoopback(t *testing.T) {
 // checks the test server's certificate against the system's authorities
 // only, fails in TLS, and sends no token.
 func TestSendMailCannotTrustAPrivateCA(t *testing.T) {
-	w := newWorld(t)
+	w := newWorld(t, nil)
 	mb := w.mailbox(t)
 	err := sendMail(w.smtp.Addr(), smtpx.NetSMTPAuth(mb), testMailbox, []string{testTo}, []byte("Subject: x\r\n\r\nx\r\n"), nil)
 	if err == nil || !strings.Contains(err.Error(), "certificate") {
@@ -155,12 +162,12 @@ func TestSendMailCannotTrustAPrivateCA(t *testing.T) {
 // with Exchange's bare 535 and with an error challenge: either way the
 // program takes exactly one new token and the message goes out.
 func TestRefusedTokenIsReplacedOnce(t *testing.T) {
-	for name, opts := range map[string][]smtpxtest.Option{
-		"exchange 535":    {smtpxtest.WithoutErrorChallenge()},
+	for name, opts := range map[string]*smtpxtest.Options{
+		"exchange 535":    {NoErrorChallenge: true},
 		"error challenge": nil,
 	} {
 		t.Run(name, func(t *testing.T) {
-			w := newWorld(t, opts...)
+			w := newWorld(t, opts)
 			w.smtp.RejectAuth(1)
 			r := runProgram(w.args(true))
 			if r.Err != nil {
@@ -180,7 +187,7 @@ func TestRefusedTokenIsReplacedOnce(t *testing.T) {
 	}
 
 	// A token refused every time is retried once only, then explained.
-	w := newWorld(t, smtpxtest.WithoutErrorChallenge())
+	w := newWorld(t, &smtpxtest.Options{NoErrorChallenge: true})
 	w.smtp.RejectAuth(5)
 	r := runProgram(w.args(true))
 	if r.Err == nil || !strings.Contains(r.Explained, "535 5.7.3") || !strings.Contains(r.Explained, "New-ServicePrincipal") {

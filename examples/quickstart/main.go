@@ -149,13 +149,10 @@ func (q *quickstart) run(ctx context.Context) error {
 		Mailboxes: []string{mailbox},                              // Add-MailboxPermission in Exchange Online
 	})
 	q.smtp = smtpxtest.New(
-		smtpxtest.WithVerify(q.idp.VerifySASL),
-		smtpxtest.WithMechanisms(auth.XOAUTH2),
-		smtpxtest.WithoutErrorChallenge(),
+		&smtpxtest.Options{Verify: q.idp.VerifySASL, Mechanisms: []auth.Mechanism{auth.XOAUTH2}, NoErrorChallenge: true},
 	)
 	q.imap = imapxtest.New(
-		imapxtest.WithVerify(q.idp.VerifySASL),
-		imapxtest.WithMechanisms(auth.XOAUTH2),
+		&imapxtest.Options{Verify: q.idp.VerifySASL, Mechanisms: []auth.Mechanism{auth.XOAUTH2}},
 	)
 	if err := q.imap.CreateFolder(mailbox, "INBOX"); err != nil {
 		return err
@@ -187,7 +184,7 @@ func (q *quickstart) run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("app-only token: %w", err)
 	}
-	mb.SMTP = q.smtp.SMTP()
+	mb.SMTP = q.smtp.Endpoint()
 	mb.IMAP = q.imap.Endpoint()
 	q.mb = mb
 	q.say("2. Took an app-only access token with the client secret (the client credentials grant,")

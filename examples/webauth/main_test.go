@@ -57,7 +57,7 @@ type world struct {
 func newWorld(t *testing.T, prov string) *world {
 	t.Helper()
 	idp := clitest.IdentityProvider(t)
-	srv := clitest.SMTPServer(t, idp)
+	srv := clitest.SMTPServer(t, idp, nil)
 	w := &world{t: t, provider: prov, idp: idp, smtp: srv, storeDir: t.TempDir(), stderr: &clitest.Buffer{}}
 
 	// One CA file trusting both servers, as an operator would write it.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/imapx/internal/linescan"
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // startTLSHandshakeTimeout bounds the TLS handshake after STARTTLS.
@@ -145,7 +146,7 @@ func (c *conn) command(tag, name, rest string) bool {
 		return true
 	}
 	switch {
-	case name == "STARTTLS" && s.security == securityStartTLS && !c.secure.Load():
+	case name == "STARTTLS" && s.security == provider.StartTLS && !c.secure.Load():
 		c.writeDirect(tag + " OK Begin TLS negotiation now\r\n")
 		// Anything the client sent after STARTTLS in clear is dropped
 		// (RFC 9051 §6.2.1: no STARTTLS command injection).
@@ -281,7 +282,7 @@ func (c *conn) rewriteCaps(seg []byte) []byte {
 		}
 		end = start + j
 	}
-	clear := c.s.security == securityStartTLS && !c.secure.Load()
+	clear := c.s.security == provider.StartTLS && !c.secure.Load()
 	var caps []string
 	for _, f := range strings.Fields(string(seg[start:end])) {
 		u := strings.ToUpper(f)
@@ -341,7 +342,7 @@ func (l *listener) Accept() (net.Conn, error) {
 		return nil, err
 	}
 	c := newConn(l.s, raw, false)
-	if l.s.security == securityImplicitTLS {
+	if l.s.security == provider.ImplicitTLS {
 		c.useTLS(l.s.serverTLS)
 	}
 	l.s.track(c)

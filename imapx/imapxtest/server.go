@@ -6,7 +6,7 @@
 // failures a long-running IMAP client meets: refused tokens, dropped
 // connections, a BYE during IDLE, throttling.
 //
-//	srv := imapxtest.New()
+//	srv := imapxtest.New(nil) // STARTTLS, like port 143; Options.Security: provider.ImplicitTLS for 993
 //	defer srv.Close()
 //	srv.Deliver("alice@example.com", "INBOX", msg)
 //	mb := srv.Mailbox("alice@example.com", nil) // tokens issued by srv
@@ -40,73 +40,43 @@ import (
 	"github.com/mailoauth/mailoauth/provider"
 )
 
-// security is how clients reach the server.
-type security int
-
-const (
-	securityImplicitTLS security = iota
-	securityStartTLS
-	securityPlaintext
-)
-
-// Option configures New.
-type Option func(*Server)
-
-// WithStartTLS makes the server speak in clear until STARTTLS, like port
-// 143, instead of TLS from the first byte. Before STARTTLS it offers no
-// AUTH= mechanism and refuses AUTHENTICATE.
-func WithStartTLS() Option { return func(s *Server) { s.security = securityStartTLS } }
-
-// WithPlaintext makes the server speak in clear and accept AUTHENTICATE
-// without TLS: for testing a client's Plaintext mode on loopback.
-func WithPlaintext() Option { return func(s *Server) { s.security = securityPlaintext } }
-
-// WithVerify sets the function that judges each token: username is the
-// SASL user name (XOAUTH2's user=, OAUTHBEARER's authorization identity).
-// The intended one is providertest's (*Server).VerifySASL. Without this
-// option (or with nil) only tokens from IssueToken are accepted: a test
-// server never accepts every token.
-func WithVerify(verify func(username, token string) error) Option {
-	return func(s *Server) {
-		if verify != nil {
-			s.verify = verify
-		}
-	}
+// Options configure New. A nil *Options, like the zero value, is a server
+// in clear until STARTTLS (as on port 143) that offers XOAUTH2 and
+// OAUTHBEARER, SASL-IR, IDLE, MOVE and UIDPLUS, and accepts the tokens it
+// issued itself (IssueToken, TokenSource).
+type Options struct {
+	// Security is how clients reach the server: zero (provider.StartTLS)
+	// is in clear until STARTTLS, offering no AUTH= mechanism and refusing
+	// AUTHENTICATE before it; provider.ImplicitTLS is TLS from the first
+	// byte, as on port 993; provider.Plaintext accepts AUTHENTICATE without
+	// TLS, for testing a client's Plaintext mode on loopback.
+	Security provider.Security
+	// Verify judges each token: username is the SASL user name (XOAUTH2's
+	// user=, OAUTHBEARER's authorization identity). The intended one is
+	// providertest's (*Server).VerifySASL. nil: only tokens this server
+	// issued (VerifyIssued).
+	Verify func(username, token string) error
+	// Mechanisms are the SASL mechanisms offered; nil: XOAUTH2 and
+	// OAUTHBEARER. []auth.Mechanism{auth.XOAUTH2} looks like Exchange
+	// Online.
+	Mechanisms []auth.Mechanism
+	// NoSASLIR, NoIdle, NoMove and NoUIDPlus stop the server advertising
+	// SASL-IR (clients then send the response after an empty "+"), IDLE
+	// (clients poll), MOVE and UIDPLUS (UID EXPUNGE).
+	NoSASLIR, NoIdle, NoMove, NoUIDPlus bool
+	// TokenLifetime is the lifetime of tokens from IssueToken; zero: one
+	// hour.
+	TokenLifetime time.Duration
+	// ExpiringSessions makes the server end a session whose token (one
+	// from IssueToken) has expired, as Exchange Online does: at its next
+	// command, or at once while it idles, the client receives "* BYE
+	// Session invalidated - AccessTokenExpired" and the connection closes.
+	// ExpiredSessions counts them.
+	ExpiringSessions bool
+	// EditTLS changes the server's TLS configuration (for example
+	// MaxVersion) before the server starts; nil: none.
+	EditTLS func(*tls.Config)
 }
-
-// WithoutSASLIR stops the server advertising SASL-IR, so that clients send
-// their initial response after a continuation request.
-func WithoutSASLIR() Option { return func(s *Server) { s.noSASLIR = true } }
-
-// WithoutIdle stops the server advertising IDLE, so that clients poll.
-func WithoutIdle() Option { return func(s *Server) { s.noIdle = true } }
-
-// WithoutMove stops the server advertising MOVE.
-func WithoutMove() Option { return func(s *Server) { s.noMove = true } }
-
-// WithoutUIDPlus stops the server advertising UIDPLUS (UID EXPUNGE).
-func WithoutUIDPlus() Option { return func(s *Server) { s.noUIDPlus = true } }
-
-// WithMechanisms limits the SASL mechanisms offered (default XOAUTH2 and
-// OAUTHBEARER); WithMechanisms(auth.XOAUTH2) looks like Exchange Online.
-func WithMechanisms(mechs ...auth.Mechanism) Option {
-	return func(s *Server) { s.mechanisms = append([]auth.Mechanism(nil), mechs...) }
-}
-
-// WithTokenLifetime sets the lifetime of tokens from IssueToken (default
-// one hour).
-func WithTokenLifetime(d time.Duration) Option { return func(s *Server) { s.tokenLifetime = d } }
-
-// WithExpiringSessions makes the server end a session whose token (one
-// from IssueToken) has expired, as Exchange Online does: at its next
-// command, or at once while it idles, the client receives
-// "* BYE Session invalidated - AccessTokenExpired" and the connection
-// closes. ExpiredSessions counts them.
-func WithExpiringSessions() Option { return func(s *Server) { s.expiring = true } }
-
-// WithTLS lets a test change the server's TLS configuration (for example
-// MaxVersion) before the server starts.
-func WithTLS(edit func(*tls.Config)) Option { return func(s *Server) { s.editTLS = edit } }
 
 // ByeTokenExpired is Exchange Online's BYE text when the access token a
 // session was opened with has expired.
@@ -135,7 +105,7 @@ const (
 // them): a handler that holds a message's body unread must not call them.
 type Server struct {
 	// Configuration, set by New.
-	security      security
+	security      provider.Security
 	verify        func(username, token string) error
 	noSASLIR      bool
 	noIdle        bool
@@ -183,22 +153,37 @@ type issuedToken struct {
 	revoked bool
 }
 
-// New starts a server on 127.0.0.1 (a random port) with implicit TLS,
-// unless an option says otherwise. It panics if it cannot listen, like
-// httptest.NewServer.
-func New(opts ...Option) *Server {
+// New starts a server on 127.0.0.1 (a random port); a nil opts means the
+// defaults. It panics if it cannot listen, like httptest.NewServer.
+func New(opts *Options) *Server {
+	if opts == nil {
+		opts = &Options{}
+	}
 	s := &Server{
-		mechanisms:    []auth.Mechanism{auth.XOAUTH2, auth.OAUTHBEARER},
-		tokenLifetime: defaultTokenLifetime,
+		security:      opts.Security,
+		verify:        opts.Verify,
+		noSASLIR:      opts.NoSASLIR,
+		noIdle:        opts.NoIdle,
+		noMove:        opts.NoMove,
+		noUIDPlus:     opts.NoUIDPlus,
+		mechanisms:    append([]auth.Mechanism(nil), opts.Mechanisms...),
+		tokenLifetime: opts.TokenLifetime,
+		expiring:      opts.ExpiringSessions,
+		editTLS:       opts.EditTLS,
 		users:         make(map[string]*imapmemserver.User),
 		conns:         make(map[*conn]struct{}),
 		tokens:        make(map[string]issuedToken),
 		mem:           imapmemserver.New(),
 		pipe:          newPipeListener(),
 	}
-	s.verify = s.VerifyIssued
-	for _, o := range opts {
-		o(s)
+	if s.verify == nil {
+		s.verify = s.VerifyIssued
+	}
+	if opts.Mechanisms == nil {
+		s.mechanisms = []auth.Mechanism{auth.XOAUTH2, auth.OAUTHBEARER}
+	}
+	if s.tokenLifetime <= 0 {
+		s.tokenLifetime = defaultTokenLifetime
 	}
 	var err error
 	if s.cert, s.pool, err = testcert.New("imapxtest"); err != nil {
@@ -272,17 +257,16 @@ func randomString() string {
 func (s *Server) Addr() string { return s.ln.Addr().String() }
 
 // Endpoint returns the server as a provider.Server: host 127.0.0.1, its
-// port, and ImplicitTLS, StartTLS or Plaintext.
+// port, and its Security.
 func (s *Server) Endpoint() provider.Server {
-	sec := provider.ImplicitTLS
-	switch s.security {
-	case securityStartTLS:
-		sec = provider.StartTLS
-	case securityPlaintext:
-		sec = provider.Plaintext
-	}
-	return provider.Server{Host: "127.0.0.1", Port: s.ln.Addr().(*net.TCPAddr).Port, Security: sec}
+	return provider.Server{Host: s.Host(), Port: s.Port(), Security: s.security}
 }
+
+// Host returns "127.0.0.1".
+func (s *Server) Host() string { return "127.0.0.1" }
+
+// Port returns the port the server listens on.
+func (s *Server) Port() int { return s.ln.Addr().(*net.TCPAddr).Port }
 
 // Mailbox returns a ready mailbox for user on this server: XOAUTH2 and
 // tokens, or, when tokens is nil, a TokenSource of this server.
@@ -533,7 +517,7 @@ func (s *Server) Byes() int { return int(s.byes.Load()) }
 func (s *Server) Throttled() int { return int(s.throttled.Load()) }
 
 // ExpiredSessions returns the number of sessions ended because their token
-// expired (WithExpiringSessions).
+// expired (Options.ExpiringSessions).
 func (s *Server) ExpiredSessions() int { return int(s.expired.Load()) }
 
 // Drops returns the number of connections dropped by DropAfterCommands

@@ -17,6 +17,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 const user = "alice@example.com"
@@ -43,18 +44,17 @@ func login(t *testing.T, srv *imapxtest.Server, c *imapclient.Client) {
 func TestCapabilitiesFollowTheOptions(t *testing.T) {
 	cases := []struct {
 		name    string
-		opts    []imapxtest.Option
+		opts    *imapxtest.Options
 		absent  []imap.Cap
 		present []imap.Cap
 	}{
-		{"defaults", nil, nil, []imap.Cap{imap.CapSASLIR, imap.CapIdle, imap.CapMove, imap.CapUIDPlus, "AUTH=XOAUTH2", "AUTH=OAUTHBEARER"}},
-		{"without", []imapxtest.Option{imapxtest.WithoutSASLIR(), imapxtest.WithoutIdle(), imapxtest.WithoutMove(), imapxtest.WithoutUIDPlus(),
-			imapxtest.WithMechanisms(auth.XOAUTH2)},
+		{"defaults", &imapxtest.Options{Security: provider.ImplicitTLS}, nil, []imap.Cap{imap.CapSASLIR, imap.CapIdle, imap.CapMove, imap.CapUIDPlus, "AUTH=XOAUTH2", "AUTH=OAUTHBEARER"}},
+		{"without", &imapxtest.Options{Security: provider.ImplicitTLS, NoSASLIR: true, NoIdle: true, NoMove: true, NoUIDPlus: true, Mechanisms: []auth.Mechanism{auth.XOAUTH2}},
 			[]imap.Cap{imap.CapSASLIR, imap.CapIdle, imap.CapMove, imap.CapUIDPlus, "AUTH=OAUTHBEARER"}, []imap.Cap{"AUTH=XOAUTH2"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := imapxtest.New(tc.opts...)
+			srv := imapxtest.New(tc.opts)
 			defer srv.Close()
 			c := dial(t, srv, nil)
 			before := c.Caps() // before authentication: the mechanisms
@@ -81,7 +81,7 @@ func TestCapabilitiesFollowTheOptions(t *testing.T) {
 }
 
 func TestStartTLSHidesAuthenticationUntilTLS(t *testing.T) {
-	srv := imapxtest.New(imapxtest.WithStartTLS())
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.StartTLS})
 	defer srv.Close()
 	// In clear: STARTTLS and LOGINDISABLED, no AUTH=, AUTHENTICATE refused.
 	c, err := imapclient.DialInsecure(srv.Addr(), nil)
@@ -113,7 +113,7 @@ func TestStartTLSHidesAuthenticationUntilTLS(t *testing.T) {
 }
 
 func TestTokensAreVerified(t *testing.T) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer srv.Close()
 	tok := srv.IssueToken(user).AccessToken
 	cases := []struct {
@@ -143,13 +143,13 @@ func TestTokensAreVerified(t *testing.T) {
 	}
 }
 
-func TestWithVerify(t *testing.T) {
-	srv := imapxtest.New(imapxtest.WithVerify(func(username, token string) error {
+func TestVerifyOption(t *testing.T) {
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS, Verify: func(username, token string) error {
 		if token != "letmein-token" {
 			return errors.New("no")
 		}
 		return nil
-	}))
+	}})
 	defer srv.Close()
 	c := dial(t, srv, nil)
 	if err := c.Authenticate(auth.NewClient(auth.XOAUTH2, user, "letmein-token")); err != nil {
@@ -161,7 +161,7 @@ func TestWithVerify(t *testing.T) {
 }
 
 func TestFailAuth(t *testing.T) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer srv.Close()
 	srv.FailAuth(1, imapxtest.FailWithChallenge)
 	c := dial(t, srv, nil)
@@ -183,7 +183,7 @@ func TestFailAuth(t *testing.T) {
 }
 
 func TestDeliverWakesAnIdlingClient(t *testing.T) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer srv.Close()
 	exists := make(chan uint32, 8)
 	c := dial(t, srv, &imapclient.UnilateralDataHandler{Mailbox: func(d *imapclient.UnilateralDataMailbox) {
@@ -223,7 +223,7 @@ func TestDeliverWakesAnIdlingClient(t *testing.T) {
 }
 
 func TestMessagesSetFlagsAndResetUIDValidity(t *testing.T) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer srv.Close()
 	srv.Deliver(user, "INBOX", []byte("Subject: one\r\n\r\n1\r\n"))
 	uid, _ := srv.Deliver(user, "INBOX", []byte("Subject: two\r\n\r\n2\r\n"))
@@ -306,7 +306,7 @@ func (rc *rawConn) send(t *testing.T, s string) {
 }
 
 func TestThrottleDropAndBye(t *testing.T) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer srv.Close()
 
 	srv.Throttle(1, 299961*time.Millisecond)
@@ -361,7 +361,7 @@ func TestThrottleDropAndBye(t *testing.T) {
 }
 
 func TestExpiringSessions(t *testing.T) {
-	srv := imapxtest.New(imapxtest.WithExpiringSessions(), imapxtest.WithTokenLifetime(200*time.Millisecond))
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS, ExpiringSessions: true, TokenLifetime: 200 * time.Millisecond})
 	defer srv.Close()
 	c := dial(t, srv, nil)
 	login(t, srv, c)
@@ -384,7 +384,7 @@ func TestExpiringSessions(t *testing.T) {
 }
 
 func TestCloseEndsConnections(t *testing.T) {
-	srv := imapxtest.New()
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	c := dial(t, srv, nil)
 	login(t, srv, c)
 	if srv.OpenConnections() != 1 {
@@ -402,7 +402,7 @@ func TestCloseEndsConnections(t *testing.T) {
 func b64(p []byte) string { return base64.StdEncoding.EncodeToString(p) }
 
 func TestCertificatePEMIsTheServedCertificate(t *testing.T) {
-	s := imapxtest.New()
+	s := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer s.Close()
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(s.CertificatePEM()) {

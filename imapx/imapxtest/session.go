@@ -11,6 +11,7 @@ import (
 	"github.com/emersion/go-sasl"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // Replies of the test server.
@@ -95,7 +96,7 @@ func (sess *session) AuthenticateMechanisms() []string {
 // package auth, verified by the server's verify function.
 func (sess *session) Authenticate(mech string) (sasl.Server, error) {
 	s := sess.s
-	if !sess.c.secure.Load() && s.security != securityPlaintext {
+	if !sess.c.secure.Load() && s.security != provider.Plaintext {
 		return nil, errPrivacyRequired
 	}
 	m := auth.Mechanism(strings.ToUpper(mech))

@@ -16,7 +16,7 @@ import (
 const tokenPrefix = "imapxtest."
 
 // IssueToken returns a new access token for user, valid for the server's
-// token lifetime (WithTokenLifetime) until RevokeToken. Without WithVerify
+// token lifetime (Options.TokenLifetime) until RevokeToken. Without Options.Verify
 // these are the only tokens the server accepts.
 func (s *Server) IssueToken(user string) *oauth2.Token {
 	tok := tokenPrefix + randomString()

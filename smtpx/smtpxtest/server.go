@@ -8,7 +8,7 @@
 //
 //	idp := providertest.New()
 //	defer idp.Close()
-//	srv := smtpxtest.New(smtpxtest.WithVerify(idp.VerifySASL))
+//	srv := smtpxtest.New(&smtpxtest.Options{Verify: idp.VerifySASL})
 //	defer srv.Close()
 //	mb := srv.Mailbox("app@example.com", tokens)
 //	c, err := smtpx.Dial(ctx, mb, &smtpx.Options{TLSConfig: srv.TLSConfig()})
@@ -19,6 +19,7 @@ import (
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"github.com/emersion/go-smtp"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/internal/testcert"
 	"github.com/mailoauth/mailoauth/provider"
@@ -47,7 +49,7 @@ const domain = "smtpxtest.localhost"
 type Message struct {
 	From string
 	To   []string
-	Data []byte   // the message as received; nil with WithoutBodies
+	Data []byte   // the message as received; nil with Options.NoBodies
 	Size int64    // length of the message in octets
 	Sum  [32]byte // SHA-256 of the message
 	User string   // the authenticated SASL user name
@@ -87,9 +89,39 @@ type RandomFaults struct {
 	DropInData float64
 }
 
-// Option configures New.
-type Option func(*config)
+// Options configure New. A nil *Options, like the zero value, is a
+// STARTTLS submission server offering XOAUTH2 and OAUTHBEARER that accepts
+// only the tokens given to AllowToken.
+type Options struct {
+	// Security is how clients reach the server: zero (provider.StartTLS)
+	// is in clear until STARTTLS, as submission on port 587;
+	// provider.ImplicitTLS is TLS from the first byte, as on 465;
+	// provider.Plaintext offers no STARTTLS yet advertises AUTH in clear,
+	// so a careless client would send its token.
+	Security provider.Security
+	// Verify decides whether a token opens a mailbox; providertest's
+	// VerifySASL is the intended one. nil: only the pairs given to
+	// AllowToken, none by default, so a forgotten Verify never lets every
+	// token in.
+	Verify func(username, token string) error
+	// Mechanisms are the SASL mechanisms advertised and accepted; nil:
+	// XOAUTH2 and OAUTHBEARER.
+	Mechanisms []auth.Mechanism
+	// NoErrorChallenge makes a refused token fail at once with "535 5.7.3
+	// Authentication unsuccessful", as Exchange Online does, instead of the
+	// JSON error challenge Google and Dovecot send first.
+	NoErrorChallenge bool
+	// MaxRecipients makes the server refuse recipients beyond that many in
+	// one transaction with "452 4.5.3"; zero: no limit.
+	MaxRecipients int
+	// NoBodies keeps only the size and SHA-256 of each message, for tests
+	// that send large ones.
+	NoBodies bool
+	// Logger gets the server's internal errors; nil discards them.
+	Logger *slog.Logger
+}
 
+// config is Options with the defaults filled in.
 type config struct {
 	security    provider.Security
 	verify      func(username, token string) error
@@ -98,61 +130,6 @@ type config struct {
 	noChallenge bool
 	maxRcpt     int
 	logger      *slog.Logger
-}
-
-// WithVerify sets the function that decides whether a token opens a
-// mailbox: providertest's VerifySASL is the intended one. Without it the
-// server accepts only the pairs given to AllowToken, none by default, so a
-// forgotten verify never lets every token in.
-func WithVerify(verify func(username, token string) error) Option {
-	return func(c *config) { c.verify = verify }
-}
-
-// ImplicitTLS makes the server speak TLS from the first byte, as on port
-// 465.
-func ImplicitTLS() Option {
-	return func(c *config) { c.security = provider.ImplicitTLS }
-}
-
-// WithoutSTARTTLS makes the server plaintext: it offers no STARTTLS, yet
-// advertises AUTH in clear, so a careless client would send its token.
-func WithoutSTARTTLS() Option {
-	return func(c *config) { c.security = provider.Plaintext }
-}
-
-// WithMechanisms sets the SASL mechanisms advertised and accepted; the
-// default is XOAUTH2 and OAUTHBEARER.
-func WithMechanisms(mechs ...auth.Mechanism) Option {
-	return func(c *config) {
-		c.mechs = c.mechs[:0]
-		for _, m := range mechs {
-			c.mechs = append(c.mechs, strings.ToUpper(string(m)))
-		}
-	}
-}
-
-// WithoutBodies keeps only the size and SHA-256 of each message, for tests
-// that send large ones.
-func WithoutBodies() Option {
-	return func(c *config) { c.noBodies = true }
-}
-
-// WithoutErrorChallenge makes a refused token fail at once with "535 5.7.3
-// Authentication unsuccessful", as Exchange Online does, instead of the
-// JSON error challenge Google and Dovecot send first.
-func WithoutErrorChallenge() Option {
-	return func(c *config) { c.noChallenge = true }
-}
-
-// WithMaxRecipients makes the server refuse recipients beyond n in one
-// transaction with "452 4.5.3".
-func WithMaxRecipients(n int) Option {
-	return func(c *config) { c.maxRcpt = n }
-}
-
-// WithLogger gets the server's internal errors; nil discards them.
-func WithLogger(l *slog.Logger) Option {
-	return func(c *config) { c.logger = l }
 }
 
 // Server is a running test SMTP server. Its methods are safe for
@@ -188,12 +165,26 @@ type Server struct {
 	rnd          *rand.Rand
 }
 
-// New starts a server on 127.0.0.1 on a free port. It panics if it cannot
-// listen, as httptest.NewServer does.
-func New(opts ...Option) *Server {
-	cfg := config{security: provider.StartTLS, mechs: []string{string(auth.XOAUTH2), string(auth.OAUTHBEARER)}}
-	for _, o := range opts {
-		o(&cfg)
+// New starts a server on 127.0.0.1 on a free port; a nil opts means the
+// defaults. It panics if it cannot listen, as httptest.NewServer does.
+func New(opts *Options) *Server {
+	if opts == nil {
+		opts = &Options{}
+	}
+	cfg := config{
+		security:    opts.Security,
+		verify:      opts.Verify,
+		noBodies:    opts.NoBodies,
+		noChallenge: opts.NoErrorChallenge,
+		maxRcpt:     opts.MaxRecipients,
+		logger:      opts.Logger,
+	}
+	mechs := opts.Mechanisms
+	if mechs == nil {
+		mechs = []auth.Mechanism{auth.XOAUTH2, auth.OAUTHBEARER}
+	}
+	for _, m := range mechs {
+		cfg.mechs = append(cfg.mechs, strings.ToUpper(string(m)))
 	}
 	if cfg.logger == nil {
 		cfg.logger = slog.New(slog.DiscardHandler)
@@ -223,9 +214,6 @@ func New(opts ...Option) *Server {
 	return s
 }
 
-// NewServer is New under the name httptest uses.
-func NewServer(opts ...Option) *Server { return New(opts...) }
-
 // Close stops the server and closes every connection.
 func (s *Server) Close() {
 	s.closeOnce.Do(func() {
@@ -253,15 +241,15 @@ func (s *Server) Host() string { return "127.0.0.1" }
 // Port returns the port the server listens on.
 func (s *Server) Port() int { return s.port }
 
-// SMTP returns the server's address and security as a provider.Server,
+// Endpoint returns the server's address and security as a provider.Server,
 // ready for a Mailbox.
-func (s *Server) SMTP() provider.Server {
+func (s *Server) Endpoint() provider.Server {
 	return provider.Server{Host: s.Host(), Port: s.port, Security: s.cfg.security}
 }
 
 // Mailbox returns a Mailbox for address on this server with tokens.
 func (s *Server) Mailbox(address string, tokens auth.TokenSource) *provider.Mailbox {
-	return &provider.Mailbox{Address: address, SMTP: s.SMTP(), Tokens: tokens}
+	return &provider.Mailbox{Address: address, SMTP: s.Endpoint(), Tokens: tokens}
 }
 
 // TLSConfig returns a new client configuration that trusts the server's
@@ -276,7 +264,20 @@ func (s *Server) CertPool() *x509.CertPool { return s.pool }
 // Certificate returns the server's certificate.
 func (s *Server) Certificate() *x509.Certificate { return s.cert }
 
-// AllowToken makes the default verify (without WithVerify) accept token
+// CertificatePEM returns the server's certificate in PEM, for peers
+// configured with a CA file.
+func (s *Server) CertificatePEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.cert.Raw})
+}
+
+// Connections returns the number of connections accepted so far.
+func (s *Server) Connections() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.stats.Connections
+}
+
+// AllowToken makes the default verify (without Options.Verify) accept token
 // for username.
 func (s *Server) AllowToken(username, token string) {
 	s.mu.Lock()
@@ -321,8 +322,8 @@ func (s *Server) Stats() Stats {
 	return s.stats
 }
 
-// OpenConns returns the number of connections open now.
-func (s *Server) OpenConns() int {
+// OpenConnections returns the number of connections open now.
+func (s *Server) OpenConnections() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.conns)

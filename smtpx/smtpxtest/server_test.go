@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/emersion/go-smtp"
+
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
 )
@@ -20,7 +21,7 @@ func dial(t *testing.T, srv *smtpxtest.Server) *smtp.Client {
 }
 
 func TestDefaultVerifyRefusesUnknownTokens(t *testing.T) {
-	srv := smtpxtest.New()
+	srv := smtpxtest.New(nil)
 	defer srv.Close()
 	if err := dial(t, srv).Auth(auth.NewClient(auth.XOAUTH2, "a@example.com", "any-token-at-all")); err == nil {
 		t.Fatal("a server without verify accepted a token")
@@ -40,7 +41,7 @@ func TestDefaultVerifyRefusesUnknownTokens(t *testing.T) {
 }
 
 func TestMailRequiresAuthAndCapReplies432(t *testing.T) {
-	srv := smtpxtest.New()
+	srv := smtpxtest.New(nil)
 	defer srv.Close()
 	srv.AllowToken("a@example.com", "allowed-token-123")
 	c := dial(t, srv)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-sasl"
 	"github.com/emersion/go-smtp"
+
 	"github.com/mailoauth/mailoauth/auth"
 )
 

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/smtpx/smtpxtest"
 	"github.com/mailoauth/mailoauth/tokenstore"
@@ -19,16 +20,26 @@ func IdentityProvider(t testing.TB) *providertest.Server {
 
 // SMTPServer starts an smtpxtest server that checks every token with idp,
 // with opts after that, closed when the test ends.
-func SMTPServer(t testing.TB, idp *providertest.Server, opts ...smtpxtest.Option) *smtpxtest.Server {
-	srv := smtpxtest.New(append([]smtpxtest.Option{smtpxtest.WithVerify(idp.VerifySASL)}, opts...)...)
+func SMTPServer(t testing.TB, idp *providertest.Server, opts *smtpxtest.Options) *smtpxtest.Server {
+	o := smtpxtest.Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Verify = idp.VerifySASL
+	srv := smtpxtest.New(&o)
 	t.Cleanup(srv.Close)
 	return srv
 }
 
 // IMAPServer starts an imapxtest server that checks every token with idp,
 // with opts after that, closed when the test ends.
-func IMAPServer(t testing.TB, idp *providertest.Server, opts ...imapxtest.Option) *imapxtest.Server {
-	srv := imapxtest.New(append([]imapxtest.Option{imapxtest.WithVerify(idp.VerifySASL)}, opts...)...)
+func IMAPServer(t testing.TB, idp *providertest.Server, opts *imapxtest.Options) *imapxtest.Server {
+	o := imapxtest.Options{Security: provider.ImplicitTLS}
+	if opts != nil {
+		o = *opts
+	}
+	o.Verify = idp.VerifySASL
+	srv := imapxtest.New(&o)
 	t.Cleanup(srv.Close)
 	return srv
 }
