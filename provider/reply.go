@@ -31,6 +31,10 @@ type Reply struct {
 	// Unusable marks an OAuth answer that is not one: not JSON, no access
 	// token, an error without a code.
 	Unusable bool
+	// Retried reports that the server refused a token fresh from the
+	// identity provider too, after the stale one was replaced: the cause
+	// is the grant or the configuration, not a stale token.
+	Retried bool
 }
 
 // A Replier is an error that carries a server's Reply.
