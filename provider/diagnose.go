@@ -64,10 +64,15 @@ type Entry struct {
 	Code     string // the code as it appears (see Layer); Diagnosis.Code
 	// Match is text the reply (SMTP or IMAP text, OAuth error_description)
 	// must contain as well, ignoring case; empty: the code alone decides.
-	Match   string
-	Kind    Kind
-	Summary string // one sentence: what went wrong
-	Fix     string // the concrete step: a portal page, a cmdlet, a setting
+	Match string
+	Kind  Kind
+	// Summary (one sentence: what went wrong) and Fix (the concrete step: a
+	// portal page, a cmdlet, a setting) are in the operator's words: "the
+	// app registration's secret value", never a Go identifier, so that a
+	// command line or a web page can show them as they are; a program adds
+	// the name of its own flag or variable.
+	Summary string
+	Fix     string
 }
 
 // Catalogue returns a copy of every entry Diagnose knows, Entra ID and
