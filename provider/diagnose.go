@@ -65,7 +65,15 @@ type Entry struct {
 	// Match is text the reply (SMTP or IMAP text, OAuth error_description)
 	// must contain as well, ignoring case; empty: the code alone decides.
 	Match string
-	Kind  Kind
+	// Retried marks the entry for a refusal of a token fresh from the
+	// identity provider, after the transport replaced the refused one and
+	// tried once more (Reply.Retried): the token's age is ruled out, and
+	// the entry names the concrete cause. Such a refusal never gets a
+	// StaleToken entry; the entry of the first refusal has the same
+	// Provider, Layer, Code and Match without Retried, and serves every
+	// caller that cannot tell (net/smtp's errors, say).
+	Retried bool
+	Kind    Kind
 	// Summary (one sentence: what went wrong) and Fix (the concrete step: a
 	// portal page, a cmdlet, a setting) are in the operator's words: "the
 	// app registration's secret value", never a Go identifier, so that a
@@ -98,7 +106,9 @@ func Catalogue() []Entry {
 // and for a cancelled context.
 //
 // A network failure, an HTTP 5xx or a 429 is always Transient, never
-// Reauthorize.
+// Reauthorize. A refusal the transport marked Reply.Retried (a token fresh
+// from the identity provider was refused too) is never StaleToken: its
+// diagnosis names what to check instead of the token's age.
 func Diagnose(err error) *Diagnosis {
 	d, _ := diagnose(err)
 	return d
@@ -111,6 +121,11 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 		return nil, nil
 	}
 	c := candidates{}
+	walk(err, func(e error) {
+		if r, ok := e.(Replier); ok && r.Reply().Retried {
+			c.retried = true
+		}
+	})
 	walk(err, c.visit)
 	if c.attached != nil {
 		return c.attached, nil
@@ -169,7 +184,7 @@ func walk(err error, visit func(error)) {
 }
 
 // Specificity of a match: the higher, the more the entry says about this
-// very failure. Ties go to the longer Match, then to the outer error.
+// very failure. Ties go as outranks says, then to the outer error.
 const (
 	scoreAADSTS      = 90
 	scoreSubtype     = 80
@@ -193,6 +208,7 @@ const (
 type candidates struct {
 	attached *Diagnosis // the first Diagnosis already in the chain
 	canceled bool       // the chain holds context.Canceled
+	retried  bool       // a server refused a token fresh from the identity provider too
 	best     *Entry
 	score    int
 	code     string // overrides best.Code (the AADSTS number found, say)
@@ -200,13 +216,36 @@ type candidates struct {
 }
 
 func (c *candidates) offer(e *Entry, score int, code, detail string) {
-	if e == nil {
+	if e == nil || !c.fits(e) {
 		return
 	}
-	if c.best != nil && (score < c.score || score == c.score && len(e.Match) <= len(c.best.Match)) {
+	if c.best != nil && !outranks(e, score, c.best, c.score) {
 		return
 	}
 	c.best, c.score, c.code, c.detail = e, score, code, detail
+}
+
+// outranks reports whether entry e at score says more than best at
+// bestScore: a higher score; at the same score, the entry for a fresh token
+// refused too over the first refusal's, then the longer Match.
+func outranks(e *Entry, score int, best *Entry, bestScore int) bool {
+	switch {
+	case score != bestScore:
+		return score > bestScore
+	case e.Retried != best.Retried:
+		return e.Retried
+	}
+	return len(e.Match) > len(best.Match)
+}
+
+// fits reports whether e may explain a failure of this chain: an entry for
+// the refusal of a fresh token only when a server refused one, and then no
+// StaleToken entry, since the token was refreshed already.
+func (c *candidates) fits(e *Entry) bool {
+	if c.retried {
+		return e.Retried || e.Kind != StaleToken
+	}
+	return !e.Retried
 }
 
 // visit offers the entries that match one error of the chain.
@@ -400,7 +439,7 @@ func (c *candidates) offerOAuth(a oauthAnswer) {
 		if unavailable && e.Kind != Transient {
 			return
 		}
-		if best == nil || score > bestScore || score == bestScore && len(e.Match) > len(best.Match) {
+		if best == nil || outranks(e, score, best, bestScore) {
 			best, bestScore, bestCode = e, score, code
 		}
 	}
@@ -508,15 +547,17 @@ func (c *candidates) offerIMAP(typ, code, text string, penalty int) {
 }
 
 // offerSASL matches a server's JSON error challenge by its status.
+// An entry for the status beats the generic one.
 func (c *candidates) offerSASL(ce *auth.ChallengeError) {
 	status := strings.TrimSpace(ce.Status)
 	for _, e := range catalogueIndex.byLayer[LayerSASL] {
-		if status != "" && strings.EqualFold(e.Code, status) {
+		switch {
+		case status != "" && strings.EqualFold(e.Code, status):
 			c.offer(e, scoreSASL, "", "")
-			return
+		case e.Code == codeChallenge:
+			c.offer(e, scoreSASLGeneric, "", "")
 		}
 	}
-	c.offer(lookup(LayerSASL, codeChallenge), scoreSASLGeneric, "", "")
 }
 
 // smtpLine finds "535 5.7.3" or a lone "5.7.3" in text.

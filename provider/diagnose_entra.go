@@ -194,7 +194,10 @@ var entraEntries = []Entry{
 		Summary: "Exchange refused SMTP authentication by policy (SMTP AUTH disabled, security defaults or Conditional Access).",
 		Fix:     "Check Get-CASMailbox -Identity <mailbox> | fl SmtpClientAuthenticationDisabled and Get-TransportConfig | fl SmtpClientAuthenticationDisabled, then the failed sign-in under Entra admin center → Monitoring & health → Sign-in logs."},
 	{Provider: ProviderExchange, Layer: LayerSMTP, Code: "535 5.7.3", Kind: Misconfigured,
-		Summary: "Exchange refused a fresh OAuth token: usually a wrong audience or scope (a Microsoft Graph token), a missing Exchange service principal or mailbox permission, a user name that is not the mailbox, or SMTP.Send/SMTP.SendAsApp not consented.",
+		Summary: "Exchange refused the OAuth token: usually a wrong audience or scope (a Microsoft Graph token), a missing Exchange service principal or mailbox permission, a user name that is not the mailbox, or SMTP.Send/SMTP.SendAsApp not consented; rarely an expired token.",
+		Fix:     "If the token was not fresh, refresh it and retry once (the library does); then check the access token's claims: its audience must be Exchange Online (not Microsoft Graph), with scope SMTP.Send (delegated) or role SMTP.SendAsApp (app-only); app-only: New-ServicePrincipal -AppId <client id> -ObjectId <enterprise application object id>, then Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights FullAccess; delegated: the mailbox address as user name."},
+	{Provider: ProviderExchange, Layer: LayerSMTP, Code: "535 5.7.3", Retried: true, Kind: Misconfigured,
+		Summary: "Exchange refused a token fresh from Entra ID too: usually a wrong audience or scope (a Microsoft Graph token), a missing Exchange service principal or mailbox permission, a user name that is not the mailbox, or SMTP.Send/SMTP.SendAsApp not consented.",
 		Fix:     "Check the access token's claims: its audience must be Exchange Online (not Microsoft Graph), with scope SMTP.Send (delegated) or role SMTP.SendAsApp (app-only); app-only: New-ServicePrincipal -AppId <client id> -ObjectId <enterprise application object id>, then Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights FullAccess; delegated: scope https://outlook.office.com/SMTP.Send and the mailbox address as user name."},
 	{Provider: ProviderExchange, Layer: LayerSMTP, Code: "5.7.57", Kind: Misconfigured,
 		Summary: "Exchange got MAIL FROM without a successful authentication.",
@@ -232,7 +235,10 @@ var entraEntries = []Entry{
 
 	// Exchange Online IMAP (outlook.office365.com).
 	{Provider: ProviderExchange, Layer: LayerIMAP, Code: "NO", Match: "AUTHENTICATE failed", Kind: Misconfigured,
-		Summary: "Exchange refused a fresh OAuth token for IMAP: usually a wrong audience or scope, a missing service principal or mailbox permission, IMAP disabled, or a user name that is not the mailbox.",
+		Summary: "Exchange refused the OAuth token for IMAP: usually a wrong audience or scope, a missing service principal or mailbox permission, IMAP disabled, or a user name that is not the mailbox; rarely an expired token.",
+		Fix:     "If the token was not fresh, refresh it and retry once (the library does); then check the access token's claims: its audience must be Exchange Online (not Microsoft Graph), with scope IMAP.AccessAsUser.All (delegated) or role IMAP.AccessAsApp (app-only); app-only: New-ServicePrincipal -AppId <client id> -ObjectId <enterprise application object id> and Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights FullAccess; check Get-CASMailbox -Identity <mailbox> | fl ImapEnabled."},
+	{Provider: ProviderExchange, Layer: LayerIMAP, Code: "NO", Match: "AUTHENTICATE failed", Retried: true, Kind: Misconfigured,
+		Summary: "Exchange refused a token fresh from Entra ID for IMAP too: usually a wrong audience or scope, a missing service principal or mailbox permission, IMAP disabled, or a user name that is not the mailbox.",
 		Fix:     "Check the access token's claims: its audience must be Exchange Online (not Microsoft Graph), with scope IMAP.AccessAsUser.All (delegated) or role IMAP.AccessAsApp (app-only); app-only: New-ServicePrincipal -AppId <client id> -ObjectId <enterprise application object id> and Add-MailboxPermission -Identity <mailbox> -User <service principal id> -AccessRights FullAccess; check Get-CASMailbox -Identity <mailbox> | fl ImapEnabled."},
 	{Provider: ProviderExchange, Layer: LayerIMAP, Code: "NO", Match: "authentication mechanism is not supported", Kind: Misconfigured,
 		Summary: "Exchange does not accept this authentication mechanism for the account (a password login).",

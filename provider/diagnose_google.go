@@ -4,6 +4,13 @@ package provider
 // IMAP replies. Console paths are those of the Google Cloud console
 // (console.cloud.google.com) and the Google Admin console
 // (admin.google.com).
+// What to do when Gmail refuses a login with a token, and when it refused
+// a token fresh from Google too: then the age of the token is ruled out.
+const (
+	fixGmailRefused      = "Refresh the token and retry once (the library does); if a fresh token is refused too, request scope https://mail.google.com/ and log in with the address of the account that authorized (for a service account, the user it acts for)."
+	fixGmailFreshRefused = "Have the program request scope https://mail.google.com/ and authorize again, and log in with the address of the account that authorized (for a service account, the user it acts for)."
+)
+
 var googleEntries = []Entry{
 	// Token endpoint (oauth2.googleapis.com/token).
 	{Provider: ProviderGoogle, Layer: LayerOAuth, Code: "invalid_grant", Match: "Token has been expired or revoked", Kind: Reauthorize,
@@ -40,10 +47,16 @@ var googleEntries = []Entry{
 	// Gmail SMTP (smtp.gmail.com).
 	{Provider: ProviderGoogle, Layer: LayerSMTP, Code: "535 5.7.8", Match: "Username and Password not accepted", Kind: StaleToken,
 		Summary: "Gmail refused the login: the access token is expired or invalid, lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
-		Fix:     "Refresh the token and retry once; if a fresh token is refused too, request scope https://mail.google.com/ and use the authorizing account's address (a service account's sub) as user name."},
+		Fix:     fixGmailRefused},
+	{Provider: ProviderGoogle, Layer: LayerSMTP, Code: "535 5.7.8", Match: "Username and Password not accepted", Retried: true, Kind: Misconfigured,
+		Summary: "Gmail refused a token fresh from Google too: it lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
+		Fix:     fixGmailFreshRefused},
 	{Provider: ProviderGoogle, Layer: LayerSMTP, Code: "535 5.7.1", Match: "Username and Password not accepted", Kind: StaleToken,
 		Summary: "Gmail refused the XOAUTH2 login: the access token is expired or invalid, lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
-		Fix:     "Refresh the token and retry once; if a fresh token is refused too, request scope https://mail.google.com/ and use the authorizing account's address (a service account's sub) as user name."},
+		Fix:     fixGmailRefused},
+	{Provider: ProviderGoogle, Layer: LayerSMTP, Code: "535 5.7.1", Match: "Username and Password not accepted", Retried: true, Kind: Misconfigured,
+		Summary: "Gmail refused the XOAUTH2 login with a token fresh from Google too: it lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
+		Fix:     fixGmailFreshRefused},
 	{Provider: ProviderGoogle, Layer: LayerSMTP, Code: "534 5.7.9", Match: "Application-specific password required", Kind: Misconfigured,
 		Summary: "Gmail refused a password login on an account with 2-Step Verification.",
 		Fix:     "Authenticate with XOAUTH2 and an OAuth token (from a service account with domain-wide delegation, or from the user's authorization) instead of the account password."},
@@ -57,7 +70,10 @@ var googleEntries = []Entry{
 	// Gmail IMAP (imap.gmail.com).
 	{Provider: ProviderGoogle, Layer: LayerIMAP, Code: "NO [AUTHENTICATIONFAILED]", Match: "Invalid credentials", Kind: StaleToken,
 		Summary: "Gmail refused the IMAP login: the access token is expired or invalid, lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
-		Fix:     "Refresh the token and retry once; if a fresh token is refused too, request scope https://mail.google.com/ and use the authorizing account's address as user name."},
+		Fix:     fixGmailRefused},
+	{Provider: ProviderGoogle, Layer: LayerIMAP, Code: "NO [AUTHENTICATIONFAILED]", Match: "Invalid credentials", Retried: true, Kind: Misconfigured,
+		Summary: "Gmail refused the IMAP login with a token fresh from Google too: it lacks the https://mail.google.com/ scope, or the user name is not the account that authorized.",
+		Fix:     fixGmailFreshRefused},
 	{Provider: ProviderGoogle, Layer: LayerIMAP, Code: "[ALERT]", Match: "Too many simultaneous connections", Kind: Transient,
 		Summary: "The account already has Gmail's maximum of 15 IMAP connections.",
 		Fix:     "Close idle IMAP clients and keep one IMAP connection per mailbox; retry once a connection has closed."},

@@ -5,6 +5,10 @@ package provider
 // strings of RFC 6749 and RFC 8628, the SMTP and IMAP codes of the RFCs,
 // the SASL error challenge, TLS and network failures. Provider-specific
 // entries of the same code are more specific and win.
+// fixFreshTokenRefused is what to check when a mail server refuses a token
+// fresh from the identity provider too: not its age, but whom it is for.
+const fixFreshTokenRefused = "Check that the token is issued for this mail server (the audience and scope the server's OAuth settings expect), that the user name the program logs in with is the mailbox the token was issued for, and that the server validates tokens against this identity provider (Dovecot: its oauth2 passdb settings)."
+
 var mailEntries = []Entry{
 	// OAuth error strings (RFC 6749 §5.2, RFC 8628 §3.5, OpenID Connect),
 	// from a token endpoint or an authorization callback.
@@ -76,9 +80,15 @@ var mailEntries = []Entry{
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "5.7.8", Kind: StaleToken,
 		Summary: "The server refused the token (authentication credentials invalid).",
 		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience and scope and that the user name is the mailbox."},
+	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "5.7.8", Retried: true, Kind: Misconfigured,
+		Summary: "The server refused a token fresh from the identity provider too (authentication credentials invalid).",
+		Fix:     fixFreshTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "535", Kind: StaleToken,
 		Summary: "The server refused the login (535).",
 		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience and scope and that the user name is the mailbox."},
+	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "535", Retried: true, Kind: Misconfigured,
+		Summary: "The server refused the login with a token fresh from the identity provider too (535).",
+		Fix:     fixFreshTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "454 4.7.0", Match: "Temporary authentication failure", Kind: Transient,
 		Summary: "The server could not check the credentials just now (its authentication backend failed).",
 		Fix:     "Retry with backoff; if it persists, check the server's authentication backend (Dovecot auth, the token introspection endpoint)."},
@@ -96,6 +106,9 @@ var mailEntries = []Entry{
 	{Provider: ProviderGeneric, Layer: LayerIMAP, Code: "[AUTHENTICATIONFAILED]", Kind: StaleToken,
 		Summary: "The server refused the token.",
 		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience and scope and that the user name is the mailbox."},
+	{Provider: ProviderGeneric, Layer: LayerIMAP, Code: "[AUTHENTICATIONFAILED]", Retried: true, Kind: Misconfigured,
+		Summary: "The server refused a token fresh from the identity provider too.",
+		Fix:     fixFreshTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerIMAP, Code: "[UNAVAILABLE]", Kind: Transient,
 		Summary: "The server could not check the credentials or open the mailbox just now.",
 		Fix:     "Retry with backoff; if it persists, check the server's authentication backend (Dovecot auth, the token introspection endpoint)."},
@@ -107,15 +120,24 @@ var mailEntries = []Entry{
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "401", Kind: StaleToken,
 		Summary: "The server refused the bearer token with an error challenge (status 401).",
 		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience, scope and user name."},
+	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "401", Retried: true, Kind: Misconfigured,
+		Summary: "The server refused a token fresh from the identity provider too, with an error challenge (status 401).",
+		Fix:     "Request the scope the challenge names in its scope field (Google: https://mail.google.com/) and authorize again; check that the token is issued for this mail server and that the user name is the mailbox the token was issued for."},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "invalid_token", Kind: StaleToken,
 		Summary: "The server refused the bearer token as invalid or expired (OAUTHBEARER status invalid_token).",
 		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience, scope and user name."},
+	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "invalid_token", Retried: true, Kind: Misconfigured,
+		Summary: "The server refused a token fresh from the identity provider too as invalid (OAUTHBEARER status invalid_token).",
+		Fix:     fixFreshTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "insufficient_scope", Kind: Misconfigured,
 		Summary: "The token lacks the scope the server asks for in its challenge.",
 		Fix:     "Request the scope named in the challenge's scope field (Google: https://mail.google.com/) and run the authorization again."},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: codeChallenge, Kind: StaleToken,
 		Summary: "The server refused the bearer token with an error challenge.",
 		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience, scope and user name."},
+	{Provider: ProviderGeneric, Layer: LayerSASL, Code: codeChallenge, Retried: true, Kind: Misconfigured,
+		Summary: "The server refused a token fresh from the identity provider too, with an error challenge.",
+		Fix:     fixFreshTokenRefused},
 
 	// TLS.
 	{Provider: ProviderGeneric, Layer: LayerTLS, Code: codeTLSVersion, Kind: Misconfigured,

@@ -159,6 +159,7 @@ type diagCase struct {
 	layer    Layer
 	code     string // entry code
 	match    string // entry match
+	retried  bool   // entry Retried
 	// the diagnosis expected
 	kind    Kind
 	diagCod string // Diagnosis.Code when it differs from the entry's code
@@ -198,6 +199,35 @@ func imapCase(resp, provider, code, match string, kind Kind, fixHas string) diag
 	}
 }
 
+// afterRetry is c's failure once a token fresh from the identity provider
+// was refused too: the transport marks its reply Retried. The entry
+// expected is c's variant for that refusal, with kind and a Fix naming
+// fixHas.
+func afterRetry(c diagCase, kind Kind, fixHas string) diagCase {
+	build := c.err
+	c.name = "after a fresh token: " + c.name
+	c.err = func(t *testing.T) error { return retried(build(t)) }
+	c.retried, c.kind, c.fixHas = true, kind, fixHas
+	return c
+}
+
+// retried marks the server's reply in err as the answer to a fresh token
+// (Reply.Retried), as smtpx and imapx do after their one retry. A SASL
+// challenge alone gets the IMAP refusal that follows it in a transport's
+// error, a NO without a response code.
+func retried(err error) error {
+	marked := false
+	walk(err, func(e error) {
+		if re, ok := e.(*replyErr); ok {
+			re.r.Retried, marked = true, true
+		}
+	})
+	if !marked {
+		err = &replyErr{r: Reply{Layer: LayerIMAP, Status: "NO", Text: "Authentication failed.", Retried: true}, err: err}
+	}
+	return err
+}
+
 func errCase(name string, err error, layer Layer, code string, kind Kind, fixHas string) diagCase {
 	return diagCase{
 		name:     name,
@@ -213,6 +243,36 @@ const (
 	sendAs     = "Add-RecipientPermission -Identity <from address> -Trustee <mailbox or service principal> -AccessRights SendAs"
 	signIns    = "Monitoring & health → Sign-in logs"
 	reauth     = "Run the authorization again"
+)
+
+// The refusals of a token that a transport answers by refreshing the
+// token and trying once more; afterRetry gives each its second refusal.
+// Exchange's are Misconfigured from the first: its reply is the same for
+// every cause, and the library refreshes a token long before it expires.
+var (
+	refreshFirst = "Refresh the token and retry once"
+	exchange535  = smtpCase("535 5.7.3 Authentication unsuccessful [SN4PR0601CA0005.namprd06.prod.outlook.com]",
+		ProviderExchange, "535 5.7.3", "", Misconfigured, addMbxPerm)
+	exchangeIMAP = imapCase("NO AUTHENTICATE failed.",
+		ProviderExchange, "NO", "AUTHENTICATE failed", Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl ImapEnabled")
+	gmail578 = smtpCase("535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials d9-20020a05600c - gsmtp",
+		ProviderGoogle, "535 5.7.8", "Username and Password not accepted", StaleToken, "https://mail.google.com/")
+	gmail571 = smtpCase("535-5.7.1 Username and Password not accepted. Learn more at\n535 5.7.1 https://support.google.com/mail/?p=BadCredentials",
+		ProviderGoogle, "535 5.7.1", "Username and Password not accepted", StaleToken, "https://mail.google.com/")
+	gmailIMAP = imapCase("NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)",
+		ProviderGoogle, "NO [AUTHENTICATIONFAILED]", "Invalid credentials", StaleToken, "https://mail.google.com/")
+	generic578   = smtpCase("535 5.7.8 Authentication failed.", ProviderGeneric, "5.7.8", "", StaleToken, refreshFirst)
+	generic535   = smtpCase("535 Authentication credentials invalid", ProviderGeneric, "535", "", StaleToken, refreshFirst)
+	genericIMAP  = imapCase("NO [AUTHENTICATIONFAILED] Authentication failed.", ProviderGeneric, "[AUTHENTICATIONFAILED]", "", StaleToken, refreshFirst)
+	challenge401 = diagCase{name: "google XOAUTH2 challenge", err: func(*testing.T) error {
+		return challenge(`{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}` + "\n")
+	}, provider: ProviderGeneric, layer: LayerSASL, code: "401", kind: StaleToken, fixHas: refreshFirst}
+	challengeInvalidToken = diagCase{name: "OAUTHBEARER challenge", err: func(*testing.T) error {
+		return challenge(`{"status":"invalid_token","openid-configuration":"https://auth.example/.well-known/openid-configuration"}`)
+	}, provider: ProviderGeneric, layer: LayerSASL, code: "invalid_token", kind: StaleToken, fixHas: refreshFirst}
+	challengeNotJSON = diagCase{name: "challenge that is not JSON", err: func(*testing.T) error {
+		return challenge("nope")
+	}, provider: ProviderGeneric, layer: LayerSASL, code: codeChallenge, kind: StaleToken, fixHas: refreshFirst}
 )
 
 func diagCases(t *testing.T) []diagCase {
@@ -290,8 +350,8 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderExchange, "535 5.7.139", "basic authentication is disabled", Misconfigured, "Authenticate with XOAUTH2"),
 		smtpCase("535 5.7.139 Authentication unsuccessful [BN0PR04CA0001.namprd04.prod.outlook.com 2026-11-02T10:11:12.000Z]",
 			ProviderExchange, "535 5.7.139", "", Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl SmtpClientAuthenticationDisabled"),
-		smtpCase("535 5.7.3 Authentication unsuccessful [SN4PR0601CA0005.namprd06.prod.outlook.com]",
-			ProviderExchange, "535 5.7.3", "", Misconfigured, addMbxPerm),
+		exchange535,
+		afterRetry(exchange535, Misconfigured, addMbxPerm),
 		smtpCase("530 5.7.57 Client not authenticated to send mail. [DM6PR06CA0001.namprd06.prod.outlook.com]",
 			ProviderExchange, "5.7.57", "", Misconfigured, setCAS),
 		smtpCase("550 5.7.60 SMTP; Client does not have permissions to send as this sender",
@@ -320,8 +380,8 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderExchange, "501 5.5.127", "", StaleToken, "refresh margin"),
 
 		// Exchange Online IMAP.
-		imapCase("NO AUTHENTICATE failed.",
-			ProviderExchange, "NO", "AUTHENTICATE failed", Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl ImapEnabled"),
+		exchangeIMAP,
+		afterRetry(exchangeIMAP, Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl ImapEnabled"),
 		imapCase("NO AUTHENTICATE failed. Provided authentication mechanism is not supported.",
 			ProviderExchange, "NO", "authentication mechanism is not supported", Misconfigured, "Authenticate with XOAUTH2"),
 		imapCase("BAD User is authenticated but not connected.",
@@ -354,18 +414,18 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderGoogle, "rate_limit_exceeded", "", Transient, "loopback authorization"),
 
 		// Gmail SMTP and IMAP.
-		smtpCase("535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials d9-20020a05600c - gsmtp",
-			ProviderGoogle, "535 5.7.8", "Username and Password not accepted", StaleToken, "https://mail.google.com/"),
-		smtpCase("535-5.7.1 Username and Password not accepted. Learn more at\n535 5.7.1 https://support.google.com/mail/?p=BadCredentials",
-			ProviderGoogle, "535 5.7.1", "Username and Password not accepted", StaleToken, "https://mail.google.com/"),
+		gmail578,
+		afterRetry(gmail578, Misconfigured, "scope https://mail.google.com/"),
+		gmail571,
+		afterRetry(gmail571, Misconfigured, "scope https://mail.google.com/"),
 		smtpCase("534-5.7.9 Application-specific password required. Learn more at\n534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor - gsmtp",
 			ProviderGoogle, "534 5.7.9", "Application-specific password required", Misconfigured, "service account with domain-wide delegation"),
 		smtpCase("454-4.7.0 Too many login attempts, please try again later.\n454 4.7.0 https://support.google.com/mail/?p=LoginTooFrequent - gsmtp",
 			ProviderGoogle, "454 4.7.0", "Too many login attempts", Transient, "Reuse authenticated connections"),
 		smtpCase("550 5.4.5 Daily user sending limit exceeded.",
 			ProviderGoogle, "550 5.4.5", "Daily user sending limit exceeded", Transient, "2,000 messages a day"),
-		imapCase("NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)",
-			ProviderGoogle, "NO [AUTHENTICATIONFAILED]", "Invalid credentials", StaleToken, "https://mail.google.com/"),
+		gmailIMAP,
+		afterRetry(gmailIMAP, Misconfigured, "scope https://mail.google.com/"),
 		imapCase("NO [ALERT] Too many simultaneous connections. (Failure)",
 			ProviderGoogle, "[ALERT]", "Too many simultaneous connections", Transient, "one IMAP connection per mailbox"),
 		imapCase("NO [WEBALERT https://accounts.google.com/signin/continue?sarp=1&scc=1&plt=AKgnsbs] Web login required.",
@@ -426,29 +486,29 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderGeneric, codeUnusableAnswer, "", Misconfigured, "the login host of the tenant's cloud"),
 
 		// Generic SMTP and IMAP (Dovecot, Postfix, RFC codes).
-		smtpCase("535 5.7.8 Authentication failed.", ProviderGeneric, "5.7.8", "", StaleToken, "Refresh the token and retry once"),
-		smtpCase("535 Authentication credentials invalid", ProviderGeneric, "535", "", StaleToken, "Refresh the token and retry once"),
+		generic578,
+		afterRetry(generic578, Misconfigured, "audience"),
+		generic535,
+		afterRetry(generic535, Misconfigured, "audience"),
 		smtpCase("454 4.7.0 Temporary authentication failure", ProviderGeneric, "454 4.7.0", "Temporary authentication failure", Transient, "Dovecot auth"),
 		smtpCase("534 5.7.9 Authentication mechanism is too weak", ProviderGeneric, "5.7.9", "", Misconfigured, "XOAUTH2 or OAUTHBEARER"),
 		smtpCase("504 5.5.4 Unrecognized authentication type", ProviderGeneric, "504", "", Misconfigured, "after AUTH in its EHLO answer"),
 		smtpCase("452 4.5.3 Too many recipients", ProviderGeneric, "4xx", "", Transient, "connection and rate limits"),
-		imapCase("NO [AUTHENTICATIONFAILED] Authentication failed.", ProviderGeneric, "[AUTHENTICATIONFAILED]", "", StaleToken, "Refresh the token and retry once"),
+		genericIMAP,
+		afterRetry(genericIMAP, Misconfigured, "audience"),
 		imapCase("NO [UNAVAILABLE] Temporary authentication failure. [mail:2026-11-02 10:11:12]", ProviderGeneric, "[UNAVAILABLE]", "", Transient, "Dovecot auth"),
 		imapCase("NO [AUTHORIZATIONFAILED] Authorization failed", ProviderGeneric, "[AUTHORIZATIONFAILED]", "", Misconfigured, "user name"),
 
 		// SASL error challenges, parsed by auth.
-		{name: "google XOAUTH2 challenge", err: func(*testing.T) error {
-			return challenge(`{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}` + "\n")
-		}, provider: ProviderGeneric, layer: LayerSASL, code: "401", kind: StaleToken, fixHas: "Refresh the token and retry once"},
-		{name: "OAUTHBEARER challenge", err: func(*testing.T) error {
-			return challenge(`{"status":"invalid_token","openid-configuration":"https://auth.example/.well-known/openid-configuration"}`)
-		}, provider: ProviderGeneric, layer: LayerSASL, code: "invalid_token", kind: StaleToken, fixHas: "Refresh the token and retry once"},
+		challenge401,
+		afterRetry(challenge401, Misconfigured, "scope field"),
+		challengeInvalidToken,
+		afterRetry(challengeInvalidToken, Misconfigured, "audience"),
 		{name: "insufficient_scope challenge", err: func(*testing.T) error {
 			return challenge(`{"status":"insufficient_scope","scope":"mail"}`)
 		}, provider: ProviderGeneric, layer: LayerSASL, code: "insufficient_scope", kind: Misconfigured, fixHas: "scope field"},
-		{name: "challenge that is not JSON", err: func(*testing.T) error {
-			return challenge("nope")
-		}, provider: ProviderGeneric, layer: LayerSASL, code: codeChallenge, kind: StaleToken, fixHas: "Refresh the token and retry once"},
+		challengeNotJSON,
+		afterRetry(challengeNotJSON, Misconfigured, "audience"),
 
 		// TLS, from real handshakes.
 		{name: "TLS version refused", err: func(t *testing.T) error { return tlsHandshake(t, tlsVersionRefused) },
@@ -487,8 +547,9 @@ func TestDiagnoseCatalogue(t *testing.T) {
 			if d == nil || e == nil {
 				t.Fatalf("Diagnose(%v) = nil", err)
 			}
-			if e.Provider != tc.provider || e.Layer != tc.layer || e.Code != tc.code || e.Match != tc.match {
-				t.Fatalf("entry = %s/%s %q %q, want %s/%s %q %q\nerror: %v", e.Provider, e.Layer, e.Code, e.Match, tc.provider, tc.layer, tc.code, tc.match, err)
+			if e.Provider != tc.provider || e.Layer != tc.layer || e.Code != tc.code || e.Match != tc.match || e.Retried != tc.retried {
+				t.Fatalf("entry = %s/%s %q %q retried %v, want %s/%s %q %q retried %v\nerror: %v",
+					e.Provider, e.Layer, e.Code, e.Match, e.Retried, tc.provider, tc.layer, tc.code, tc.match, tc.retried, err)
 			}
 			covered[e] = true
 			if d.Kind != tc.kind {
@@ -512,9 +573,30 @@ func TestDiagnoseCatalogue(t *testing.T) {
 	for _, layer := range []Layer{LayerOAuth, LayerSMTP, LayerIMAP, LayerSASL, LayerTLS, LayerNetwork} {
 		for _, e := range catalogueIndex.byLayer[layer] {
 			if !covered[e] {
-				t.Errorf("no test case reaches catalogue entry %s/%s %q %q", e.Provider, e.Layer, e.Code, e.Match)
+				t.Errorf("no test case reaches catalogue entry %s/%s %q %q retried %v", e.Provider, e.Layer, e.Code, e.Match, e.Retried)
 			}
 		}
+	}
+}
+
+// TestFreshTokenRefusedIsNeverStale replays every failure the catalogue
+// calls StaleToken as the refusal of a token fresh from the identity
+// provider: the transport has refreshed and retried already, so "refresh
+// the token and retry once" is never the answer again.
+func TestFreshTokenRefusedIsNeverStale(t *testing.T) {
+	n := 0
+	for _, tc := range diagCases(t) {
+		if tc.kind != StaleToken {
+			continue
+		}
+		n++
+		err := retried(tc.err(t))
+		if d := Diagnose(err); d != nil && d.Kind == StaleToken {
+			t.Errorf("%s, refused to a fresh token too: %v", tc.name, d)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d StaleToken cases", n)
 	}
 }
 
@@ -528,13 +610,17 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 		t.Fatalf("Catalogue has %d entries, the index %d", len(all), n)
 	}
 	oneSentence := regexp.MustCompile(`[.!?]\s+[A-Z]`)
-	seen := map[[4]string]bool{}
-	for _, e := range all {
-		key := [4]string{e.Provider, string(e.Layer), e.Code, e.Match}
-		if seen[key] {
+	type entryKey struct {
+		provider, layer, code, match string
+		retried                      bool
+	}
+	seen := map[entryKey]*Entry{}
+	for i, e := range all {
+		key := entryKey{e.Provider, string(e.Layer), e.Code, e.Match, e.Retried}
+		if seen[key] != nil {
 			t.Errorf("duplicate entry %v", key)
 		}
-		seen[key] = true
+		seen[key] = &all[i]
 		if e.Kind < Transient || e.Kind > Misconfigured {
 			t.Errorf("%v: bad Kind %d", key, e.Kind)
 		}
@@ -551,6 +637,21 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 		}
 		if (e.Layer == LayerNetwork || e.Code == codeHTTP429 || e.Code == codeHTTP5xx) && e.Kind != Transient {
 			t.Errorf("%v: a network or HTTP 429/5xx failure must be Transient, is %v", key, e.Kind)
+		}
+	}
+	// A refusal of a fresh token is a variant of the first refusal, and
+	// never a stale token.
+	for key, e := range seen {
+		if !e.Retried {
+			continue
+		}
+		first := key
+		first.retried = false
+		if seen[first] == nil {
+			t.Errorf("%v: a Retried entry without an entry for the first refusal", key)
+		}
+		if e.Kind == StaleToken {
+			t.Errorf("%v: a fresh token refused too is no stale token", key)
 		}
 	}
 	// The copy is the caller's.
@@ -607,6 +708,11 @@ func TestDiagnosePrecedence(t *testing.T) {
 			auth.ParseChallenge([]byte(`{"status":"401","schemes":"Bearer"}`)),
 			fmt.Errorf("535: %w", smtpErr(535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.")),
 		), "535 5.7.139", Misconfigured},
+		{"a policy refusal after a fresh token keeps its entry", retried(smtpErr(535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.")),
+			"535 5.7.139", Misconfigured},
+		{"a fresh token refused reaches the challenge beside the reply", retried(fmt.Errorf("imapx: %w", errors.Join(
+			imapErr("NO", "", "Authentication failed."), auth.ParseChallenge([]byte(`{"status":"invalid_token"}`))))),
+			"invalid_token", Misconfigured},
 		{"a BYE beats the EOF it caused", errors.Join(io.ErrUnexpectedEOF, imapErr("BYE", "", "Session invalidated - AccessTokenExpired")), "BYE", StaleToken},
 		{"a certificate error beats the network error around it", netErr(&url.Error{Op: "Post", URL: "https://x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}), codeCertificate, Misconfigured},
 	}
