@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -45,6 +47,14 @@ const (
 	LayerTLS Layer = "tls"
 	// LayerNetwork: reaching the server at all.
 	LayerNetwork Layer = "network"
+	// LayerStore: the local token store, when it cannot hand out a grant
+	// it holds. Code is what the store's error returns from its
+	// DiagnosisCode method ("store: wrong key").
+	LayerStore Layer = "store"
+	// LayerConfig: a configuration that cannot work, found before anything
+	// was sent (*ConfigError). Code is "config"; the diagnosis's Summary is
+	// the error's Reason.
+	LayerConfig Layer = "config"
 )
 
 // Providers named in Entry.Provider.
@@ -96,8 +106,9 @@ func Catalogue() []Entry {
 
 // Diagnose explains err: it looks through every wrapped layer (token
 // endpoint, authorization callback, SMTP, IMAP, SASL challenge, TLS,
-// network) for a code the catalogue knows, and returns a new Diagnosis the
-// caller may keep. When several layers match, the most specific entry wins
+// network, the local token store, a *ConfigError) for a code the catalogue
+// knows, and returns a new Diagnosis the caller may keep. When several
+// layers match, the most specific entry wins
 // (an AADSTS number beats the OAuth error string; a 535 5.7.139 with its
 // text beats a bare 535). A Diagnosis already in err's chain is returned as
 // it is. As a last resort Diagnose scans err's text for AADSTS numbers,
@@ -146,7 +157,22 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 	if c.detail != "" {
 		d.Summary = strings.TrimSuffix(d.Summary, ".") + " (" + c.detail + ")."
 	}
+	if c.best.Layer == LayerConfig && c.reason != "" {
+		d.Summary = sentence(c.reason)
+	}
 	return d, c.best
+}
+
+// sentence makes s, a ConfigError's Reason, a Summary: a capital first and
+// a full stop last.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "!") && !strings.HasSuffix(s, "?") {
+		s += "."
+	}
+	return s
 }
 
 // errorText is err.Error(), or "" when that panics (some error types
@@ -187,6 +213,7 @@ func walk(err error, visit func(error)) {
 // very failure. Ties go as outranks says, then to the outer error.
 const (
 	scoreAADSTS      = 90
+	scoreLocal       = 85 // the store's or the configuration's own verdict
 	scoreSubtype     = 80
 	scoreTextBonus   = 5 // added when an entry's Match text is present
 	scoreEnhanced    = 60
@@ -209,6 +236,7 @@ type candidates struct {
 	attached *Diagnosis // the first Diagnosis already in the chain
 	canceled bool       // the chain holds context.Canceled
 	retried  bool       // a server refused a token fresh from the identity provider too
+	reason   string     // the first ConfigError's Reason, the summary of its entry
 	best     *Entry
 	score    int
 	code     string // overrides best.Code (the AADSTS number found, say)
@@ -266,6 +294,13 @@ func (c *candidates) visit(err error) {
 		c.offerReply(e.Reply())
 	case *auth.ChallengeError:
 		c.offerSASL(e)
+	case *ConfigError:
+		c.offer(lookup(LayerConfig, codeConfig), scoreLocal, "", "")
+		if c.reason == "" {
+			c.reason = e.Reason
+		}
+	case diagnosisCoder:
+		c.offer(lookup(LayerStore, e.DiagnosisCode()), scoreLocal, "", "")
 	case tls.RecordHeaderError, *tls.RecordHeaderError:
 		c.offer(lookup(LayerTLS, codeNotTLS), scoreTLS, "", "")
 	case *tls.CertificateVerificationError, x509.UnknownAuthorityError, x509.HostnameError, x509.CertificateInvalidError,
@@ -274,6 +309,13 @@ func (c *candidates) visit(err error) {
 	default:
 		c.offerOther(err)
 	}
+}
+
+// diagnosisCoder is an error that names its catalogue entry of the store
+// layer itself. The token store's errors do ("store: wrong key"), so that
+// Diagnose explains them without provider importing the store.
+type diagnosisCoder interface {
+	DiagnosisCode() string
 }
 
 // leadingEnhanced is an RFC 3463 enhanced status code opening a reply text.
@@ -630,6 +672,11 @@ const (
 	codeRefused        = "connection refused"
 	codeDNS            = "DNS"
 	codeNetwork        = "network"
+	codeConfig         = "config"
+	// The codes the token store's errors return from DiagnosisCode.
+	codeStoreNoKey    = "store: encrypted without key"
+	codeStoreWrongKey = "store: wrong key"
+	codeStoreCorrupt  = "store: unreadable"
 )
 
 // index is the catalogue arranged for matching. It is built once from the

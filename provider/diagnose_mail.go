@@ -150,6 +150,21 @@ var mailEntries = []Entry{
 		Summary: "The server did not answer with TLS: the port and the connection security (STARTTLS or implicit TLS) do not match.",
 		Fix:     "Use STARTTLS on ports 587 and 143, implicit TLS on 465 and 993."},
 
+	// The local token store (its errors name these codes) and the
+	// program's own configuration.
+	{Provider: ProviderGeneric, Layer: LayerStore, Code: codeStoreNoKey, Kind: Misconfigured,
+		Summary: "The stored grant is encrypted, and the program read it without the store key.",
+		Fix:     "Give the program the store key the grant was saved with (the key of the program that authorized the mailbox); authorizing again instead would replace the encrypted grant, so do that only if the key is lost."},
+	{Provider: ProviderGeneric, Layer: LayerStore, Code: codeStoreWrongKey, Kind: Misconfigured,
+		Summary: "The stored grant could not be decrypted: the store key is not the one it was saved with, or the record was altered.",
+		Fix:     "Give the program the store key the grant was saved with; if that key is lost or the record was altered, delete the mailbox's record from the token store and authorize the mailbox again."},
+	{Provider: ProviderGeneric, Layer: LayerStore, Code: codeStoreCorrupt, Kind: Reauthorize,
+		Summary: "The stored grant is corrupt and cannot be read.",
+		Fix:     "Delete the mailbox's record from the token store and authorize the mailbox again."},
+	{Provider: ProviderGeneric, Layer: LayerConfig, Code: codeConfig, Kind: Misconfigured,
+		Summary: "The program's configuration cannot work (the diagnosis names the setting and why); nothing was sent to any server.",
+		Fix:     "Correct the setting as the summary says, then run the program again."},
+
 	// Network.
 	{Provider: ProviderGeneric, Layer: LayerNetwork, Code: codeTimeout, Kind: Transient,
 		Summary: "The server did not answer in time.",

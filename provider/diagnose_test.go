@@ -530,6 +530,13 @@ func diagCases(t *testing.T) []diagCase {
 		errCase("DNS", fmt.Errorf("smtpx: dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "smtp.office365.con", IsNotFound: true}}),
 			LayerNetwork, codeDNS, Transient, "server's host name"),
 		errCase("other network error", &net.OpError{Op: "write", Net: "tcp", Err: errors.New("broken link")}, LayerNetwork, codeNetwork, Transient, "firewalls"),
+
+		// The local token store and the program's configuration.
+		errCase("encrypted grant read without the key", fromStore(codeStoreNoKey), LayerStore, codeStoreNoKey, Misconfigured, "store key the grant was saved with"),
+		errCase("encrypted grant read with another key", fromStore(codeStoreWrongKey), LayerStore, codeStoreWrongKey, Misconfigured, "record was altered"),
+		errCase("corrupt grant", fromStore(codeStoreCorrupt), LayerStore, codeStoreCorrupt, Reauthorize, "authorize the mailbox again"),
+		errCase("configuration error", fmt.Errorf("entra: %w", &ConfigError{Package: "entra", Field: "ClientID", Reason: "the client ID is empty"}),
+			LayerConfig, codeConfig, Misconfigured, "Correct the setting"),
 	}
 	return cases
 }
@@ -570,8 +577,8 @@ func TestDiagnoseCatalogue(t *testing.T) {
 			}
 		})
 	}
-	for _, layer := range []Layer{LayerOAuth, LayerSMTP, LayerIMAP, LayerSASL, LayerTLS, LayerNetwork} {
-		for _, e := range catalogueIndex.byLayer[layer] {
+	for _, entries := range catalogueIndex.byLayer {
+		for _, e := range entries {
 			if !covered[e] {
 				t.Errorf("no test case reaches catalogue entry %s/%s %q %q retried %v", e.Provider, e.Layer, e.Code, e.Match, e.Retried)
 			}
