@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"golang.org/x/oauth2"
 
@@ -45,6 +47,14 @@ const (
 	LayerTLS Layer = "tls"
 	// LayerNetwork: reaching the server at all.
 	LayerNetwork Layer = "network"
+	// LayerStore: the local token store, when it cannot hand out a grant
+	// it holds. Code is what the store's error returns from its
+	// DiagnosisCode method ("store: wrong key").
+	LayerStore Layer = "store"
+	// LayerConfig: a configuration that cannot work, found before anything
+	// was sent (*ConfigError). Code is "config"; the diagnosis's Summary is
+	// the error's Reason.
+	LayerConfig Layer = "config"
 )
 
 // Providers named in Entry.Provider.
@@ -64,10 +74,23 @@ type Entry struct {
 	Code     string // the code as it appears (see Layer); Diagnosis.Code
 	// Match is text the reply (SMTP or IMAP text, OAuth error_description)
 	// must contain as well, ignoring case; empty: the code alone decides.
-	Match   string
+	Match string
+	// Retried marks the entry for a refusal of a token fresh from the
+	// identity provider, after the transport replaced the refused one and
+	// tried once more (Reply.Retried): the token's age is ruled out, and
+	// the entry names the concrete cause. Such a refusal never gets a
+	// StaleToken entry; the entry of the first refusal has the same
+	// Provider, Layer, Code and Match without Retried, and serves every
+	// caller that cannot tell (net/smtp's errors, say).
+	Retried bool
 	Kind    Kind
-	Summary string // one sentence: what went wrong
-	Fix     string // the concrete step: a portal page, a cmdlet, a setting
+	// Summary (one sentence: what went wrong) and Fix (the concrete step: a
+	// portal page, a cmdlet, a setting) are in the operator's words: "the
+	// app registration's secret value", never a Go identifier, so that a
+	// command line or a web page can show them as they are; a program adds
+	// the name of its own flag or variable.
+	Summary string
+	Fix     string
 }
 
 // Catalogue returns a copy of every entry Diagnose knows, Entra ID and
@@ -83,8 +106,9 @@ func Catalogue() []Entry {
 
 // Diagnose explains err: it looks through every wrapped layer (token
 // endpoint, authorization callback, SMTP, IMAP, SASL challenge, TLS,
-// network) for a code the catalogue knows, and returns a new Diagnosis the
-// caller may keep. When several layers match, the most specific entry wins
+// network, the local token store, a *ConfigError) for a code the catalogue
+// knows, and returns a new Diagnosis the caller may keep. When several
+// layers match, the most specific entry wins
 // (an AADSTS number beats the OAuth error string; a 535 5.7.139 with its
 // text beats a bare 535). A Diagnosis already in err's chain is returned as
 // it is. As a last resort Diagnose scans err's text for AADSTS numbers,
@@ -93,7 +117,9 @@ func Catalogue() []Entry {
 // and for a cancelled context.
 //
 // A network failure, an HTTP 5xx or a 429 is always Transient, never
-// Reauthorize.
+// Reauthorize. A refusal the transport marked Reply.Retried (a token fresh
+// from the identity provider was refused too) is never StaleToken: its
+// diagnosis names what to check instead of the token's age.
 func Diagnose(err error) *Diagnosis {
 	d, _ := diagnose(err)
 	return d
@@ -106,6 +132,11 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 		return nil, nil
 	}
 	c := candidates{}
+	walk(err, func(e error) {
+		if r, ok := e.(Replier); ok && r.Reply().Retried {
+			c.retried = true
+		}
+	})
 	walk(err, c.visit)
 	if c.attached != nil {
 		return c.attached, nil
@@ -126,7 +157,22 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 	if c.detail != "" {
 		d.Summary = strings.TrimSuffix(d.Summary, ".") + " (" + c.detail + ")."
 	}
+	if c.best.Layer == LayerConfig && c.reason != "" {
+		d.Summary = sentence(c.reason)
+	}
 	return d, c.best
+}
+
+// sentence makes s, a ConfigError's Reason, a Summary: a capital first and
+// a full stop last.
+func sentence(s string) string {
+	s = strings.TrimSpace(s)
+	r, n := utf8.DecodeRuneInString(s)
+	s = string(unicode.ToUpper(r)) + s[n:]
+	if !strings.HasSuffix(s, ".") && !strings.HasSuffix(s, "!") && !strings.HasSuffix(s, "?") {
+		s += "."
+	}
+	return s
 }
 
 // errorText is err.Error(), or "" when that panics (some error types
@@ -164,9 +210,10 @@ func walk(err error, visit func(error)) {
 }
 
 // Specificity of a match: the higher, the more the entry says about this
-// very failure. Ties go to the longer Match, then to the outer error.
+// very failure. Ties go as outranks says, then to the outer error.
 const (
 	scoreAADSTS      = 90
+	scoreLocal       = 85 // the store's or the configuration's own verdict
 	scoreSubtype     = 80
 	scoreTextBonus   = 5 // added when an entry's Match text is present
 	scoreEnhanced    = 60
@@ -188,6 +235,8 @@ const (
 type candidates struct {
 	attached *Diagnosis // the first Diagnosis already in the chain
 	canceled bool       // the chain holds context.Canceled
+	retried  bool       // a server refused a token fresh from the identity provider too
+	reason   string     // the first ConfigError's Reason, the summary of its entry
 	best     *Entry
 	score    int
 	code     string // overrides best.Code (the AADSTS number found, say)
@@ -195,13 +244,36 @@ type candidates struct {
 }
 
 func (c *candidates) offer(e *Entry, score int, code, detail string) {
-	if e == nil {
+	if e == nil || !c.fits(e) {
 		return
 	}
-	if c.best != nil && (score < c.score || score == c.score && len(e.Match) <= len(c.best.Match)) {
+	if c.best != nil && !outranks(e, score, c.best, c.score) {
 		return
 	}
 	c.best, c.score, c.code, c.detail = e, score, code, detail
+}
+
+// outranks reports whether entry e at score says more than best at
+// bestScore: a higher score; at the same score, the entry for a fresh token
+// refused too over the first refusal's, then the longer Match.
+func outranks(e *Entry, score int, best *Entry, bestScore int) bool {
+	switch {
+	case score != bestScore:
+		return score > bestScore
+	case e.Retried != best.Retried:
+		return e.Retried
+	}
+	return len(e.Match) > len(best.Match)
+}
+
+// fits reports whether e may explain a failure of this chain: an entry for
+// the refusal of a fresh token only when a server refused one, and then no
+// StaleToken entry, since the token was refreshed already.
+func (c *candidates) fits(e *Entry) bool {
+	if c.retried {
+		return e.Retried || e.Kind != StaleToken
+	}
+	return !e.Retried
 }
 
 // visit offers the entries that match one error of the chain.
@@ -222,6 +294,13 @@ func (c *candidates) visit(err error) {
 		c.offerReply(e.Reply())
 	case *auth.ChallengeError:
 		c.offerSASL(e)
+	case *ConfigError:
+		c.offer(lookup(LayerConfig, codeConfig), scoreLocal, "", "")
+		if c.reason == "" {
+			c.reason = e.Reason
+		}
+	case diagnosisCoder:
+		c.offer(lookup(LayerStore, e.DiagnosisCode()), scoreLocal, "", "")
 	case tls.RecordHeaderError, *tls.RecordHeaderError:
 		c.offer(lookup(LayerTLS, codeNotTLS), scoreTLS, "", "")
 	case *tls.CertificateVerificationError, x509.UnknownAuthorityError, x509.HostnameError, x509.CertificateInvalidError,
@@ -230,6 +309,13 @@ func (c *candidates) visit(err error) {
 	default:
 		c.offerOther(err)
 	}
+}
+
+// diagnosisCoder is an error that names its catalogue entry of the store
+// layer itself. The token store's errors do ("store: wrong key"), so that
+// Diagnose explains them without provider importing the store.
+type diagnosisCoder interface {
+	DiagnosisCode() string
 }
 
 // leadingEnhanced is an RFC 3463 enhanced status code opening a reply text.
@@ -395,7 +481,7 @@ func (c *candidates) offerOAuth(a oauthAnswer) {
 		if unavailable && e.Kind != Transient {
 			return
 		}
-		if best == nil || score > bestScore || score == bestScore && len(e.Match) > len(best.Match) {
+		if best == nil || outranks(e, score, best, bestScore) {
 			best, bestScore, bestCode = e, score, code
 		}
 	}
@@ -503,15 +589,17 @@ func (c *candidates) offerIMAP(typ, code, text string, penalty int) {
 }
 
 // offerSASL matches a server's JSON error challenge by its status.
+// An entry for the status beats the generic one.
 func (c *candidates) offerSASL(ce *auth.ChallengeError) {
 	status := strings.TrimSpace(ce.Status)
 	for _, e := range catalogueIndex.byLayer[LayerSASL] {
-		if status != "" && strings.EqualFold(e.Code, status) {
+		switch {
+		case status != "" && strings.EqualFold(e.Code, status):
 			c.offer(e, scoreSASL, "", "")
-			return
+		case e.Code == codeChallenge:
+			c.offer(e, scoreSASLGeneric, "", "")
 		}
 	}
-	c.offer(lookup(LayerSASL, codeChallenge), scoreSASLGeneric, "", "")
 }
 
 // smtpLine finds "535 5.7.3" or a lone "5.7.3" in text.
@@ -584,6 +672,11 @@ const (
 	codeRefused        = "connection refused"
 	codeDNS            = "DNS"
 	codeNetwork        = "network"
+	codeConfig         = "config"
+	// The codes the token store's errors return from DiagnosisCode.
+	codeStoreNoKey    = "store: encrypted without key"
+	codeStoreWrongKey = "store: wrong key"
+	codeStoreCorrupt  = "store: unreadable"
 )
 
 // index is the catalogue arranged for matching. It is built once from the

@@ -159,6 +159,7 @@ type diagCase struct {
 	layer    Layer
 	code     string // entry code
 	match    string // entry match
+	retried  bool   // entry Retried
 	// the diagnosis expected
 	kind    Kind
 	diagCod string // Diagnosis.Code when it differs from the entry's code
@@ -198,6 +199,35 @@ func imapCase(resp, provider, code, match string, kind Kind, fixHas string) diag
 	}
 }
 
+// afterRetry is c's failure once a token fresh from the identity provider
+// was refused too: the transport marks its reply Retried. The entry
+// expected is c's variant for that refusal, with kind and a Fix naming
+// fixHas.
+func afterRetry(c diagCase, kind Kind, fixHas string) diagCase {
+	build := c.err
+	c.name = "after a fresh token: " + c.name
+	c.err = func(t *testing.T) error { return retried(build(t)) }
+	c.retried, c.kind, c.fixHas = true, kind, fixHas
+	return c
+}
+
+// retried marks the server's reply in err as the answer to a fresh token
+// (Reply.Retried), as smtpx and imapx do after their one retry. A SASL
+// challenge alone gets the IMAP refusal that follows it in a transport's
+// error, a NO without a response code.
+func retried(err error) error {
+	marked := false
+	walk(err, func(e error) {
+		if re, ok := e.(*replyErr); ok {
+			re.r.Retried, marked = true, true
+		}
+	})
+	if !marked {
+		err = &replyErr{r: Reply{Layer: LayerIMAP, Status: "NO", Text: "Authentication failed.", Retried: true}, err: err}
+	}
+	return err
+}
+
 func errCase(name string, err error, layer Layer, code string, kind Kind, fixHas string) diagCase {
 	return diagCase{
 		name:     name,
@@ -215,11 +245,41 @@ const (
 	reauth     = "Run the authorization again"
 )
 
+// The refusals of a token that a transport answers by refreshing the
+// token and trying once more; afterRetry gives each its second refusal.
+// Exchange's are Misconfigured from the first: its reply is the same for
+// every cause, and the library refreshes a token long before it expires.
+var (
+	refreshFirst = "Refresh the token and retry once"
+	exchange535  = smtpCase("535 5.7.3 Authentication unsuccessful [SN4PR0601CA0005.namprd06.prod.outlook.com]",
+		ProviderExchange, "535 5.7.3", "", Misconfigured, addMbxPerm)
+	exchangeIMAP = imapCase("NO AUTHENTICATE failed.",
+		ProviderExchange, "NO", "AUTHENTICATE failed", Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl ImapEnabled")
+	gmail578 = smtpCase("535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials d9-20020a05600c - gsmtp",
+		ProviderGoogle, "535 5.7.8", "Username and Password not accepted", StaleToken, "https://mail.google.com/")
+	gmail571 = smtpCase("535-5.7.1 Username and Password not accepted. Learn more at\n535 5.7.1 https://support.google.com/mail/?p=BadCredentials",
+		ProviderGoogle, "535 5.7.1", "Username and Password not accepted", StaleToken, "https://mail.google.com/")
+	gmailIMAP = imapCase("NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)",
+		ProviderGoogle, "NO [AUTHENTICATIONFAILED]", "Invalid credentials", StaleToken, "https://mail.google.com/")
+	generic578   = smtpCase("535 5.7.8 Authentication failed.", ProviderGeneric, "5.7.8", "", StaleToken, refreshFirst)
+	generic535   = smtpCase("535 Authentication credentials invalid", ProviderGeneric, "535", "", StaleToken, refreshFirst)
+	genericIMAP  = imapCase("NO [AUTHENTICATIONFAILED] Authentication failed.", ProviderGeneric, "[AUTHENTICATIONFAILED]", "", StaleToken, refreshFirst)
+	challenge401 = diagCase{name: "google XOAUTH2 challenge", err: func(*testing.T) error {
+		return challenge(`{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}` + "\n")
+	}, provider: ProviderGeneric, layer: LayerSASL, code: "401", kind: StaleToken, fixHas: refreshFirst}
+	challengeInvalidToken = diagCase{name: "OAUTHBEARER challenge", err: func(*testing.T) error {
+		return challenge(`{"status":"invalid_token","openid-configuration":"https://auth.example/.well-known/openid-configuration"}`)
+	}, provider: ProviderGeneric, layer: LayerSASL, code: "invalid_token", kind: StaleToken, fixHas: refreshFirst}
+	challengeNotJSON = diagCase{name: "challenge that is not JSON", err: func(*testing.T) error {
+		return challenge("nope")
+	}, provider: ProviderGeneric, layer: LayerSASL, code: codeChallenge, kind: StaleToken, fixHas: refreshFirst}
+)
+
 func diagCases(t *testing.T) []diagCase {
 	cases := []diagCase{
 		// Entra ID, every AADSTS code of the facts sheet, in its real body format.
-		entra(7000215, "invalid_client", "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '3f1c'.", Misconfigured, "copy the secret's Value column (not Secret ID)"),
-		entra(7000222, "invalid_client", "The provided client secret keys for app '3f1c' are expired. Visit the Azure portal to create new keys for your app.", Misconfigured, "Certificates & secrets, put its Value into ClientSecret"),
+		entra(7000215, "invalid_client", "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '3f1c'.", Misconfigured, "copy the secret's Value column (not its Secret ID)"),
+		entra(7000222, "invalid_client", "The provided client secret keys for app '3f1c' are expired. Visit the Azure portal to create new keys for your app.", Misconfigured, "Certificates & secrets, give its Value to the program as its client secret"),
 		entra(7000218, "invalid_client", "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.", Misconfigured, "Allow public client flows to Yes"),
 		entra(700025, "invalid_client", "Client is public so neither 'client_assertion' nor 'client_secret' should be presented.", Misconfigured, "Allow public client flows to No"),
 		entra(700027, "invalid_client", "Client assertion failed signature validation.", Misconfigured, "Certificates → Upload certificate"),
@@ -239,7 +299,7 @@ func diagCases(t *testing.T) []diagCase {
 		entra(700022, "invalid_scope", "The provided value for the input parameter scope is not valid because it contains more than one resource.", Misconfigured, "separate one"),
 		entra(1002012, "invalid_scope", "The provided value for scope SMTP.SendAsApp is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier.", Misconfigured, "https://outlook.office365.com/.default"),
 		entra(70008, "invalid_grant", "The provided authorization code or refresh token has expired due to inactivity.", Reauthorize, reauth),
-		entra(700082, "invalid_grant", "The refresh token has expired due to inactivity.", Reauthorize, "entra.KeepAlive"),
+		entra(700082, "invalid_grant", "The refresh token has expired due to inactivity.", Reauthorize, "keep the grant alive"),
 		entra(700084, "invalid_grant", "The refresh token was issued to a single page app (SPA), and therefore has a fixed, limited lifetime of 1 day.", Reauthorize, "Authentication → Web"),
 		entra(50173, "invalid_grant", "The provided grant has expired due to it being revoked, a fresh auth token is needed.", Reauthorize, reauth),
 		entra(70043, "invalid_grant", "The refresh token has expired or is invalid due to sign-in frequency checks by conditional access.", Reauthorize, "Sign-in frequency"),
@@ -255,16 +315,16 @@ func diagCases(t *testing.T) []diagCase {
 		entra(50126, "invalid_grant", "Error validating credentials due to invalid username or password.", Misconfigured, "device-code flow"),
 		entra(50053, "invalid_grant", "Your account is locked because you've tried to sign in too many times with an incorrect user ID or password.", Misconfigured, "Risky sign-ins"),
 		entra(50057, "invalid_grant", "The user account is disabled.", Misconfigured, "Update-MgUser -UserId <upn> -AccountEnabled:$true"),
-		entra(50034, "invalid_grant", "The user account does not exist in the contoso.com directory.", Misconfigured, "TenantID"),
+		entra(50034, "invalid_grant", "The user account does not exist in the contoso.com directory.", Misconfigured, "the program's tenant ID"),
 		entra(50020, "invalid_grant", "User account from identity provider 'live.com' does not exist in tenant 'Contoso' and cannot access the application.", Misconfigured, "Invite external user"),
 		entra(9002313, "invalid_request", "Invalid request. Request is malformed or invalid.", Misconfigured, "not a placeholder"),
-		entra(900144, "invalid_request", "The request body must contain the following parameter: 'grant_type'.", Misconfigured, "ClientID, TenantID, the scope"),
+		entra(900144, "invalid_request", "The request body must contain the following parameter: 'grant_type'.", Misconfigured, "client ID, tenant ID, the scope"),
 		entra(90014, "invalid_request", "The required field 'scope' is missing from the credential.", Misconfigured, "the scope"),
 		entra(70003, "unsupported_grant_type", "The app requested an unsupported grant type 'password2'.", Misconfigured, "/{tenant}/oauth2/v2.0/token"),
 		entra(70016, "authorization_pending", "OAuth 2.0 device flow error. Authorization is pending. Continue polling.", Transient, "https://microsoft.com/devicelogin"),
 		entra(70018, "bad_verification_code", "Invalid verification code was entered.", Misconfigured, "not the user_code"),
 		entra(70019, "expired_token", "Verification code expired.", Reauthorize, "device-code authorization again"),
-		entra(50196, "temporarily_unavailable", "The server terminated an operation because it encountered a client request loop.", Transient, "auth.NewSource"),
+		entra(50196, "temporarily_unavailable", "The server terminated an operation because it encountered a client request loop.", Transient, "instead of requesting one per message"),
 		entra(90055, "temporarily_unavailable", "The tenant is throttled.", Transient, "Retry-After"),
 
 		// Entra's suberror decides when the AADSTS number is not in the catalogue.
@@ -287,11 +347,11 @@ func diagCases(t *testing.T) []diagCase {
 		smtpCase("535 5.7.139 Authentication unsuccessful, the request did not meet the criteria to be authenticated successfully. Contact your administrator.",
 			ProviderExchange, "535 5.7.139", "did not meet the criteria to be authenticated", Misconfigured, signIns),
 		smtpCase("535 5.7.139 Authentication unsuccessful, basic authentication is disabled.",
-			ProviderExchange, "535 5.7.139", "basic authentication is disabled", Misconfigured, "Mailbox.Mechanism auth.XOAUTH2"),
+			ProviderExchange, "535 5.7.139", "basic authentication is disabled", Misconfigured, "Authenticate with XOAUTH2"),
 		smtpCase("535 5.7.139 Authentication unsuccessful [BN0PR04CA0001.namprd04.prod.outlook.com 2026-11-02T10:11:12.000Z]",
 			ProviderExchange, "535 5.7.139", "", Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl SmtpClientAuthenticationDisabled"),
-		smtpCase("535 5.7.3 Authentication unsuccessful [SN4PR0601CA0005.namprd06.prod.outlook.com]",
-			ProviderExchange, "535 5.7.3", "", Misconfigured, addMbxPerm),
+		exchange535,
+		afterRetry(exchange535, Misconfigured, addMbxPerm),
 		smtpCase("530 5.7.57 Client not authenticated to send mail. [DM6PR06CA0001.namprd06.prod.outlook.com]",
 			ProviderExchange, "5.7.57", "", Misconfigured, setCAS),
 		smtpCase("550 5.7.60 SMTP; Client does not have permissions to send as this sender",
@@ -299,7 +359,7 @@ func diagCases(t *testing.T) []diagCase {
 		smtpCase("554 5.2.252 SendAsDenied; notify@contoso.com not allowed to send as ceo@contoso.com; STOREDRV.Submission.Exception:SendAsDeniedException.MapiExceptionSendAsDenied; Failed to process message due to a permanent exception with message [BeginDiagnosticData]Cannot submit message.",
 			ProviderExchange, "554 5.2.252", "SendAsDenied", Misconfigured, sendAs),
 		smtpCase("432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded",
-			ProviderExchange, "432 4.3.2", "", Transient, "SenderOptions.MaxConns = 3"),
+			ProviderExchange, "432 4.3.2", "", Transient, "at most 3 concurrent connections per mailbox"),
 		smtpCase("554 5.2.0 STOREDRV.Submission.Exception:SubmissionQuotaExceededException",
 			ProviderExchange, "554 5.2.0", "SubmissionQuotaExceeded", Transient, "24 hours"),
 		smtpCase("554 5.2.2 mailbox full; STOREDRV.Submission.Exception:QuotaExceededException.MapiExceptionShutoffQuotaExceeded",
@@ -307,9 +367,9 @@ func diagCases(t *testing.T) []diagCase {
 		smtpCase("550 5.1.8 Bad outbound sender",
 			ProviderExchange, "550 5.1.8", "", Misconfigured, "Review → Restricted entities"),
 		smtpCase("421 4.7.66 TLS 1.0 and 1.1 are not supported. Please upgrade/update your client to support TLS 1.2. Visit https://aka.ms/smtp_auth_tls.",
-			ProviderExchange, "421 4.7.66", "", Misconfigured, "tls.VersionTLS12"),
+			ProviderExchange, "421 4.7.66", "", Misconfigured, "TLS 1.2 or later"),
 		smtpCase("550 5.7.30 Basic authentication is not supported for Client Submission.",
-			ProviderExchange, "550 5.7.30", "", Misconfigured, "Mailbox.Mechanism auth.XOAUTH2"),
+			ProviderExchange, "550 5.7.30", "", Misconfigured, "Authenticate with XOAUTH2"),
 		{name: "451 4.7.500 server busy", err: func(t *testing.T) error {
 			return smtpReply(t, "451 4.7.500 Server busy. Please try again later from [203.0.113.7]. (AS761)")
 		}, provider: ProviderExchange, layer: LayerSMTP, code: "4.7.500-699", kind: Transient, diagCod: "451 4.7.500", fixHas: "30 messages a minute"},
@@ -320,10 +380,10 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderExchange, "501 5.5.127", "", StaleToken, "refresh margin"),
 
 		// Exchange Online IMAP.
-		imapCase("NO AUTHENTICATE failed.",
-			ProviderExchange, "NO", "AUTHENTICATE failed", Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl ImapEnabled"),
+		exchangeIMAP,
+		afterRetry(exchangeIMAP, Misconfigured, "Get-CASMailbox -Identity <mailbox> | fl ImapEnabled"),
 		imapCase("NO AUTHENTICATE failed. Provided authentication mechanism is not supported.",
-			ProviderExchange, "NO", "authentication mechanism is not supported", Misconfigured, "Mailbox.Mechanism auth.XOAUTH2"),
+			ProviderExchange, "NO", "authentication mechanism is not supported", Misconfigured, "Authenticate with XOAUTH2"),
 		imapCase("BAD User is authenticated but not connected.",
 			ProviderExchange, "BAD", "User is authenticated but not connected", Misconfigured, "Set-CASMailbox -Identity <mailbox> -ImapEnabled $true"),
 		imapCase("BAD Request is throttled. Suggested Backoff Time: 299961 milliseconds",
@@ -354,20 +414,20 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderGoogle, "rate_limit_exceeded", "", Transient, "loopback authorization"),
 
 		// Gmail SMTP and IMAP.
-		smtpCase("535-5.7.8 Username and Password not accepted. For more information, go to\n535 5.7.8  https://support.google.com/mail/?p=BadCredentials d9-20020a05600c - gsmtp",
-			ProviderGoogle, "535 5.7.8", "Username and Password not accepted", StaleToken, "https://mail.google.com/"),
-		smtpCase("535-5.7.1 Username and Password not accepted. Learn more at\n535 5.7.1 https://support.google.com/mail/?p=BadCredentials",
-			ProviderGoogle, "535 5.7.1", "Username and Password not accepted", StaleToken, "https://mail.google.com/"),
+		gmail578,
+		afterRetry(gmail578, Misconfigured, "scope https://mail.google.com/"),
+		gmail571,
+		afterRetry(gmail571, Misconfigured, "scope https://mail.google.com/"),
 		smtpCase("534-5.7.9 Application-specific password required. Learn more at\n534 5.7.9  https://support.google.com/mail/?p=InvalidSecondFactor - gsmtp",
-			ProviderGoogle, "534 5.7.9", "Application-specific password required", Misconfigured, "google.ServiceAccount"),
+			ProviderGoogle, "534 5.7.9", "Application-specific password required", Misconfigured, "service account with domain-wide delegation"),
 		smtpCase("454-4.7.0 Too many login attempts, please try again later.\n454 4.7.0 https://support.google.com/mail/?p=LoginTooFrequent - gsmtp",
-			ProviderGoogle, "454 4.7.0", "Too many login attempts", Transient, "smtpx.Sender"),
+			ProviderGoogle, "454 4.7.0", "Too many login attempts", Transient, "Reuse authenticated connections"),
 		smtpCase("550 5.4.5 Daily user sending limit exceeded.",
 			ProviderGoogle, "550 5.4.5", "Daily user sending limit exceeded", Transient, "2,000 messages a day"),
-		imapCase("NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)",
-			ProviderGoogle, "NO [AUTHENTICATIONFAILED]", "Invalid credentials", StaleToken, "https://mail.google.com/"),
+		gmailIMAP,
+		afterRetry(gmailIMAP, Misconfigured, "scope https://mail.google.com/"),
 		imapCase("NO [ALERT] Too many simultaneous connections. (Failure)",
-			ProviderGoogle, "[ALERT]", "Too many simultaneous connections", Transient, "imapx.Mailgate per mailbox"),
+			ProviderGoogle, "[ALERT]", "Too many simultaneous connections", Transient, "one IMAP connection per mailbox"),
 		imapCase("NO [WEBALERT https://accounts.google.com/signin/continue?sarp=1&scc=1&plt=AKgnsbs] Web login required.",
 			ProviderGoogle, "[WEBALERT]", "", Reauthorize, "https://mail.google.com"),
 		imapCase("NO [ALERT] Please log in via your web browser: https://support.google.com/mail/accounts/answer/78754 (Failure)",
@@ -423,40 +483,40 @@ func diagCases(t *testing.T) []diagCase {
 		{name: "HTTP 502 HTML", err: func(*testing.T) error { return tokenErr(502, `<html><body>Bad Gateway</body></html>`) },
 			provider: ProviderGeneric, layer: LayerOAuth, code: codeHTTP5xx, kind: Transient, diagCod: "HTTP 502", fixHas: "backoff"},
 		oauthCase("not a token endpoint", 404, `<html>Not Found</html>`,
-			ProviderGeneric, codeUnusableAnswer, "", Misconfigured, "Cloud.AuthorityHost"),
+			ProviderGeneric, codeUnusableAnswer, "", Misconfigured, "the login host of the tenant's cloud"),
 
 		// Generic SMTP and IMAP (Dovecot, Postfix, RFC codes).
-		smtpCase("535 5.7.8 Authentication failed.", ProviderGeneric, "5.7.8", "", StaleToken, "Refresh the token and retry once"),
-		smtpCase("535 Authentication credentials invalid", ProviderGeneric, "535", "", StaleToken, "Refresh the token and retry once"),
+		generic578,
+		afterRetry(generic578, Misconfigured, "audience"),
+		generic535,
+		afterRetry(generic535, Misconfigured, "audience"),
 		smtpCase("454 4.7.0 Temporary authentication failure", ProviderGeneric, "454 4.7.0", "Temporary authentication failure", Transient, "Dovecot auth"),
-		smtpCase("534 5.7.9 Authentication mechanism is too weak", ProviderGeneric, "5.7.9", "", Misconfigured, "Mailbox.Mechanism"),
-		smtpCase("504 5.5.4 Unrecognized authentication type", ProviderGeneric, "504", "", Misconfigured, "Mailbox.Mechanism"),
-		smtpCase("452 4.5.3 Too many recipients", ProviderGeneric, "4xx", "", Transient, "Mailbox.Limits"),
-		imapCase("NO [AUTHENTICATIONFAILED] Authentication failed.", ProviderGeneric, "[AUTHENTICATIONFAILED]", "", StaleToken, "Refresh the token and retry once"),
+		smtpCase("534 5.7.9 Authentication mechanism is too weak", ProviderGeneric, "5.7.9", "", Misconfigured, "XOAUTH2 or OAUTHBEARER"),
+		smtpCase("504 5.5.4 Unrecognized authentication type", ProviderGeneric, "504", "", Misconfigured, "after AUTH in its EHLO answer"),
+		smtpCase("452 4.5.3 Too many recipients", ProviderGeneric, "4xx", "", Transient, "connection and rate limits"),
+		genericIMAP,
+		afterRetry(genericIMAP, Misconfigured, "audience"),
 		imapCase("NO [UNAVAILABLE] Temporary authentication failure. [mail:2026-11-02 10:11:12]", ProviderGeneric, "[UNAVAILABLE]", "", Transient, "Dovecot auth"),
 		imapCase("NO [AUTHORIZATIONFAILED] Authorization failed", ProviderGeneric, "[AUTHORIZATIONFAILED]", "", Misconfigured, "user name"),
 
 		// SASL error challenges, parsed by auth.
-		{name: "google XOAUTH2 challenge", err: func(*testing.T) error {
-			return challenge(`{"status":"401","schemes":"bearer mac","scope":"https://mail.google.com/"}` + "\n")
-		}, provider: ProviderGeneric, layer: LayerSASL, code: "401", kind: StaleToken, fixHas: "Refresh the token and retry once"},
-		{name: "OAUTHBEARER challenge", err: func(*testing.T) error {
-			return challenge(`{"status":"invalid_token","openid-configuration":"https://auth.example/.well-known/openid-configuration"}`)
-		}, provider: ProviderGeneric, layer: LayerSASL, code: "invalid_token", kind: StaleToken, fixHas: "Refresh the token and retry once"},
+		challenge401,
+		afterRetry(challenge401, Misconfigured, "scope field"),
+		challengeInvalidToken,
+		afterRetry(challengeInvalidToken, Misconfigured, "audience"),
 		{name: "insufficient_scope challenge", err: func(*testing.T) error {
 			return challenge(`{"status":"insufficient_scope","scope":"mail"}`)
 		}, provider: ProviderGeneric, layer: LayerSASL, code: "insufficient_scope", kind: Misconfigured, fixHas: "scope field"},
-		{name: "challenge that is not JSON", err: func(*testing.T) error {
-			return challenge("nope")
-		}, provider: ProviderGeneric, layer: LayerSASL, code: codeChallenge, kind: StaleToken, fixHas: "Refresh the token and retry once"},
+		challengeNotJSON,
+		afterRetry(challengeNotJSON, Misconfigured, "audience"),
 
 		// TLS, from real handshakes.
 		{name: "TLS version refused", err: func(t *testing.T) error { return tlsHandshake(t, tlsVersionRefused) },
-			provider: ProviderGeneric, layer: LayerTLS, code: codeTLSVersion, kind: Misconfigured, fixHas: "tls.VersionTLS12"},
+			provider: ProviderGeneric, layer: LayerTLS, code: codeTLSVersion, kind: Misconfigured, fixHas: "TLS 1.2 or later"},
 		{name: "untrusted certificate", err: func(t *testing.T) error { return tlsHandshake(t, tlsUntrusted) },
-			provider: ProviderGeneric, layer: LayerTLS, code: codeCertificate, kind: Misconfigured, fixHas: "Server.Host"},
+			provider: ProviderGeneric, layer: LayerTLS, code: codeCertificate, kind: Misconfigured, fixHas: "host name on its certificate"},
 		{name: "plaintext server on a TLS port", err: func(t *testing.T) error { return tlsHandshake(t, tlsPlaintextPeer) },
-			provider: ProviderGeneric, layer: LayerTLS, code: codeNotTLS, kind: Misconfigured, fixHas: "Server.Security"},
+			provider: ProviderGeneric, layer: LayerTLS, code: codeNotTLS, kind: Misconfigured, fixHas: "STARTTLS on ports 587 and 143"},
 
 		// Network.
 		errCase("deadline", netErr(&url.Error{Op: "Post", URL: "https://login.example/token", Err: context.DeadlineExceeded}),
@@ -466,10 +526,17 @@ func diagCases(t *testing.T) []diagCase {
 			LayerNetwork, codeEOF, Transient, "new connection"),
 		errCase("connection reset", netErr(&net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}),
 			LayerNetwork, codeReset, Transient, "new connection"),
-		{name: "connection refused", err: dialClosedPort, provider: ProviderGeneric, layer: LayerNetwork, code: codeRefused, kind: Transient, fixHas: "Server.Port"},
+		{name: "connection refused", err: dialClosedPort, provider: ProviderGeneric, layer: LayerNetwork, code: codeRefused, kind: Transient, fixHas: "host name and port"},
 		errCase("DNS", fmt.Errorf("smtpx: dial: %w", &net.OpError{Op: "dial", Net: "tcp", Err: &net.DNSError{Err: "no such host", Name: "smtp.office365.con", IsNotFound: true}}),
-			LayerNetwork, codeDNS, Transient, "Server.Host"),
+			LayerNetwork, codeDNS, Transient, "server's host name"),
 		errCase("other network error", &net.OpError{Op: "write", Net: "tcp", Err: errors.New("broken link")}, LayerNetwork, codeNetwork, Transient, "firewalls"),
+
+		// The local token store and the program's configuration.
+		errCase("encrypted grant read without the key", fromStore(codeStoreNoKey), LayerStore, codeStoreNoKey, Misconfigured, "store key the grant was saved with"),
+		errCase("encrypted grant read with another key", fromStore(codeStoreWrongKey), LayerStore, codeStoreWrongKey, Misconfigured, "record was altered"),
+		errCase("corrupt grant", fromStore(codeStoreCorrupt), LayerStore, codeStoreCorrupt, Reauthorize, "authorize the mailbox again"),
+		errCase("configuration error", fmt.Errorf("entra: %w", &ConfigError{Package: "entra", Field: "ClientID", Reason: "the client ID is empty"}),
+			LayerConfig, codeConfig, Misconfigured, "Correct the setting"),
 	}
 	return cases
 }
@@ -487,8 +554,9 @@ func TestDiagnoseCatalogue(t *testing.T) {
 			if d == nil || e == nil {
 				t.Fatalf("Diagnose(%v) = nil", err)
 			}
-			if e.Provider != tc.provider || e.Layer != tc.layer || e.Code != tc.code || e.Match != tc.match {
-				t.Fatalf("entry = %s/%s %q %q, want %s/%s %q %q\nerror: %v", e.Provider, e.Layer, e.Code, e.Match, tc.provider, tc.layer, tc.code, tc.match, err)
+			if e.Provider != tc.provider || e.Layer != tc.layer || e.Code != tc.code || e.Match != tc.match || e.Retried != tc.retried {
+				t.Fatalf("entry = %s/%s %q %q retried %v, want %s/%s %q %q retried %v\nerror: %v",
+					e.Provider, e.Layer, e.Code, e.Match, e.Retried, tc.provider, tc.layer, tc.code, tc.match, tc.retried, err)
 			}
 			covered[e] = true
 			if d.Kind != tc.kind {
@@ -509,12 +577,33 @@ func TestDiagnoseCatalogue(t *testing.T) {
 			}
 		})
 	}
-	for _, layer := range []Layer{LayerOAuth, LayerSMTP, LayerIMAP, LayerSASL, LayerTLS, LayerNetwork} {
-		for _, e := range catalogueIndex.byLayer[layer] {
+	for _, entries := range catalogueIndex.byLayer {
+		for _, e := range entries {
 			if !covered[e] {
-				t.Errorf("no test case reaches catalogue entry %s/%s %q %q", e.Provider, e.Layer, e.Code, e.Match)
+				t.Errorf("no test case reaches catalogue entry %s/%s %q %q retried %v", e.Provider, e.Layer, e.Code, e.Match, e.Retried)
 			}
 		}
+	}
+}
+
+// TestFreshTokenRefusedIsNeverStale replays every failure the catalogue
+// calls StaleToken as the refusal of a token fresh from the identity
+// provider: the transport has refreshed and retried already, so "refresh
+// the token and retry once" is never the answer again.
+func TestFreshTokenRefusedIsNeverStale(t *testing.T) {
+	n := 0
+	for _, tc := range diagCases(t) {
+		if tc.kind != StaleToken {
+			continue
+		}
+		n++
+		err := retried(tc.err(t))
+		if d := Diagnose(err); d != nil && d.Kind == StaleToken {
+			t.Errorf("%s, refused to a fresh token too: %v", tc.name, d)
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d StaleToken cases", n)
 	}
 }
 
@@ -528,13 +617,17 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 		t.Fatalf("Catalogue has %d entries, the index %d", len(all), n)
 	}
 	oneSentence := regexp.MustCompile(`[.!?]\s+[A-Z]`)
-	seen := map[[4]string]bool{}
-	for _, e := range all {
-		key := [4]string{e.Provider, string(e.Layer), e.Code, e.Match}
-		if seen[key] {
+	type entryKey struct {
+		provider, layer, code, match string
+		retried                      bool
+	}
+	seen := map[entryKey]*Entry{}
+	for i, e := range all {
+		key := entryKey{e.Provider, string(e.Layer), e.Code, e.Match, e.Retried}
+		if seen[key] != nil {
 			t.Errorf("duplicate entry %v", key)
 		}
-		seen[key] = true
+		seen[key] = &all[i]
 		if e.Kind < Transient || e.Kind > Misconfigured {
 			t.Errorf("%v: bad Kind %d", key, e.Kind)
 		}
@@ -551,6 +644,21 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 		}
 		if (e.Layer == LayerNetwork || e.Code == codeHTTP429 || e.Code == codeHTTP5xx) && e.Kind != Transient {
 			t.Errorf("%v: a network or HTTP 429/5xx failure must be Transient, is %v", key, e.Kind)
+		}
+	}
+	// A refusal of a fresh token is a variant of the first refusal, and
+	// never a stale token.
+	for key, e := range seen {
+		if !e.Retried {
+			continue
+		}
+		first := key
+		first.retried = false
+		if seen[first] == nil {
+			t.Errorf("%v: a Retried entry without an entry for the first refusal", key)
+		}
+		if e.Kind == StaleToken {
+			t.Errorf("%v: a fresh token refused too is no stale token", key)
 		}
 	}
 	// The copy is the caller's.
@@ -607,6 +715,11 @@ func TestDiagnosePrecedence(t *testing.T) {
 			auth.ParseChallenge([]byte(`{"status":"401","schemes":"Bearer"}`)),
 			fmt.Errorf("535: %w", smtpErr(535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.")),
 		), "535 5.7.139", Misconfigured},
+		{"a policy refusal after a fresh token keeps its entry", retried(smtpErr(535, "5.7.139", "Authentication unsuccessful, SmtpClientAuthentication is disabled for the Mailbox.")),
+			"535 5.7.139", Misconfigured},
+		{"a fresh token refused reaches the challenge beside the reply", retried(fmt.Errorf("imapx: %w", errors.Join(
+			imapErr("NO", "", "Authentication failed."), auth.ParseChallenge([]byte(`{"status":"invalid_token"}`))))),
+			"invalid_token", Misconfigured},
 		{"a BYE beats the EOF it caused", errors.Join(io.ErrUnexpectedEOF, imapErr("BYE", "", "Session invalidated - AccessTokenExpired")), "BYE", StaleToken},
 		{"a certificate error beats the network error around it", netErr(&url.Error{Op: "Post", URL: "https://x", Err: &tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}}), codeCertificate, Misconfigured},
 	}

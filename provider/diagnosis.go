@@ -41,7 +41,7 @@ type Diagnosis struct {
 	Kind    Kind
 	Code    string // the code found: an AADSTS number, an OAuth error, an SMTP enhanced code, an IMAP response code
 	Summary string // one sentence: what went wrong
-	Fix     string // the step that fixes it: a portal page, a cmdlet, a setting
+	Fix     string // the step that fixes it: a portal page, a cmdlet, a setting, in the operator's words (no Go identifier)
 }
 
 // Error makes a Diagnosis an error, so that errors.As finds it in an error

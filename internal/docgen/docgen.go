@@ -34,22 +34,32 @@ func Table() string {
 			}
 			provider = e.Provider
 			fmt.Fprintf(&b, "#### %s\n\n", provider)
-			b.WriteString("| where | code | when the reply says | kind | what it means | fix |\n")
+			b.WriteString("| where | code | when | kind | what it means | fix |\n")
 			b.WriteString("| --- | --- | --- | --- | --- | --- |\n")
 		}
 		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s | %s |\n",
-			e.Layer, cell(e.Code), quoteMatch(e.Match), e.Kind, cell(e.Summary), cell(e.Fix))
+			e.Layer, cell(e.Code), when(e), e.Kind, cell(e.Summary), cell(e.Fix))
 	}
 	return b.String()
 }
 
 var providerCatalogue = provider.Catalogue
 
-func quoteMatch(m string) string {
-	if m == "" {
-		return ""
+// freshTokenRow marks, in the "when" column, the entry for a refusal of a
+// token fresh from the identity provider (Entry.Retried).
+const freshTokenRow = "a fresh token was refused too"
+
+// when is the "when" column: the text the reply must contain, in quotes,
+// and whether the row is for a fresh token refused too.
+func when(e provider.Entry) string {
+	var parts []string
+	if e.Match != "" {
+		parts = append(parts, "“"+cell(e.Match)+"”")
 	}
-	return "“" + cell(m) + "”"
+	if e.Retried {
+		parts = append(parts, freshTokenRow)
+	}
+	return strings.Join(parts, "; ")
 }
 
 // cell makes text safe inside a Markdown table cell: no column breaks, no

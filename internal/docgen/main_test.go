@@ -33,6 +33,26 @@ func TestTableHasEveryEntry(t *testing.T) {
 	}
 }
 
+// TestTableTellsFreshTokenRows checks that the row for a fresh token
+// refused too is told from the row of the first refusal of the same reply.
+func TestTableTellsFreshTokenRows(t *testing.T) {
+	table := Table()
+	n := 0
+	for _, e := range provider.Catalogue() {
+		if !e.Retried {
+			continue
+		}
+		n++
+		row := "| " + string(e.Layer) + " | `" + cell(e.Code) + "` | " + when(e) + " | " + e.Kind.String() + " | " + cell(e.Summary) + " |"
+		if !strings.Contains(when(e), freshTokenRow) || !strings.Contains(table, row) {
+			t.Errorf("no row %q", row)
+		}
+	}
+	if n == 0 {
+		t.Fatal("the catalogue has no entry for a fresh token refused too")
+	}
+}
+
 func TestSpliceNeedsMarkers(t *testing.T) {
 	if _, err := Splice("# no markers\n"); err == nil {
 		t.Fatal("Splice accepted a README without markers")
