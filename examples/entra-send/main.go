@@ -84,33 +84,35 @@ const timeout = 2 * time.Minute
 func main() { cli.Main("entra-send", run) }
 
 // run is the whole program; main only adds the process around it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	logger, debug := cli.Logger(stderr, c.verbose)
+	// The failure is reported once, by cli.Main: log lines that only
+	// repeat it are dropped.
+	logger, debug, reported := cli.OneShot(stderr, c.verbose)
+	defer func() { reported(err) }()
 
 	cfg := entra.Config{
-		TenantID:        c.tenant,
-		ClientID:        c.clientID,
-		ClientSecret:    c.secret,
-		Certificate:     c.certificate,
-		SecretExpiresAt: c.secretExpires,
-		Cloud:           c.cloud,
-		Mailbox:         c.mailbox,
-		HTTPClient:      cli.HTTPClient(c.tlsConfig),
-		Logger:          logger,
+		TenantID:   c.tenant,
+		ClientID:   c.clientID,
+		Cloud:      c.cloud,
+		Mailbox:    c.mailbox,
+		HTTPClient: cli.HTTPClient(c.tlsConfig),
+		Logger:     logger,
 	}
-	credential := "client secret"
-	if c.certificate != nil {
-		credential = "certificate " + c.certificate.Thumbprint()
-	}
+	c.credential.Entra(&cfg)
 
-	// One token now, so that a wrong tenant, client or credential fails
-	// here with the identity provider's own error.
+	// The credentials first: a wrong tenant, client or secret is named
+	// precisely, before anything else is tried.
+	if err := cli.CheckCredentials(ctx, cfg); err != nil {
+		return err
+	}
+	// One token now, so that a token request refused for another reason
+	// fails here with the identity provider's own error.
 	mb, err := entra.ClientCredentials(ctx, cfg)
 	if err != nil {
 		return err
@@ -132,6 +134,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	fmt.Fprintf(stdout, "Sent %q from %s to %s through %s (app-only token, %s).\n",
-		c.subject, c.mailbox, strings.Join(c.to, ", "), mb.SMTP.Addr(), credential)
+		c.subject, c.mailbox, strings.Join(c.to, ", "), mb.SMTP.Addr(), c.credential.Name())
 	return nil
 }

@@ -88,7 +88,7 @@ func (w *world) args(extra ...string) []string {
 	return append([]string{
 		"-mailbox", testMailbox,
 		"-to", testTo,
-		"-token-base-url", w.idp.URL(),
+		"-google-base-url", w.idp.URL(),
 		"-smtp-host", w.smtp.Host(),
 		"-smtp-port", strconv.Itoa(w.smtp.Port()),
 		"-ca-file", w.caFile,
@@ -114,7 +114,7 @@ func (w *world) checkSent(t *testing.T) {
 
 func TestSendAsServiceAccount(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail})
-	r := runProgram(w.args("-key-file", w.keyFile), nil)
+	r := runProgram(w.args("-google-key-file", w.keyFile), nil)
 	if r.Err != nil {
 		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
@@ -135,7 +135,7 @@ func TestSendAsServiceAccount(t *testing.T) {
 // and sends through implicit TLS as on smtp.gmail.com:465.
 func TestKeyFileFromGoogleVariable(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail}, &smtpxtest.Options{Security: provider.ImplicitTLS})
-	r := runProgram(w.args("-implicit-tls"), map[string]string{envKeyFileFallback: w.keyFile})
+	r := runProgram(w.args("-smtp-security", "tls"), map[string]string{envKeyFileFallback: w.keyFile})
 	if r.Err != nil {
 		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
@@ -149,7 +149,7 @@ func TestKeyFileFromGoogleVariable(t *testing.T) {
 // Google's unauthorized_client is explained and nothing is sent.
 func TestMissingDelegationIsExplained(t *testing.T) {
 	w := newWorld(t, []string{"https://www.googleapis.com/auth/gmail.readonly"})
-	r := runProgram(w.args("-key-file", w.keyFile), nil)
+	r := runProgram(w.args("-google-key-file", w.keyFile), nil)
 	if r.Err == nil || r.Code != 1 {
 		t.Fatalf("err %v, status %d", r.Err, r.Code)
 	}
@@ -173,13 +173,13 @@ func TestBadKeyFiles(t *testing.T) {
 		{"missing", filepath.Join(t.TempDir(), "nope.json"), "read the service account key", 1},
 		{"an OAuth client file", clientFile, "OAuth client file", 1},
 	} {
-		r := runProgram(w.args("-key-file", tc.file), nil)
+		r := runProgram(w.args("-google-key-file", tc.file), nil)
 		if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || r.Code != tc.code {
 			t.Errorf("%s: err %v, status %d", tc.name, r.Err, r.Code)
 		}
 	}
 	r := runProgram([]string{"-mailbox", testMailbox, "-to", testTo}, nil)
-	if r.Err == nil || !strings.Contains(r.Err.Error(), "-key-file is required") || r.Code != 2 {
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "-google-key-file (or $MAILOAUTH_GOOGLE_KEY_FILE) is required") || r.Code != 2 {
 		t.Errorf("no key: err %v, status %d", r.Err, r.Code)
 	}
 	if w.idp.Requests("") != 0 || w.smtp.Stats().Connections != 0 {

@@ -49,12 +49,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/google"
 )
 
 // setupTimeout bounds the first token and the folder check at start.
@@ -69,26 +71,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	opts := imapx.Options{TLSConfig: cfg.tlsConfig, Logger: cfg.logger, Debug: cfg.verboseOut}
-
 	// Open the mailbox and check the folders now, so that a wrong
 	// configuration fails at once with its diagnosis instead of in the
-	// mailgate's reconnection loop.
-	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
-	defer cancel()
-	var mb *provider.Mailbox
-	if cfg.delegated {
-		mb, err = entra.Delegated(setupCtx, cfg.entra, cfg.store)
-	} else {
-		mb, err = entra.ClientCredentials(setupCtx, cfg.entra)
-	}
+	// mailgate's reconnection loop. A failure here is reported once, by
+	// cli.Main: log lines that only repeat it are dropped.
+	setupLog, reported := cli.Once(cfg.logger)
+	mb, err := setup(ctx, cfg, setupLog)
+	reported(err)
 	if err != nil {
 		return err
 	}
-	mb.IMAP = cfg.imap.Apply(mb.IMAP)
-	if err := ensureFolder(setupCtx, mb, &opts, cfg.processed); err != nil {
-		return err
-	}
+	opts := imapx.Options{TLSConfig: cfg.tlsConfig, Logger: cfg.logger, Debug: cfg.verboseOut}
 
 	out, err := newOutput(cfg.out, stdout)
 	if err != nil {
@@ -116,6 +109,45 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	return err
+}
+
+// setup opens the mailbox of cfg, its token logging to logger, and makes
+// sure the folder for handled messages exists.
+func setup(ctx context.Context, cfg config, logger *slog.Logger) (*provider.Mailbox, error) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	var mb *provider.Mailbox
+	var err error
+	switch {
+	case cfg.provider == providerGoogle && cfg.delegated:
+		cfg.google.Logger = logger
+		mb, err = google.Delegated(ctx, cfg.google, cfg.store)
+	case cfg.provider == providerGoogle:
+		cfg.google.Logger = logger
+		mb, err = google.ServiceAccount(ctx, cfg.google)
+	default:
+		cfg.entra.Logger = logger
+		if !cfg.credential.None() {
+			// A wrong tenant, client or secret is named precisely.
+			if err := cli.CheckCredentials(ctx, cfg.entra); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.delegated {
+			mb, err = entra.Delegated(ctx, cfg.entra, cfg.store)
+		} else {
+			mb, err = entra.ClientCredentials(ctx, cfg.entra)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	mb.IMAP = cfg.imap.Apply(mb.IMAP)
+	opts := imapx.Options{TLSConfig: cfg.tlsConfig, Logger: logger, Debug: cfg.verboseOut}
+	if err := ensureFolder(ctx, mb, &opts, cfg.processed); err != nil {
+		return nil, err
+	}
+	return mb, nil
 }
 
 // ensureFolder logs in once and creates folder when the mailbox lacks it.

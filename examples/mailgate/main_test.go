@@ -305,7 +305,7 @@ func TestConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"no mailbox", nil, nil, "-mailbox is required"},
+		{"no mailbox", nil, nil, "-mailbox (or $MAILOAUTH_MAILBOX) is required"},
 		{"no secret", []string{"-mailbox", mailbox}, nil, cli.EnvClientSecret},
 		{"bad grant", []string{"-mailbox", mailbox, "-grant", "password"}, map[string]string{cli.EnvClientSecret: "x"}, "want app or delegated"},
 		{"same folders", []string{"-mailbox", mailbox, "-folder", "INBOX", "-processed", "INBOX"}, nil, "must differ"},

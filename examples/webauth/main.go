@@ -59,9 +59,13 @@ import (
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 )
 
-// shutdownTimeout bounds how long requests in flight may finish after the
-// program is told to stop.
-const shutdownTimeout = 10 * time.Second
+const (
+	// shutdownTimeout bounds how long requests in flight may finish after
+	// the program is told to stop.
+	shutdownTimeout = 10 * time.Second
+	// probeTimeout bounds the check of the credentials at start.
+	probeTimeout = 30 * time.Second
+)
 
 func main() { cli.Main("webauth", run) }
 
@@ -70,6 +74,9 @@ func main() { cli.Main("webauth", run) }
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
+		return err
+	}
+	if err := checkCredentials(ctx, cfg); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -106,4 +113,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	<-served
 	return nil
+}
+
+// checkCredentials asks Entra ID whether the app's credentials work before
+// the page offers to authorize anything: with a wrong secret the program
+// refuses to start, with the diagnosis, instead of failing after the user
+// has consented. It logs the secret's coming expiry for Google, whose
+// package does not.
+func checkCredentials(ctx context.Context, cfg config) error {
+	if cfg.provider == "google" {
+		cfg.credential.WarnExpiry(ctx, cfg.logger, time.Now())
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return cli.CheckCredentials(ctx, cfg.entra)
 }
