@@ -163,7 +163,7 @@ func checkIMAP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report)
 	r.ok(stepIMAP, fmt.Sprintf("%s (%s) as %s with %s", mb.IMAP.Addr(), mb.IMAP.Security, mb.Address, mb.SASLMechanism()))
 }
 
-// testMessage is the message -send-to receives.
+// testMessage is the message -to receives.
 func testMessage(from, to string) cli.Message {
 	return cli.Message{
 		From:    from,

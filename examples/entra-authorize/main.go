@@ -48,7 +48,8 @@
 //
 // -cloud picks a national cloud (global, usgov, usgovdod, china);
 // -authority-host, -smtp-host, -smtp-port, -smtp-security and -ca-file point
-// the program at other servers, such as the local test servers of its
+// the program at other servers, such as the local test servers of
+// examples/testservers (which approves the device code at once) and of its
 // tests. On failure it prints the error and what to fix (provider.Diagnose)
 // and exits with status 1 (2 for a mistake in the flags or the
 // environment).

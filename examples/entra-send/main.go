@@ -50,14 +50,20 @@
 // MAILOAUTH_CLIENT_SECRET or from the file named by -secret-file; a
 // certificate's private key from -cert-file (PEM with the certificate and
 // its key, or a .pfx/.p12 whose password is in MAILOAUTH_CERT_PASSWORD).
+// -secret-expires, the secret's expiry date, has a warning logged 30, 7
+// and 1 days before it.
 //
 // -cloud picks the login host and Exchange servers of a national cloud
 // (global, usgov, usgovdod, china). -authority-host, -smtp-host,
 // -smtp-port, -smtp-security and -ca-file point the program somewhere
-// else, such as the local test servers its tests use.
+// else, such as the local test servers of examples/testservers and of its
+// tests.
 //
-// On failure it prints the error and what to fix (provider.Diagnose), and
-// exits with status 1 (2 for a mistake in the flags or the environment).
+// The credentials are checked first (entra.ProbeCredentials), so that a
+// wrong tenant, client ID or secret is named as such. On failure it prints
+// the error and what to fix (provider.Diagnose, in the program's flags),
+// once, and exits with status 1 (2 for a mistake in the flags or the
+// environment).
 //
 // The flags, secrets and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program

@@ -36,9 +36,9 @@
 // line. -smtp-security tls sends through port 465 (TLS from the start)
 // instead of 587 with STARTTLS. -google-base-url, -smtp-host, -smtp-port
 // and -ca-file point the program at other servers, such as the local test
-// servers of examples/testservers and of its tests. On failure it prints the error and what to fix
-// (provider.Diagnose) and exits with status 1 (2 for a mistake in the
-// flags or the environment).
+// servers of examples/testservers and of its tests. On failure it prints
+// the error and what to fix (provider.Diagnose) and exits with status 1 (2
+// for a mistake in the flags or the environment).
 //
 // The flags and certificate authorities are read by examples/internal/cli,
 // shared by the examples: a copy of this program taken out of the

@@ -1,15 +1,9 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
@@ -25,41 +19,6 @@ const (
 	testTo             = "customer@example.org"
 )
 
-var (
-	keyOnce sync.Once
-	testKey *rsa.PrivateKey
-)
-
-// serviceAccountKey returns a key file as Google Cloud console writes it,
-// with a key generated once per test binary.
-func serviceAccountKey(t *testing.T) (*rsa.PrivateKey, []byte) {
-	t.Helper()
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		testKey = k
-	})
-	der, err := x509.MarshalPKCS8PrivateKey(testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(map[string]string{
-		"type":           "service_account",
-		"project_id":     "helpdesk-project",
-		"private_key_id": "3c1e0f9a7b",
-		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email":   testServiceAccount,
-		"client_id":      "104857600000000000001",
-		"token_uri":      google.TokenURL,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey, b
-}
-
 type world struct {
 	idp     *providertest.Server
 	smtp    *smtpxtest.Server
@@ -71,9 +30,9 @@ type world struct {
 // is delegated scopes, and a Gmail-like SMTP server.
 func newWorld(t *testing.T, scopes []string, opts ...*smtpxtest.Options) *world {
 	t.Helper()
-	key, keyJSON := serviceAccountKey(t)
+	keyJSON, public := clitest.ServiceAccount(t, testServiceAccount, google.TokenURL)
 	w := &world{idp: clitest.IdentityProvider(t)}
-	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: &key.PublicKey, DelegatedScopes: scopes})
+	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: public, DelegatedScopes: scopes})
 	var o *smtpxtest.Options
 	if len(opts) > 0 {
 		o = opts[0]

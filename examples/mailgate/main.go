@@ -1,5 +1,5 @@
 // Command mailgate is the receiving side of a helpdesk: it watches an
-// Exchange Online mailbox over IMAP, turns each message into a JSON ticket
+// Exchange Online or Gmail mailbox over IMAP, turns each message into a JSON ticket
 // (subject, sender, date, text body, attachment names and sizes) and moves
 // the message to a Processed folder once its ticket is written.
 //
@@ -18,7 +18,8 @@
 //	New-ServicePrincipal -AppId <application id> -ObjectId <enterprise app object id>
 //	Add-MailboxPermission -Identity helpdesk@contoso.com -User <service principal id> -AccessRights FullAccess
 //
-// Then, with the client secret's value in the environment:
+// Then, with the client secret's value in the environment (or its file in
+// -secret-file, or a certificate in -cert-file):
 //
 //	export MAILOAUTH_CLIENT_SECRET='<the secret value>'
 //	go run ./examples/mailgate -tenant <tenant id> -client-id <client id> -mailbox helpdesk@contoso.com -out tickets
@@ -26,17 +27,32 @@
 // Delegated access (-grant delegated) uses a grant saved earlier by
 // examples/entra-authorize (its folder is the default -store) or
 // examples/webauth (pass its -store), decrypted with MAILOAUTH_STORE_KEY
-// when it was encrypted; the app needs the delegated permission
-// IMAP.AccessAsUser.All.
+// (or -store-key-file) when it was encrypted; the app needs the delegated
+// permission IMAP.AccessAsUser.All.
+//
+// A Gmail or Workspace mailbox (-provider google) is read the same two
+// ways. As a service account with domain-wide delegation for the scope
+// https://mail.google.com/ (the setup of examples/google-send), with its
+// key file:
+//
+//	go run ./examples/mailgate -provider google -google-key-file service-account.json -mailbox helpdesk@example.com
+//
+// or with a user's grant that examples/webauth -provider google saved,
+// and the OAuth client it was given to (-google-client-json, or
+// -client-id with the secret in MAILOAUTH_CLIENT_SECRET):
+//
+//	go run ./examples/mailgate -provider google -grant delegated -google-client-json client_secret.json \
+//		-store <webauth's -store> -mailbox helpdesk@example.com
 //
 // The Processed folder is created when missing. Stop the program with
 // Ctrl-C or SIGTERM: it finishes the message in hand first.
 //
 // Every setting can also be given by the environment variable named in -h
 // (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
-// cloud; -authority-host, -imap-host, -imap-port, -imap-security and
-// -ca-file point the program at other servers: its tests run it against
-// providertest and imapxtest.
+// cloud; -authority-host, -google-base-url, -imap-host, -imap-port,
+// -imap-security and -ca-file point the program at other servers: its
+// tests run it against providertest and imapxtest, and
+// examples/testservers starts them for a try from the shell.
 //
 // The flags, secrets, grant folder and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program

@@ -22,11 +22,20 @@
 //
 //	go run ./examples/webauth -provider google -google-client-json client_secret.json -mailbox helpdesk@example.com
 //
+// At start, the program asks Entra ID whether the app's credentials work
+// (entra.ProbeCredentials) and refuses to start, with the diagnosis, when
+// they do not: nobody consents for an app that cannot redeem the grant.
+// -secret-file reads the secret from a file instead, and -secret-expires,
+// its expiry date, has the program warn before it expires.
+//
 // Open the page, press "Authorize mailbox", sign in as the mailbox (or as
 // an account with rights to it) and consent; the grant is saved in the
-// folder -store, encrypted when MAILOAUTH_STORE_KEY is set (keep the key:
-// it opens the grant). "Send a test" sends a message from the mailbox to
-// -test-to (default: the mailbox). examples/mailgate and examples/doctor
+// folder -store, encrypted when MAILOAUTH_STORE_KEY (or the file of
+// -store-key-file) holds a key (keep it: it opens the grant). When the
+// identity provider refuses, or the grant cannot be redeemed or saved,
+// the browser comes back to the page, which shows the mailbox as it is and
+// the failure with its diagnosis. "Send a test" sends a message from the mailbox to
+// -to (default: the mailbox). examples/mailgate and examples/doctor
 // use the same grant with -grant delegated and this -store.
 //
 // The page listens on 127.0.0.1 only. To serve it to other machines, put it
@@ -38,7 +47,9 @@
 // (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
 // Microsoft cloud; -authority-host, -google-base-url, -smtp-host,
 // -smtp-port, -smtp-security and -ca-file point the program at other
-// servers: its tests run it against providertest and smtpxtest.
+// servers: its tests run it against providertest and smtpxtest (one of
+// them in a real headless Chromium), and examples/testservers starts them
+// for a try from the shell.
 //
 // The flags, secrets, grant folder and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 // Exit statuses of a program.
@@ -50,6 +52,10 @@ func Explain(w io.Writer, name string, err error) int {
 	if errors.As(err, &ue) {
 		fmt.Fprintf(w, "Run %s -h for the flags.\n", name)
 		return StatusUsage
+	}
+	var ce *provider.ConfigError
+	if errors.As(err, &ce) {
+		return StatusFailure // the first line names the setting and what is wrong with it
 	}
 	if d := Diagnose(err); d != nil {
 		fmt.Fprintf(w, "What went wrong (%s, %s): %s\nHow to fix it: %s\n", d.Kind, d.Code, d.Summary, d.Fix)

@@ -14,10 +14,8 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,7 +23,6 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
 
@@ -80,30 +77,11 @@ type Credential struct {
 // commonName.
 func Certificate(t testing.TB, commonName string) Credential {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	cert, key, pemData, err := cli.NewCertificate(commonName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: commonName},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Credential{Cert: cert, PEM: append(PEM(cert), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)}
+	c := Credential{Cert: cert, PEM: pemData}
 	if c.PFX, err = pkcs12.Modern.Encode(key, cert, nil, PFXPassword); err != nil {
 		t.Fatal(err)
 	}
@@ -113,6 +91,21 @@ func Certificate(t testing.TB, commonName string) Credential {
 	}
 	c.Thumbprint = parsed.Thumbprint()
 	return c
+}
+
+// ServiceAccount returns a new service account key for email, as its JSON
+// key file naming tokenURI, and its public key for providertest.App.
+func ServiceAccount(t testing.TB, email, tokenURI string) (keyFile []byte, public *rsa.PublicKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, err = cli.GoogleKeyFile(key, email, tokenURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyFile, &key.PublicKey
 }
 
 // Buffer is a bytes.Buffer safe for concurrent use: the stderr of a
