@@ -52,6 +52,7 @@ type app struct {
 	flow        *authorize.AuthCodeFlow
 	start       http.Handler // flow.StartHandler
 	mux         *http.ServeMux
+	csp         string // the Content-Security-Policy of every answer
 
 	mu       sync.Mutex // guards the fields below
 	lastErr  *event     // the last failure, cleared by a success
@@ -93,6 +94,7 @@ func newApp(cfg config) (*app, error) {
 		return nil, err
 	}
 	a.flow.OnComplete = a.authorized
+	a.csp = contentSecurityPolicy(a.flow.AuthURL, a.callbackURL)
 	// The flow reports refusals and failed exchanges of authorizations it
 	// started (a forged callback link is not reported), with their
 	// diagnosis: the page shows the last one.
@@ -117,7 +119,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", a.csp)
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -158,6 +160,23 @@ func (a *app) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	a.start.ServeHTTP(w, r)
+}
+
+// contentSecurityPolicy allows nothing but the page's inline style, and
+// forms posting to the page itself. A browser checks form-action on each
+// redirect that follows a form too (CSP Level 3, section 6.3.3), so
+// "Authorize mailbox" needs every hop of its way: the identity provider
+// (https:, for Entra may send a federated tenant on to its own sign-in
+// host; or the plain http origin of a test server on a loopback address)
+// and back to the callback, on the page's public origin.
+func contentSecurityPolicy(authURL, callbackURL string) string {
+	formAction := "'self' https:"
+	for _, raw := range []string{authURL, callbackURL} {
+		if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && u.Host != "" {
+			formAction += " http://" + u.Host
+		}
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action " + formAction + "; frame-ancestors 'none'"
 }
 
 // callbackFailed is the context key of the flag OnError sets when the
