@@ -4,6 +4,7 @@ package examples_test
 
 import (
 	"bufio"
+	"os"
 	"os/exec"
 	"regexp"
 	"slices"
@@ -157,6 +158,72 @@ func TestEveryFlagHasItsVariable(t *testing.T) {
 	for _, name := range appOnly {
 		if _, ok := helps[name]; !ok {
 			t.Errorf("no example %s", name)
+		}
+	}
+}
+
+var (
+	goRunLine = regexp.MustCompile(`go run \./examples/([a-z-]+)((?: +[^#\n]*)?)`)
+	flagWord  = regexp.MustCompile("(?:^|[\\s`(])-([a-z][a-z0-9-]*)")
+	varWord   = regexp.MustCompile(`\bMAILOAUTH_[A-Z0-9_]+\b`)
+)
+
+// notFlags are words of the README's example sections that look like
+// flags but belong to other commands (openssl rand -base64, go test -race)
+// or to every Go program (-h).
+var notFlags = map[string]bool{"h": true, "base64": true, "race": true, "tags": true}
+
+// TestReadmeNamesRealFlags reads the README's section on the examples:
+// every command line that runs an example uses flags that example has,
+// every flag named in the prose is one of some example's, and every
+// MAILOAUTH_ variable is a flag's or a secret's.
+func TestReadmeNamesRealFlags(t *testing.T) {
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(readme)
+	start, end := strings.Index(text, "\n## Examples\n"), strings.Index(text, "\n## Setting up Microsoft Entra ID and Exchange Online")
+	if start < 0 || end < start {
+		t.Fatal("README.md has no Examples section before the Entra setup")
+	}
+	section := strings.ReplaceAll(text[start:end], "\\\n", " ") // continued command lines as one
+
+	names := clitest.Programs(t)
+	bins := clitest.Build(t, names...)
+	known, vars := map[string]bool{}, map[string]bool{}
+	helps := map[string]help{}
+	for _, name := range names {
+		h := readHelp(t, bins[name])
+		helps[name] = h
+		for f := range h.flags {
+			known[f] = true
+			vars[cli.EnvName(f)] = true
+		}
+		for _, s := range h.secrets {
+			vars[s] = true
+		}
+	}
+	for _, m := range goRunLine.FindAllStringSubmatch(section, -1) {
+		h, ok := helps[m[1]]
+		if !ok {
+			t.Errorf("the README runs examples/%s, which does not exist", m[1])
+			continue
+		}
+		for _, f := range flagWord.FindAllStringSubmatch(m[2], -1) {
+			if _, ok := h.flags[f[1]]; !ok && !notFlags[f[1]] {
+				t.Errorf("the README runs %s with -%s, which it does not take: %q", m[1], f[1], strings.TrimSpace(m[0]))
+			}
+		}
+	}
+	for _, f := range flagWord.FindAllStringSubmatch(section, -1) {
+		if !known[f[1]] && !notFlags[f[1]] {
+			t.Errorf("the README names -%s, a flag of no example", f[1])
+		}
+	}
+	for _, v := range varWord.FindAllString(section, -1) {
+		if !vars[v] && v != "MAILOAUTH_" {
+			t.Errorf("the README names $%s, the variable of no flag or secret", v)
 		}
 	}
 }
