@@ -62,7 +62,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if *verbose {
 		cfg.debug = stderr
 	}
-	cfg.logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	cfg.logger = cli.TextLogger(stderr, slog.LevelWarn)
 	cfg.entra = entra.Config{
 		TenantID:   *tenant,
 		ClientID:   *clientID,

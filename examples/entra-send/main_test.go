@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
@@ -299,5 +300,24 @@ func TestOneReportPerFailure(t *testing.T) {
 				t.Error("a message was sent")
 			}
 		})
+	}
+}
+
+// TestSecretExpiryWarningNamesTheFlags: a secret that expires within 30
+// days is warned of, in the program's terms: the flag and the variable to
+// update, not the library's Go fields.
+func TestSecretExpiryWarningNamesTheFlags(t *testing.T) {
+	w := newWorld(t)
+	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+	soon := time.Now().AddDate(0, 0, 5).Format(time.DateOnly)
+	r := runProgram(w.args("-secret-expires", soon), map[string]string{cli.EnvClientSecret: testSecret})
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "level=WARN") || !strings.Contains(r.Stderr, soon) {
+		t.Fatalf("no warning of the expiry on %s:\n%s", soon, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "-secret-expires (or $MAILOAUTH_SECRET_EXPIRES)") || strings.Contains(r.Stderr, "SecretExpiresAt") {
+		t.Errorf("the warning does not name the program's flag:\n%s", r.Stderr)
 	}
 }

@@ -87,7 +87,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		processed:  *processed,
 		out:        *out,
 		poll:       *poll,
-		logger:     slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+		logger:     cli.TextLogger(stderr, level),
 	}
 	if *verbose {
 		cfg.verboseOut = stderr

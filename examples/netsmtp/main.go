@@ -99,7 +99,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		Cloud:      c.cloud,
 		Mailbox:    c.mailbox,
 		HTTPClient: cli.HTTPClient(c.tlsConfig),
-		Logger:     slog.New(slog.NewTextHandler(stderr, nil)), // the secret's expiry warnings
+		Logger:     cli.TextLogger(stderr, slog.LevelInfo), // the secret's expiry warnings
 	}
 	c.credential.Entra(&cfg)
 	// The credentials first: a wrong tenant, client or secret is named

@@ -71,7 +71,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		credential: secret,
 		smtp:       smtp,
 		tlsConfig:  ca.TLSConfig(),
-		logger:     slog.New(slog.NewTextHandler(stderr, nil)),
+		logger:     cli.TextLogger(stderr, slog.LevelInfo),
 	}
 	var err error
 	switch *prov {

@@ -11,14 +11,63 @@ import (
 // Logger returns a program's logger on stderr and the writer for the mail
 // dialogue (smtpx.Options.Debug): with verbose (-verbose) debug-level logs
 // and the dialogue, tokens redacted, on stderr; else info-level logs and
-// no dialogue (nil).
+// no dialogue (nil). See TextLogger.
 func Logger(stderr io.Writer, verbose bool) (*slog.Logger, io.Writer) {
 	level := slog.LevelInfo
 	var debug io.Writer
 	if verbose {
 		level, debug = slog.LevelDebug, stderr
 	}
-	return slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})), debug
+	return TextLogger(stderr, level), debug
+}
+
+// TextLogger returns a logger writing text at level and above to w, which
+// puts what the library says in the program's terms (Words): its messages
+// and the text of the errors and strings it logs name the program's flags
+// and variables, not the library's Go fields.
+func TextLogger(w io.Writer, level slog.Level) *slog.Logger {
+	return slog.New(wordsHandler{slog.NewTextHandler(w, &slog.HandlerOptions{Level: level})})
+}
+
+// wordsHandler applies Words to a record's message and to its string and
+// error attributes.
+type wordsHandler struct{ inner slog.Handler }
+
+func (h wordsHandler) Enabled(ctx context.Context, l slog.Level) bool { return h.inner.Enabled(ctx, l) }
+
+func (h wordsHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, Words(r.Message, nil), r.PC)
+	r.Attrs(func(a slog.Attr) bool {
+		out.AddAttrs(wordsAttr(a))
+		return true
+	})
+	return h.inner.Handle(ctx, out)
+}
+
+func (h wordsHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	for i, a := range attrs {
+		attrs[i] = wordsAttr(a)
+	}
+	return wordsHandler{h.inner.WithAttrs(attrs)}
+}
+
+func (h wordsHandler) WithGroup(name string) slog.Handler {
+	return wordsHandler{h.inner.WithGroup(name)}
+}
+
+// wordsAttr is a with Words applied to its text, when it is a string or
+// an error; the error's text replaces the error.
+func wordsAttr(a slog.Attr) slog.Attr {
+	v := a.Value.Resolve()
+	switch v.Kind() {
+	case slog.KindString:
+		return slog.String(a.Key, Words(v.String(), nil))
+	case slog.KindAny:
+		if err, ok := v.Any().(error); ok && err != nil {
+			return slog.String(a.Key, ErrorText(err))
+		}
+	}
+	return a
 }
 
 // OneShot returns the logger of a program that does one thing and stops,

@@ -62,9 +62,9 @@ var fieldSettings = map[string]string{
 // proseFields are the Go names rewritten wherever they appear in a text,
 // longest first so that Cloud.AuthorityHost goes before Cloud. Names that
 // are also plain words (Cloud, Certificate, Mailbox) are rewritten only
-// after "set ", "into " or " or ", where a sentence names a field; Mailbox
-// never, as servers' texts say "the Mailbox".
-var proseFields = regexp.MustCompile(`\b(?:Config\.)?(TLSConfig\.RootCAs and ServerName|TLSConfig\.RootCAs|Cloud\.AuthorityHost|Server\.Host|Server\.Port|Server\.Security|SecretExpiresAt|ClientSecret|ClientJSON|ServiceAccountKey|TenantID|ClientID|BaseURL)\b|((?:[Ss]et |into | or )(?:Config\.)?)(Cloud|Certificate)\b`)
+// after "set ", "into ", " or " or " and ", where a sentence names a
+// field; Mailbox never, as servers' texts say "the Mailbox".
+var proseFields = regexp.MustCompile(`\b(?:Config\.)?(TLSConfig\.RootCAs and ServerName|TLSConfig\.RootCAs|Cloud\.AuthorityHost|Server\.Host|Server\.Port|Server\.Security|SecretExpiresAt|ClientSecret|ClientJSON|ServiceAccountKey|TenantID|ClientID|BaseURL)\b|((?:[Ss]et |into | or | and )(?:Config\.)?)(Cloud|Certificate)\b`)
 
 // nextAttempt is what a token cache says of its next try; a program that
 // exits on the failure makes none.
