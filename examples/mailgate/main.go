@@ -137,6 +137,7 @@ func setup(ctx context.Context, cfg config, logger *slog.Logger) (*provider.Mail
 	switch {
 	case cfg.provider == providerGoogle && cfg.delegated:
 		cfg.google.Logger = logger
+		cfg.credential.WarnExpiry(ctx, logger, time.Now()) // google does not
 		mb, err = google.Delegated(ctx, cfg.google, cfg.store)
 	case cfg.provider == providerGoogle:
 		cfg.google.Logger = logger
