@@ -46,9 +46,9 @@ func check(ctx context.Context, cfg config, r *report) int {
 	res, err := entra.ProbeCredentials(ctx, cfg.entra)
 	switch {
 	case err != nil:
-		r.fail(stepCredentials, err.Error(), provider.Diagnose(err))
+		r.fail(stepCredentials, err)
 	case !res.Accepted:
-		r.fail(stepCredentials, res.Problem, res.Diagnosis)
+		r.failDiagnosed(stepCredentials, res.Err, cli.Words(res.Problem, nil), res.Diagnosis)
 	default:
 		r.ok(stepCredentials, fmt.Sprintf("%s accepted for app %s in tenant %s", res.Credential, cfg.entra.ClientID, cfg.entra.TenantID))
 		if res.Warning != "" {
@@ -65,7 +65,7 @@ func check(ctx context.Context, cfg config, r *report) int {
 		err = checkToken(ctx, cfg, mb, r)
 	}
 	if err != nil {
-		r.fail(stepToken, err.Error(), provider.Diagnose(err))
+		r.fail(stepToken, err)
 		r.skip(later[1:], "no access token")
 		return r.failed
 	}
@@ -126,7 +126,7 @@ func checkToken(ctx context.Context, cfg config, mb *provider.Mailbox, r *report
 func checkSMTP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report) {
 	c, err := smtpx.Dial(ctx, mb, &smtpx.Options{TLSConfig: cfg.tlsConfig, Debug: cfg.debug})
 	if err != nil {
-		r.fail(stepSMTP, err.Error(), provider.Diagnose(err))
+		r.fail(stepSMTP, err)
 		if cfg.sendTo != "" {
 			r.skip([]string{stepSend}, "no SMTP session")
 		}
@@ -142,7 +142,7 @@ func checkSMTP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report)
 		err = c.Send(ctx, mb.Address, []string{cfg.sendTo}, bytes.NewReader(msg))
 	}
 	if err != nil {
-		r.fail(stepSend, err.Error(), provider.Diagnose(err))
+		r.fail(stepSend, err)
 		return
 	}
 	r.ok(stepSend, "sent from "+mb.Address+" to "+cfg.sendTo)
@@ -152,18 +152,18 @@ func checkSMTP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report)
 func checkIMAP(ctx context.Context, cfg config, mb *provider.Mailbox, r *report) {
 	c, err := imapx.Dial(ctx, mb, &imapx.Options{TLSConfig: cfg.tlsConfig, Debug: cfg.debug})
 	if err != nil {
-		r.fail(stepIMAP, err.Error(), provider.Diagnose(err))
+		r.fail(stepIMAP, err)
 		return
 	}
 	defer c.Close()
 	if err := c.Logout().Wait(); err != nil {
-		r.fail(stepIMAP, "logged in, but LOGOUT failed: "+err.Error(), provider.Diagnose(err))
+		r.fail(stepIMAP, fmt.Errorf("logged in, but LOGOUT failed: %w", err))
 		return
 	}
 	r.ok(stepIMAP, fmt.Sprintf("%s (%s) as %s with %s", mb.IMAP.Addr(), mb.IMAP.Security, mb.Address, mb.SASLMechanism()))
 }
 
-// testMessage is the message -send-to receives.
+// testMessage is the message -to receives.
 func testMessage(from, to string) cli.Message {
 	return cli.Message{
 		From:    from,
@@ -178,6 +178,7 @@ func testMessage(from, to string) cli.Message {
 type report struct {
 	w      io.Writer
 	failed int
+	errs   []error // the failures printed
 }
 
 // Status words.
@@ -200,9 +201,20 @@ func (r *report) more(text string) {
 func (r *report) ok(step, text string)   { r.line(step, statusOK, text) }
 func (r *report) warn(step, text string) { r.line(step, statusWarn, text) }
 
-func (r *report) fail(step, text string, d *provider.Diagnosis) {
+// fail prints the step's failure err and its diagnosis, in the program's
+// terms (cli.ErrorText, cli.Diagnose).
+func (r *report) fail(step string, err error) {
+	r.failDiagnosed(step, err, cli.ErrorText(err), provider.Diagnose(err))
+}
+
+// failDiagnosed prints a failure as text, with the diagnosis d of err.
+func (r *report) failDiagnosed(step string, err error, text string, d *provider.Diagnosis) {
 	r.failed++
+	if err != nil {
+		r.errs = append(r.errs, err)
+	}
 	r.line(step, statusFail, text)
+	d = cli.Explained(d, err)
 	if d == nil {
 		return
 	}

@@ -22,6 +22,7 @@ type config struct {
 	sendTo     string
 	tlsConfig  *tls.Config // nil: the system roots
 	debug      io.Writer   // SMTP and IMAP dialogues, tokens redacted; nil: none
+	logger     *slog.Logger
 }
 
 // parseConfig reads flags and the environment. Secrets come only from the
@@ -29,21 +30,19 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := cli.NewFlags("doctor", getenv, stderr)
 	var (
-		mailbox  = fs.EnvString("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to check (required)")
-		tenant   = fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
-		clientID = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
-		certFile = fs.EnvString("cert-file", "MAILOAUTH_CERT_FILE", "", "certificate credential instead of a secret: PEM with the certificate and its key, or .pfx/.p12 (password in $"+cli.EnvCertPassword+")")
-		ca       = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the mail servers")
-		skipSMTP = fs.EnvBool("skip-smtp", "MAILOAUTH_SKIP_SMTP", "do not check SMTP (nor require the token to allow it)")
-		skipIMAP = fs.EnvBool("skip-imap", "MAILOAUTH_SKIP_IMAP", "do not check IMAP (nor require the token to allow it)")
-		sendTo   = fs.EnvString("send-to", "MAILOAUTH_SEND_TO", "", "send a test message to this address")
-		verbose  = fs.Bool("v", false, "print the SMTP and IMAP dialogues to stderr (tokens redacted)")
-		cloud    = fs.Cloud("")
-		grant    = fs.Grant()
-		smtp     = fs.Server("smtp", "SMTP server instead of the cloud's", "SMTP port instead of the cloud's (587)",
-			"starttls, tls (implicit) or plaintext (loopback only); default: the cloud's (starttls)")
-		imap = fs.Server("imap", "IMAP server instead of the cloud's", "IMAP port instead of the cloud's (993)",
-			"tls (implicit), starttls or plaintext (loopback only); default: the cloud's (tls)")
+		mailbox    = fs.EnvString("mailbox", "", "the mailbox to check (required)")
+		tenant     = fs.EnvString("tenant", "", "")
+		clientID   = fs.EnvString("client-id", "", "")
+		credential = fs.Credential(true)
+		ca         = fs.CAFile()
+		skipSMTP   = fs.EnvBool("skip-smtp", false, "do not check SMTP (nor require the token to allow it)")
+		skipIMAP   = fs.EnvBool("skip-imap", false, "do not check IMAP (nor require the token to allow it)")
+		sendTo     = fs.EnvString("to", "", "one address: send it a test message over SMTP (the test send step runs only when set)")
+		verbose    = fs.Verbose()
+		cloud      = fs.Cloud()
+		grant      = fs.Grant()
+		smtp       = fs.Server("smtp", "default: the cloud's, port 587 with starttls")
+		imap       = fs.Server("imap", "default: the cloud's, port 993 with tls")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -53,43 +52,35 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if *sendTo != "" {
 		if _, err := mail.ParseAddress(*sendTo); err != nil {
-			return config{}, cli.Usagef("-send-to %q: %v", *sendTo, err)
+			return config{}, cli.Usagef("-to %q: %v", *sendTo, err)
 		}
 		if *skipSMTP {
-			return config{}, cli.Usagef("-send-to needs SMTP: drop -skip-smtp")
+			return config{}, cli.Usagef("-to needs SMTP: drop -skip-smtp")
 		}
 	}
 	cfg := config{skipSMTP: *skipSMTP, skipIMAP: *skipIMAP, sendTo: *sendTo, smtp: smtp, imap: imap, tlsConfig: ca.TLSConfig()}
 	if *verbose {
 		cfg.debug = stderr
 	}
-	secret, err := cli.EnvSecret(getenv, cli.EnvClientSecret)
-	if err != nil {
-		return config{}, err
-	}
+	cfg.logger = cli.TextLogger(stderr, slog.LevelWarn)
 	cfg.entra = entra.Config{
-		TenantID:     *tenant,
-		ClientID:     *clientID,
-		ClientSecret: secret,
-		Cloud:        cloud.Cloud(),
-		Mailbox:      *mailbox,
-		HTTPClient:   ca.HTTPClient(),
-		Logger:       slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Lazy:         true, // the token is a step of its own
+		TenantID:   *tenant,
+		ClientID:   *clientID,
+		Cloud:      cloud.Cloud(),
+		Mailbox:    *mailbox,
+		HTTPClient: ca.HTTPClient(),
+		Lazy:       true, // the token is a step of its own
 	}
+	credential.Credential().Entra(&cfg.entra)
 	if !*skipSMTP {
 		cfg.entra.Protocols |= entra.SMTP
 	}
 	if !*skipIMAP {
 		cfg.entra.Protocols |= entra.IMAP
 	}
-	if *certFile != "" {
-		if cfg.entra.Certificate, err = cli.LoadCertificate(*certFile, getenv(cli.EnvCertPassword)); err != nil {
-			return config{}, err
-		}
-	}
 	cfg.delegated = grant.Delegated()
-	if cfg.store, err = grant.Store(getenv); err != nil {
+	var err error
+	if cfg.store, err = grant.Store(); err != nil {
 		return config{}, err
 	}
 	return cfg, nil

@@ -8,7 +8,7 @@
 //	              with them for mail
 //	smtp login    SMTP AUTH with the token
 //	imap login    IMAP AUTHENTICATE with the token
-//	test send     one message to -send-to, when given
+//	test send     one message to -to, when given
 //
 // Each step prints OK, or FAIL with the diagnosis: its kind, the code
 // found (an AADSTS number, an SMTP or IMAP reply), what went wrong and the
@@ -18,25 +18,24 @@
 // exit status is 0 when no step failed, 1 otherwise.
 //
 // App-only access (the default, -grant app), with the client secret's
-// value in the environment (or in a file named by
-// MAILOAUTH_CLIENT_SECRET_FILE):
+// value in the environment (or in the file named by -secret-file):
 //
 //	export MAILOAUTH_CLIENT_SECRET='<the secret value>'
-//	go run ./examples/doctor -tenant <tenant id> -client-id <client id> -mailbox helpdesk@contoso.com -send-to you@contoso.com
+//	go run ./examples/doctor -tenant <tenant id> -client-id <client id> -mailbox helpdesk@contoso.com -to you@contoso.com
 //
 // or with a certificate: -cert-file app.pem (the certificate and its
 // private key) or app.pfx (its password in MAILOAUTH_CERT_PASSWORD).
 // Delegated access (-grant delegated) checks the grant saved by
 // examples/entra-authorize (its folder is the default -store) or
 // examples/webauth (pass its -store), decrypted with MAILOAUTH_STORE_KEY
-// when it was encrypted.
+// (or -store-key-file) when it was encrypted.
 //
 // Every setting can also be given by the environment variable named in -h
 // (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
 // cloud; -authority-host, -smtp-host, -smtp-port, -smtp-security,
 // -imap-host, -imap-port, -imap-security and -ca-file point the program at
 // other servers: its tests run it against providertest, smtpxtest and
-// imapxtest.
+// imapxtest, and examples/testservers starts them for a try from the shell.
 //
 // The flags, secrets, grant folder and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program
@@ -46,6 +45,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -73,7 +73,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	if failed := check(ctx, cfg, &report{w: stdout}); failed > 0 {
+	// The report prints each failure: log lines that only repeat one are
+	// dropped.
+	logger, reported := cli.Once(cfg.logger)
+	cfg.entra.Logger = logger
+	r := &report{w: stdout}
+	failed := check(ctx, cfg, r)
+	reported(errors.Join(r.errs...))
+	if failed > 0 {
 		return errChecksFailed(failed)
 	}
 	return nil

@@ -94,7 +94,7 @@ func TestGoodConfigurationIsOKEverywhere(t *testing.T) {
 	t.Run("app-only secret", func(t *testing.T) {
 		w := newWorld(t)
 		w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
-		out, err := doctor(t, w.args("-send-to", recipient), secretEnv)
+		out, err := doctor(t, w.args("-to", recipient), secretEnv)
 		require.NoError(t, err)
 		requireAllOK(t, out)
 		require.Contains(t, out, "client secret accepted")
@@ -107,7 +107,7 @@ func TestGoodConfigurationIsOKEverywhere(t *testing.T) {
 		cert, pemFile := newCertificate(t)
 		w.idp.AddApp(providertest.App{ClientID: clientID, Certificate: cert,
 			Roles: []string{"SMTP.SendAsApp", "IMAP.AccessAsApp"}, Mailboxes: []string{mailbox}})
-		out, err := doctor(t, w.args("-cert-file", pemFile, "-send-to", recipient), nil)
+		out, err := doctor(t, w.args("-cert-file", pemFile, "-to", recipient), nil)
 		require.NoError(t, err)
 		requireAllOK(t, out)
 		require.Contains(t, out, "certificate accepted")
@@ -125,7 +125,7 @@ func TestGoodConfigurationIsOKEverywhere(t *testing.T) {
 		key0 := entra.Config{TenantID: providertest.DefaultTenant, ClientID: clientID, Mailbox: mailbox}.Key()
 		require.NoError(t, store.Save(context.Background(), key0, &tokenstore.Record{Token: &oauth2.Token{RefreshToken: rt}, Account: mailbox}))
 
-		out, err := doctor(t, w.args("-grant", "delegated", "-store", storeDir, "-send-to", recipient), map[string]string{
+		out, err := doctor(t, w.args("-grant", "delegated", "-store", storeDir, "-to", recipient), map[string]string{
 			cli.EnvClientSecret: clientSecret, cli.EnvStoreKey: base64.StdEncoding.EncodeToString(key),
 		})
 		require.NoError(t, err)
@@ -164,7 +164,7 @@ func TestWrongSecretFails(t *testing.T) {
 	w := newWorld(t)
 	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
 	imapConns := w.imap.Connections()
-	out, err := doctor(t, w.args("-send-to", recipient), map[string]string{cli.EnvClientSecret: "wrong-secret-value"})
+	out, err := doctor(t, w.args("-to", recipient), map[string]string{cli.EnvClientSecret: "wrong-secret-value"})
 	require.Error(t, err)
 	require.Equal(t, 1, cli.Explain(io.Discard, "doctor", err), "exit status 1")
 	require.Equal(t, statusFail, status(t, out, stepCredentials))
@@ -190,7 +190,7 @@ func TestServerRefusingAuthFails(t *testing.T) {
 	want := provider.Diagnose(&smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"})
 	require.NotNil(t, want)
 
-	out, err := doctor(t, w.args("-send-to", recipient), secretEnv)
+	out, err := doctor(t, w.args("-to", recipient), secretEnv)
 	require.Error(t, err)
 	require.Equal(t, statusOK, status(t, out, stepCredentials))
 	require.Equal(t, statusOK, status(t, out, stepToken))
@@ -248,9 +248,9 @@ func TestConfigErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no mailbox", nil, "-mailbox is required"},
-		{"bad recipient", []string{"-mailbox", mailbox, "-send-to", "not an address"}, "-send-to"},
-		{"send without smtp", []string{"-mailbox", mailbox, "-send-to", recipient, "-skip-smtp"}, "drop -skip-smtp"},
+		{"no mailbox", nil, "-mailbox (or $MAILOAUTH_MAILBOX) is required"},
+		{"bad recipient", []string{"-mailbox", mailbox, "-to", "not an address"}, "-to"},
+		{"send without smtp", []string{"-mailbox", mailbox, "-to", recipient, "-skip-smtp"}, "drop -skip-smtp"},
 		{"bad grant", []string{"-mailbox", mailbox, "-grant", "password"}, "want app or delegated"},
 		{"missing cert file", []string{"-mailbox", mailbox, "-cert-file", filepath.Join(t.TempDir(), "none.pem")}, "none.pem"},
 	}
@@ -283,7 +283,7 @@ func TestConfiguredByEnvironment(t *testing.T) {
 		"MAILOAUTH_AUTHORITY_HOST": w.idp.URL(), "MAILOAUTH_CA_FILE": w.caFile,
 		"MAILOAUTH_SMTP_HOST": w.smtp.Host(), "MAILOAUTH_SMTP_PORT": strconv.Itoa(w.smtp.Port()),
 		"MAILOAUTH_IMAP_HOST": ep.Host, "MAILOAUTH_IMAP_PORT": strconv.Itoa(ep.Port),
-		"MAILOAUTH_SEND_TO": recipient, cli.EnvClientSecret + "_FILE": secretFile,
+		"MAILOAUTH_TO": recipient, "MAILOAUTH_SECRET_FILE": secretFile,
 	}
 	out, err := doctor(t, nil, env)
 	require.NoError(t, err)

@@ -23,7 +23,7 @@
 //     Application (client) ID and the Directory (tenant) ID.
 //  2. Authentication → Advanced settings → Allow public client flows: Yes.
 //     The device code flow then needs no secret. (A confidential app can use
-//     it too: put its secret in MAILOAUTH_CLIENT_SECRET.)
+//     it too: put its secret in MAILOAUTH_CLIENT_SECRET or -secret-file.)
 //  3. API permissions → Add a permission → Microsoft Graph → Delegated
 //     permissions: offline_access, SMTP.Send and IMAP.AccessAsUser.All (the
 //     portal lists them under Microsoft Graph; the tokens are for Exchange
@@ -39,13 +39,17 @@
 //
 // Every flag has an environment variable (shown in -h); a flag wins.
 // Secrets never go on the command line: the store key comes from
-// MAILOAUTH_STORE_KEY, an optional client secret from MAILOAUTH_CLIENT_SECRET.
-// -force authorizes again even when a grant is stored; -send=false only
+// MAILOAUTH_STORE_KEY or the file of -store-key-file, an optional client
+// secret from MAILOAUTH_CLIENT_SECRET or the file of -secret-file (with
+// -secret-expires, its expiry date, to be warned in time). The credentials
+// are checked with Entra ID before the device code is shown. -force
+// authorizes again even when a grant is stored; -send=false only
 // authorizes.
 //
 // -cloud picks a national cloud (global, usgov, usgovdod, china);
 // -authority-host, -smtp-host, -smtp-port, -smtp-security and -ca-file point
-// the program at other servers, such as the local test servers of its
+// the program at other servers, such as the local test servers of
+// examples/testservers (which approves the device code at once) and of its
 // tests. On failure it prints the error and what to fix (provider.Diagnose)
 // and exits with status 1 (2 for a mistake in the flags or the
 // environment).
@@ -87,24 +91,27 @@ func main() {
 // spaces the polls of the device code flow; nil is the real clock (tests
 // pass one that moves the test identity provider's clock instead).
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
-	clock retry.Clock) error {
+	clock retry.Clock) (err error) {
 	c, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	logger, debug := cli.Logger(stderr, c.verbose)
+	// The failure is reported once, by cli.Main: log lines that only
+	// repeat it are dropped.
+	logger, debug, reported := cli.OneShot(stderr, c.verbose)
+	defer func() { reported(err) }()
 
 	cfg := entra.Config{
-		TenantID:     c.tenant,
-		ClientID:     c.clientID,
-		ClientSecret: c.secret, // empty: a public client
-		Cloud:        c.cloud,
-		Mailbox:      c.mailbox,
-		HTTPClient:   cli.HTTPClient(c.tlsConfig),
-		Logger:       logger,
+		TenantID:   c.tenant,
+		ClientID:   c.clientID,
+		Cloud:      c.cloud,
+		Mailbox:    c.mailbox,
+		HTTPClient: cli.HTTPClient(c.tlsConfig),
+		Logger:     logger,
 	}
+	c.credential.Entra(&cfg) // none: a public client
 
 	rec, err := c.store.Load(ctx, cfg.Key())
 	switch {
@@ -112,10 +119,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprintf(stdout, "%s is already authorized (grant saved %s); -force authorizes again.\n",
 			c.mailbox, rec.UpdatedAt.Local().Format(time.DateTime))
 	case err == nil || errors.Is(err, tokenstore.ErrNotFound):
+		// The credentials first, so that nobody signs in for an app that
+		// cannot redeem the grant.
+		if err := cli.CheckCredentials(ctx, cfg); err != nil {
+			return err
+		}
 		if err := authorizeDevice(ctx, cfg, c.store, stdout, clock); err != nil {
 			return err
 		}
-		how := "not encrypted: set " + cli.EnvStoreKey + " to encrypt it"
+		how := "not encrypted: set " + cli.EnvStoreKey + " or -store-key-file to encrypt it"
 		if c.encrypted {
 			how = "encrypted"
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -308,9 +309,9 @@ func TestUsageMistakes(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"key not base64", w.args(), map[string]string{cli.EnvStoreKey: "not-base64!"}, "must hold 32 random bytes"},
-		{"key too short", w.args(), map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "must hold 32 random bytes"},
-		{"no client", []string{"-tenant", "t", "-mailbox", "m@x.test", "-store", w.storeDir}, nil, "-client-id is required"},
+		{"key not base64", w.args(), map[string]string{cli.EnvStoreKey: "not-base64!"}, "must be 32 random bytes"},
+		{"key too short", w.args(), map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "must be 32 random bytes"},
+		{"no client", []string{"-tenant", "t", "-mailbox", "m@x.test", "-store", w.storeDir}, nil, "-client-id (or $MAILOAUTH_CLIENT_ID) is required"},
 		{"unknown cloud", w.args("-cloud", "mars"), nil, `-cloud "mars"`},
 		{"bad security", w.args("-smtp-security", "maybe"), nil, "want starttls, tls or plaintext"},
 	} {
@@ -326,5 +327,26 @@ func TestUsageMistakes(t *testing.T) {
 	}
 	if w.idp.Requests("") != 0 || w.idp.Hits("devicecode") != 0 {
 		t.Error("a usage mistake reached the identity provider")
+	}
+}
+
+// TestRevokedGrantIsReportedOnce: the stored grant was revoked, so the
+// refresh fails. The failure is explained once, as Reauthorize: no log
+// line of the token cache or the grant store repeats it before, and the
+// explanation promises no next attempt of a program that stops.
+func TestRevokedGrantIsReportedOnce(t *testing.T) {
+	w := newWorld(t)
+	r := w.run(t, w.args("-send=false"), nil, false)
+	if r.Err != nil {
+		t.Fatalf("authorize: %v\n%s%s", r.Err, r.Explained, r.Stderr)
+	}
+	w.idp.RevokeUser(testMailbox)
+	r = w.run(t, w.args(), nil, false)
+	clitest.ReportedOnce(t, r.Result)
+	if !strings.Contains(r.Explained, provider.Reauthorize.String()) {
+		t.Errorf("not explained as %s:\n%s", provider.Reauthorize, r.Explained)
+	}
+	if len(w.smtp.Messages()) != 0 {
+		t.Error("a message was sent")
 	}
 }

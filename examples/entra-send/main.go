@@ -50,14 +50,20 @@
 // MAILOAUTH_CLIENT_SECRET or from the file named by -secret-file; a
 // certificate's private key from -cert-file (PEM with the certificate and
 // its key, or a .pfx/.p12 whose password is in MAILOAUTH_CERT_PASSWORD).
+// -secret-expires, the secret's expiry date, has a warning logged 30, 7
+// and 1 days before it.
 //
 // -cloud picks the login host and Exchange servers of a national cloud
 // (global, usgov, usgovdod, china). -authority-host, -smtp-host,
 // -smtp-port, -smtp-security and -ca-file point the program somewhere
-// else, such as the local test servers its tests use.
+// else, such as the local test servers of examples/testservers and of its
+// tests.
 //
-// On failure it prints the error and what to fix (provider.Diagnose), and
-// exits with status 1 (2 for a mistake in the flags or the environment).
+// The credentials are checked first (entra.ProbeCredentials), so that a
+// wrong tenant, client ID or secret is named as such. On failure it prints
+// the error and what to fix (provider.Diagnose, in the program's flags),
+// once, and exits with status 1 (2 for a mistake in the flags or the
+// environment).
 //
 // The flags, secrets and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program
@@ -84,33 +90,35 @@ const timeout = 2 * time.Minute
 func main() { cli.Main("entra-send", run) }
 
 // run is the whole program; main only adds the process around it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	logger, debug := cli.Logger(stderr, c.verbose)
+	// The failure is reported once, by cli.Main: log lines that only
+	// repeat it are dropped.
+	logger, debug, reported := cli.OneShot(stderr, c.verbose)
+	defer func() { reported(err) }()
 
 	cfg := entra.Config{
-		TenantID:        c.tenant,
-		ClientID:        c.clientID,
-		ClientSecret:    c.secret,
-		Certificate:     c.certificate,
-		SecretExpiresAt: c.secretExpires,
-		Cloud:           c.cloud,
-		Mailbox:         c.mailbox,
-		HTTPClient:      cli.HTTPClient(c.tlsConfig),
-		Logger:          logger,
+		TenantID:   c.tenant,
+		ClientID:   c.clientID,
+		Cloud:      c.cloud,
+		Mailbox:    c.mailbox,
+		HTTPClient: cli.HTTPClient(c.tlsConfig),
+		Logger:     logger,
 	}
-	credential := "client secret"
-	if c.certificate != nil {
-		credential = "certificate " + c.certificate.Thumbprint()
-	}
+	c.credential.Entra(&cfg)
 
-	// One token now, so that a wrong tenant, client or credential fails
-	// here with the identity provider's own error.
+	// The credentials first: a wrong tenant, client or secret is named
+	// precisely, before anything else is tried.
+	if err := cli.CheckCredentials(ctx, cfg); err != nil {
+		return err
+	}
+	// One token now, so that a token request refused for another reason
+	// fails here with the identity provider's own error.
 	mb, err := entra.ClientCredentials(ctx, cfg)
 	if err != nil {
 		return err
@@ -132,6 +140,6 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	fmt.Fprintf(stdout, "Sent %q from %s to %s through %s (app-only token, %s).\n",
-		c.subject, c.mailbox, strings.Join(c.to, ", "), mb.SMTP.Addr(), credential)
+		c.subject, c.mailbox, strings.Join(c.to, ", "), mb.SMTP.Addr(), c.credential.Name())
 	return nil
 }

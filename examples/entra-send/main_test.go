@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
@@ -97,17 +98,17 @@ func TestSendWithConfigurationFromEnvironment(t *testing.T) {
 	w := newWorld(t)
 	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
 	env := map[string]string{
-		"MAILOAUTH_TENANT":             providertest.DefaultTenant,
-		"MAILOAUTH_CLIENT_ID":          testClient,
-		"MAILOAUTH_MAILBOX":            testMailbox,
-		"MAILOAUTH_TO":                 testTo,
-		"MAILOAUTH_SUBJECT":            "Grüße aus dem Helpdesk",
-		"MAILOAUTH_BODY":               "Ünïcödé body",
-		"MAILOAUTH_AUTHORITY_HOST":     w.idp.URL() + "/",
-		"MAILOAUTH_SMTP_HOST":          w.smtp.Host(),
-		"MAILOAUTH_SMTP_PORT":          strconv.Itoa(w.smtp.Port()),
-		"MAILOAUTH_CA_FILE":            w.caFile,
-		"MAILOAUTH_CLIENT_SECRET_FILE": clitest.WriteFile(t, "secret", []byte(testSecret+"\n")),
+		"MAILOAUTH_TENANT":         providertest.DefaultTenant,
+		"MAILOAUTH_CLIENT_ID":      testClient,
+		"MAILOAUTH_MAILBOX":        testMailbox,
+		"MAILOAUTH_TO":             testTo,
+		"MAILOAUTH_SUBJECT":        "Grüße aus dem Helpdesk",
+		"MAILOAUTH_BODY":           "Ünïcödé body",
+		"MAILOAUTH_AUTHORITY_HOST": w.idp.URL() + "/",
+		"MAILOAUTH_SMTP_HOST":      w.smtp.Host(),
+		"MAILOAUTH_SMTP_PORT":      strconv.Itoa(w.smtp.Port()),
+		"MAILOAUTH_CA_FILE":        w.caFile,
+		"MAILOAUTH_SECRET_FILE":    clitest.WriteFile(t, "secret", []byte(testSecret+"\n")),
 	}
 	r := runProgram(nil, env)
 	if r.Err != nil {
@@ -225,7 +226,7 @@ func TestUsageMistakes(t *testing.T) {
 		{"secret twice", w.args("-secret-file", clitest.WriteFile(t, "s", []byte("x"))), secretEnv, "give the secret once"},
 		{"secret and certificate", w.args("-cert-file", "app.pem"), secretEnv, "choose one credential"},
 		{"empty secret file", w.args("-secret-file", clitest.WriteFile(t, "empty", []byte("\n"))), nil, "is empty"},
-		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, secretEnv, "-to is required"},
+		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, secretEnv, "-to (or $MAILOAUTH_TO) is required"},
 		{"unknown cloud", w.args("-cloud", "mars"), secretEnv, `-cloud "mars"`},
 		{"bad port", w.args("-smtp-port", "99999"), secretEnv, "not a port number"},
 		{"bad security", w.args("-smtp-security", "maybe"), secretEnv, "want starttls, tls or plaintext"},
@@ -264,5 +265,59 @@ func TestCloudSelectsExchangeHosts(t *testing.T) {
 		if c.cloud.AuthorityHost != want.AuthorityHost || c.smtp.Apply(c.cloud.SMTP) != want.SMTP {
 			t.Errorf("%s: login %s, SMTP %+v; want %s, %+v", name, c.cloud.AuthorityHost, c.smtp.Apply(c.cloud.SMTP), want.AuthorityHost, want.SMTP)
 		}
+	}
+}
+
+// TestOneReportPerFailure: a failure is printed once, by cli.Main's
+// explanation: no log line repeats it before, and nothing promises another
+// attempt of a program that stops. The credentials are checked first, so
+// that a wrong secret is named as such.
+func TestOneReportPerFailure(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		fault func(w *world)
+		env   map[string]string
+		want  string // in the explanation
+	}{
+		{"wrong secret", func(*world) {}, map[string]string{cli.EnvClientSecret: "wrong-secret"}, "AADSTS7000215"},
+		{"identity provider down", func(w *world) { w.idp.FailNext(10, providertest.ServerError(503)) }, map[string]string{cli.EnvClientSecret: testSecret}, "temporarily_unavailable"},
+		{"mailbox not granted", func(w *world) {
+			// Exchange's Add-MailboxPermission names another mailbox: the
+			// token is issued, the login refused.
+			w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{"other@contoso.test"}})
+		}, map[string]string{cli.EnvClientSecret: testSecret}, "535"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+			tc.fault(w)
+			r := runProgram(w.args(), tc.env)
+			clitest.ReportedOnce(t, r)
+			if !strings.Contains(r.Explained, tc.want) {
+				t.Errorf("the explanation lacks %q:\n%s", tc.want, r.Explained)
+			}
+			if len(w.smtp.Messages()) != 0 {
+				t.Error("a message was sent")
+			}
+		})
+	}
+}
+
+// TestSecretExpiryWarningNamesTheFlags: a secret that expires within 30
+// days is warned of, in the program's terms: the flag and the variable to
+// update, not the library's Go fields.
+func TestSecretExpiryWarningNamesTheFlags(t *testing.T) {
+	w := newWorld(t)
+	w.idp.AddApp(providertest.App{ClientID: testClient, Secret: testSecret, Roles: []string{"SMTP.SendAsApp"}, Mailboxes: []string{testMailbox}})
+	soon := time.Now().AddDate(0, 0, 5).Format(time.DateOnly)
+	r := runProgram(w.args("-secret-expires", soon), map[string]string{cli.EnvClientSecret: testSecret})
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "level=WARN") || !strings.Contains(r.Stderr, soon) {
+		t.Fatalf("no warning of the expiry on %s:\n%s", soon, r.Stderr)
+	}
+	if !strings.Contains(r.Stderr, "-secret-expires (or $MAILOAUTH_SECRET_EXPIRES)") || strings.Contains(r.Stderr, "SecretExpiresAt") {
+		t.Errorf("the warning does not name the program's flag:\n%s", r.Stderr)
 	}
 }

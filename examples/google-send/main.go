@@ -4,7 +4,7 @@
 // signs in; the program signs a short assertion with the service account's
 // key for every token.
 //
-//	go run ./examples/google-send -key-file service-account.json \
+//	go run ./examples/google-send -google-key-file service-account.json \
 //		-mailbox helpdesk@example.com -to someone@example.org
 //
 // # Setup, once per domain
@@ -31,14 +31,14 @@
 // # Configuration
 //
 // Every flag has an environment variable (shown in -h); a flag wins. The
-// key file's path comes from -key-file, $MAILOAUTH_GOOGLE_KEY_FILE or
-// $GOOGLE_APPLICATION_CREDENTIALS; its contents never go on the command
-// line. -implicit-tls sends through port 465 instead of 587 with STARTTLS.
-// -token-base-url, -smtp-host, -smtp-port, -smtp-security and -ca-file
-// point the program at other servers, such as the local test servers of
-// its tests. On failure it prints the error and what to fix
-// (provider.Diagnose) and exits with status 1 (2 for a mistake in the
-// flags or the environment).
+// key file's path comes from -google-key-file, $MAILOAUTH_GOOGLE_KEY_FILE
+// or $GOOGLE_APPLICATION_CREDENTIALS; its contents never go on the command
+// line. -smtp-security tls sends through port 465 (TLS from the start)
+// instead of 587 with STARTTLS. -google-base-url, -smtp-host, -smtp-port
+// and -ca-file point the program at other servers, such as the local test
+// servers of examples/testservers and of its tests. On failure it prints
+// the error and what to fix (provider.Diagnose) and exits with status 1 (2
+// for a mistake in the flags or the environment).
 //
 // The flags and certificate authorities are read by examples/internal/cli,
 // shared by the examples: a copy of this program taken out of the
@@ -66,14 +66,17 @@ const timeout = 2 * time.Minute
 func main() { cli.Main("google-send", run) }
 
 // run is the whole program; main only adds the process around it.
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	logger, debug := cli.Logger(stderr, c.verbose)
+	// The failure is reported once, by cli.Main: log lines that only
+	// repeat it are dropped.
+	logger, debug, reported := cli.OneShot(stderr, c.verbose)
+	defer func() { reported(err) }()
 
 	keyJSON, err := os.ReadFile(c.keyFile)
 	if err != nil {
@@ -84,7 +87,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	mb, err := google.ServiceAccount(ctx, google.Config{
 		ServiceAccountKey: keyJSON,
 		Mailbox:           c.mailbox,
-		BaseURL:           strings.TrimRight(c.tokenBaseURL, "/"),
+		BaseURL:           strings.TrimRight(c.baseURL, "/"),
 		HTTPClient:        cli.HTTPClient(c.tlsConfig),
 		Logger:            logger,
 		SMTPImplicitTLS:   c.implicitTLS,

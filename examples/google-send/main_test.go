@@ -1,15 +1,9 @@
 package main
 
 import (
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
@@ -25,41 +19,6 @@ const (
 	testTo             = "customer@example.org"
 )
 
-var (
-	keyOnce sync.Once
-	testKey *rsa.PrivateKey
-)
-
-// serviceAccountKey returns a key file as Google Cloud console writes it,
-// with a key generated once per test binary.
-func serviceAccountKey(t *testing.T) (*rsa.PrivateKey, []byte) {
-	t.Helper()
-	keyOnce.Do(func() {
-		k, err := rsa.GenerateKey(rand.Reader, 2048)
-		if err != nil {
-			panic(err)
-		}
-		testKey = k
-	})
-	der, err := x509.MarshalPKCS8PrivateKey(testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := json.Marshal(map[string]string{
-		"type":           "service_account",
-		"project_id":     "helpdesk-project",
-		"private_key_id": "3c1e0f9a7b",
-		"private_key":    string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})),
-		"client_email":   testServiceAccount,
-		"client_id":      "104857600000000000001",
-		"token_uri":      google.TokenURL,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return testKey, b
-}
-
 type world struct {
 	idp     *providertest.Server
 	smtp    *smtpxtest.Server
@@ -71,9 +30,9 @@ type world struct {
 // is delegated scopes, and a Gmail-like SMTP server.
 func newWorld(t *testing.T, scopes []string, opts ...*smtpxtest.Options) *world {
 	t.Helper()
-	key, keyJSON := serviceAccountKey(t)
+	keyJSON, public := clitest.ServiceAccount(t, testServiceAccount, google.TokenURL)
 	w := &world{idp: clitest.IdentityProvider(t)}
-	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: &key.PublicKey, DelegatedScopes: scopes})
+	w.idp.AddApp(providertest.App{ServiceAccountEmail: testServiceAccount, ServiceAccountKey: public, DelegatedScopes: scopes})
 	var o *smtpxtest.Options
 	if len(opts) > 0 {
 		o = opts[0]
@@ -88,7 +47,7 @@ func (w *world) args(extra ...string) []string {
 	return append([]string{
 		"-mailbox", testMailbox,
 		"-to", testTo,
-		"-token-base-url", w.idp.URL(),
+		"-google-base-url", w.idp.URL(),
 		"-smtp-host", w.smtp.Host(),
 		"-smtp-port", strconv.Itoa(w.smtp.Port()),
 		"-ca-file", w.caFile,
@@ -114,7 +73,7 @@ func (w *world) checkSent(t *testing.T) {
 
 func TestSendAsServiceAccount(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail})
-	r := runProgram(w.args("-key-file", w.keyFile), nil)
+	r := runProgram(w.args("-google-key-file", w.keyFile), nil)
 	if r.Err != nil {
 		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
@@ -135,7 +94,7 @@ func TestSendAsServiceAccount(t *testing.T) {
 // and sends through implicit TLS as on smtp.gmail.com:465.
 func TestKeyFileFromGoogleVariable(t *testing.T) {
 	w := newWorld(t, []string{google.ScopeMail}, &smtpxtest.Options{Security: provider.ImplicitTLS})
-	r := runProgram(w.args("-implicit-tls"), map[string]string{envKeyFileFallback: w.keyFile})
+	r := runProgram(w.args("-smtp-security", "tls"), map[string]string{envKeyFileFallback: w.keyFile})
 	if r.Err != nil {
 		t.Fatalf("run: %v\n%s%s", r.Err, r.Explained, r.Stderr)
 	}
@@ -149,7 +108,7 @@ func TestKeyFileFromGoogleVariable(t *testing.T) {
 // Google's unauthorized_client is explained and nothing is sent.
 func TestMissingDelegationIsExplained(t *testing.T) {
 	w := newWorld(t, []string{"https://www.googleapis.com/auth/gmail.readonly"})
-	r := runProgram(w.args("-key-file", w.keyFile), nil)
+	r := runProgram(w.args("-google-key-file", w.keyFile), nil)
 	if r.Err == nil || r.Code != 1 {
 		t.Fatalf("err %v, status %d", r.Err, r.Code)
 	}
@@ -173,13 +132,13 @@ func TestBadKeyFiles(t *testing.T) {
 		{"missing", filepath.Join(t.TempDir(), "nope.json"), "read the service account key", 1},
 		{"an OAuth client file", clientFile, "OAuth client file", 1},
 	} {
-		r := runProgram(w.args("-key-file", tc.file), nil)
+		r := runProgram(w.args("-google-key-file", tc.file), nil)
 		if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || r.Code != tc.code {
 			t.Errorf("%s: err %v, status %d", tc.name, r.Err, r.Code)
 		}
 	}
 	r := runProgram([]string{"-mailbox", testMailbox, "-to", testTo}, nil)
-	if r.Err == nil || !strings.Contains(r.Err.Error(), "-key-file is required") || r.Code != 2 {
+	if r.Err == nil || !strings.Contains(r.Err.Error(), "-google-key-file (or $MAILOAUTH_GOOGLE_KEY_FILE) is required") || r.Code != 2 {
 		t.Errorf("no key: err %v, status %d", r.Err, r.Code)
 	}
 	if w.idp.Requests("") != 0 || w.smtp.Stats().Connections != 0 {

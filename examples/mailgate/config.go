@@ -4,16 +4,28 @@ import (
 	"crypto/tls"
 	"io"
 	"log/slog"
+	"os"
+	"strings"
 	"time"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/tokenstore"
+)
+
+// The values of -provider.
+const (
+	providerEntra  = "entra"
+	providerGoogle = "google"
 )
 
 // config is the parsed command line and environment.
 type config struct {
+	provider   string // providerEntra or providerGoogle
 	entra      entra.Config
+	google     google.Config
+	credential cli.Credential // Entra, and a Google OAuth client's secret
 	delegated  bool
 	store      tokenstore.Store // delegated only
 	imap       *cli.ServerFlags
@@ -31,19 +43,23 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := cli.NewFlags("mailgate", getenv, stderr)
 	var (
-		mailbox   = fs.EnvString("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to watch (required)")
-		tenant    = fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "directory (tenant) ID or verified domain")
-		clientID  = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID of the app registration")
-		ca        = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the login host and the IMAP server")
-		folder    = fs.EnvString("folder", "MAILOAUTH_FOLDER", "INBOX", "folder to watch")
-		processed = fs.EnvString("processed", "MAILOAUTH_PROCESSED", "Processed", "folder handled messages are moved to (created when missing)")
-		out       = fs.EnvString("out", "MAILOAUTH_OUT", "tickets", `folder for the tickets, or "-" to print them on stdout`)
-		poll      = fs.EnvDuration("poll", "MAILOAUTH_POLL", time.Minute, "time between checks when the server has no IDLE")
-		verbose   = fs.Bool("v", false, "print the IMAP dialogue to stderr (tokens redacted)")
-		cloud     = fs.Cloud("")
-		grant     = fs.Grant()
-		imap      = fs.Server("imap", "IMAP server instead of the cloud's", "IMAP port instead of the cloud's (993)",
-			"tls (implicit), starttls or plaintext (loopback only); default: the cloud's (tls)")
+		prov       = fs.EnvString("provider", providerEntra, "")
+		mailbox    = fs.EnvString("mailbox", "", "the mailbox to watch (required)")
+		tenant     = fs.EnvString("tenant", "", "")
+		clientID   = fs.EnvString("client-id", "", "")
+		credential = fs.Credential(true)
+		keyFile    = fs.EnvString("google-key-file", "", "-grant app")
+		clientJSON = fs.EnvString("google-client-json", "", "-grant delegated")
+		googleBase = fs.EnvString("google-base-url", "", "")
+		ca         = fs.CAFile()
+		folder     = fs.EnvString("folder", "INBOX", "folder to watch")
+		processed  = fs.EnvString("processed", "Processed", "folder handled messages are moved to (created when missing)")
+		out        = fs.EnvString("out", "tickets", `folder for the tickets, or "-" to print them on stdout`)
+		poll       = fs.EnvDuration("poll", time.Minute, "time between checks when the server has no IDLE")
+		verbose    = fs.Verbose()
+		cloud      = fs.Cloud()
+		grant      = fs.Grant()
+		imap       = fs.Server("imap", "default: the provider's, port 993 with tls")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -57,37 +73,73 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if *poll <= 0 {
 		return config{}, cli.Usagef("-poll must be positive")
 	}
+	level := slog.LevelInfo
+	if *verbose {
+		level = slog.LevelDebug
+	}
 	cfg := config{
-		imap:      imap,
-		tlsConfig: ca.TLSConfig(),
-		folder:    *folder,
-		processed: *processed,
-		out:       *out,
-		poll:      *poll,
-		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
+		provider:   *prov,
+		credential: credential.Credential(),
+		delegated:  grant.Delegated(),
+		imap:       imap,
+		tlsConfig:  ca.TLSConfig(),
+		folder:     *folder,
+		processed:  *processed,
+		out:        *out,
+		poll:       *poll,
+		logger:     cli.TextLogger(stderr, level),
 	}
 	if *verbose {
 		cfg.verboseOut = stderr
 	}
-	secret, err := cli.EnvSecret(getenv, cli.EnvClientSecret)
-	if err != nil {
-		return config{}, err
+	switch cfg.provider {
+	case providerEntra:
+		cfg.entra = entra.Config{
+			TenantID:   *tenant,
+			ClientID:   *clientID,
+			Cloud:      cloud.Cloud(),
+			Mailbox:    *mailbox,
+			Protocols:  entra.IMAP,
+			HTTPClient: ca.HTTPClient(),
+		}
+		cfg.credential.Entra(&cfg.entra)
+		if !cfg.delegated && cfg.credential.None() {
+			return config{}, credential.Missing()
+		}
+	case providerGoogle:
+		if cfg.credential.Certificate != nil {
+			return config{}, cli.Usagef("-cert-file is an Entra credential: Google's service account signs with -google-key-file")
+		}
+		cfg.google = google.Config{
+			ClientID:     *clientID,
+			ClientSecret: cfg.credential.Secret,
+			Mailbox:      *mailbox,
+			BaseURL:      strings.TrimRight(*googleBase, "/"),
+			HTTPClient:   ca.HTTPClient(),
+		}
+		var err error
+		if cfg.delegated {
+			if *clientJSON != "" {
+				if cfg.google.ClientJSON, err = os.ReadFile(*clientJSON); err != nil {
+					return config{}, err
+				}
+			}
+			if *clientID == "" && *clientJSON == "" {
+				return config{}, cli.Usagef("a delegated Google grant needs its OAuth client: -google-client-json or -client-id")
+			}
+		} else {
+			if *keyFile == "" {
+				return config{}, cli.Usagef("-google-key-file (or $%s) is required: the service account's key", cli.EnvName("google-key-file"))
+			}
+			if cfg.google.ServiceAccountKey, err = os.ReadFile(*keyFile); err != nil {
+				return config{}, err
+			}
+		}
+	default:
+		return config{}, cli.Usagef("-provider %q: want entra or google", cfg.provider)
 	}
-	cfg.entra = entra.Config{
-		TenantID:     *tenant,
-		ClientID:     *clientID,
-		ClientSecret: secret,
-		Cloud:        cloud.Cloud(),
-		Mailbox:      *mailbox,
-		Protocols:    entra.IMAP,
-		HTTPClient:   ca.HTTPClient(),
-		Logger:       cfg.logger,
-	}
-	cfg.delegated = grant.Delegated()
-	if !cfg.delegated && secret == "" {
-		return config{}, cli.Usagef("app-only access needs the client secret's value in $%s (or a file named by $%s_FILE)", cli.EnvClientSecret, cli.EnvClientSecret)
-	}
-	if cfg.store, err = grant.Store(getenv); err != nil {
+	var err error
+	if cfg.store, err = grant.Store(); err != nil {
 		return config{}, err
 	}
 	return cfg, nil

@@ -1,5 +1,5 @@
 // Command mailgate is the receiving side of a helpdesk: it watches an
-// Exchange Online mailbox over IMAP, turns each message into a JSON ticket
+// Exchange Online or Gmail mailbox over IMAP, turns each message into a JSON ticket
 // (subject, sender, date, text body, attachment names and sizes) and moves
 // the message to a Processed folder once its ticket is written.
 //
@@ -18,7 +18,8 @@
 //	New-ServicePrincipal -AppId <application id> -ObjectId <enterprise app object id>
 //	Add-MailboxPermission -Identity helpdesk@contoso.com -User <service principal id> -AccessRights FullAccess
 //
-// Then, with the client secret's value in the environment:
+// Then, with the client secret's value in the environment (or its file in
+// -secret-file, or a certificate in -cert-file):
 //
 //	export MAILOAUTH_CLIENT_SECRET='<the secret value>'
 //	go run ./examples/mailgate -tenant <tenant id> -client-id <client id> -mailbox helpdesk@contoso.com -out tickets
@@ -26,17 +27,32 @@
 // Delegated access (-grant delegated) uses a grant saved earlier by
 // examples/entra-authorize (its folder is the default -store) or
 // examples/webauth (pass its -store), decrypted with MAILOAUTH_STORE_KEY
-// when it was encrypted; the app needs the delegated permission
-// IMAP.AccessAsUser.All.
+// (or -store-key-file) when it was encrypted; the app needs the delegated
+// permission IMAP.AccessAsUser.All.
+//
+// A Gmail or Workspace mailbox (-provider google) is read the same two
+// ways. As a service account with domain-wide delegation for the scope
+// https://mail.google.com/ (the setup of examples/google-send), with its
+// key file:
+//
+//	go run ./examples/mailgate -provider google -google-key-file service-account.json -mailbox helpdesk@example.com
+//
+// or with a user's grant that examples/webauth -provider google saved,
+// and the OAuth client it was given to (-google-client-json, or
+// -client-id with the secret in MAILOAUTH_CLIENT_SECRET):
+//
+//	go run ./examples/mailgate -provider google -grant delegated -google-client-json client_secret.json \
+//		-store <webauth's -store> -mailbox helpdesk@example.com
 //
 // The Processed folder is created when missing. Stop the program with
 // Ctrl-C or SIGTERM: it finishes the message in hand first.
 //
 // Every setting can also be given by the environment variable named in -h
 // (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
-// cloud; -authority-host, -imap-host, -imap-port, -imap-security and
-// -ca-file point the program at other servers: its tests run it against
-// providertest and imapxtest.
+// cloud; -authority-host, -google-base-url, -imap-host, -imap-port,
+// -imap-security and -ca-file point the program at other servers: its
+// tests run it against providertest and imapxtest, and
+// examples/testservers starts them for a try from the shell.
 //
 // The flags, secrets, grant folder and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program
@@ -49,12 +65,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/google"
 )
 
 // setupTimeout bounds the first token and the folder check at start.
@@ -69,26 +87,17 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
-	opts := imapx.Options{TLSConfig: cfg.tlsConfig, Logger: cfg.logger, Debug: cfg.verboseOut}
-
 	// Open the mailbox and check the folders now, so that a wrong
 	// configuration fails at once with its diagnosis instead of in the
-	// mailgate's reconnection loop.
-	setupCtx, cancel := context.WithTimeout(ctx, setupTimeout)
-	defer cancel()
-	var mb *provider.Mailbox
-	if cfg.delegated {
-		mb, err = entra.Delegated(setupCtx, cfg.entra, cfg.store)
-	} else {
-		mb, err = entra.ClientCredentials(setupCtx, cfg.entra)
-	}
+	// mailgate's reconnection loop. A failure here is reported once, by
+	// cli.Main: log lines that only repeat it are dropped.
+	setupLog, reported := cli.Once(cfg.logger)
+	mb, err := setup(ctx, cfg, setupLog)
+	reported(err)
 	if err != nil {
 		return err
 	}
-	mb.IMAP = cfg.imap.Apply(mb.IMAP)
-	if err := ensureFolder(setupCtx, mb, &opts, cfg.processed); err != nil {
-		return err
-	}
+	opts := imapx.Options{TLSConfig: cfg.tlsConfig, Logger: cfg.logger, Debug: cfg.verboseOut}
 
 	out, err := newOutput(cfg.out, stdout)
 	if err != nil {
@@ -116,6 +125,46 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return nil
 	}
 	return err
+}
+
+// setup opens the mailbox of cfg, its token logging to logger, and makes
+// sure the folder for handled messages exists.
+func setup(ctx context.Context, cfg config, logger *slog.Logger) (*provider.Mailbox, error) {
+	ctx, cancel := context.WithTimeout(ctx, setupTimeout)
+	defer cancel()
+	var mb *provider.Mailbox
+	var err error
+	switch {
+	case cfg.provider == providerGoogle && cfg.delegated:
+		cfg.google.Logger = logger
+		cfg.credential.WarnExpiry(ctx, logger, time.Now()) // google does not
+		mb, err = google.Delegated(ctx, cfg.google, cfg.store)
+	case cfg.provider == providerGoogle:
+		cfg.google.Logger = logger
+		mb, err = google.ServiceAccount(ctx, cfg.google)
+	default:
+		cfg.entra.Logger = logger
+		if !cfg.credential.None() {
+			// A wrong tenant, client or secret is named precisely.
+			if err := cli.CheckCredentials(ctx, cfg.entra); err != nil {
+				return nil, err
+			}
+		}
+		if cfg.delegated {
+			mb, err = entra.Delegated(ctx, cfg.entra, cfg.store)
+		} else {
+			mb, err = entra.ClientCredentials(ctx, cfg.entra)
+		}
+	}
+	if err != nil {
+		return nil, err
+	}
+	mb.IMAP = cfg.imap.Apply(mb.IMAP)
+	opts := imapx.Options{TLSConfig: cfg.tlsConfig, Logger: logger, Debug: cfg.verboseOut}
+	if err := ensureFolder(ctx, mb, &opts, cfg.processed); err != nil {
+		return nil, err
+	}
+	return mb, nil
 }
 
 // ensureFolder logs in once and creates folder when the mailbox lacks it.

@@ -21,6 +21,7 @@ import (
 	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider/entra"
+	"github.com/mailoauth/mailoauth/provider/google"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -29,6 +30,9 @@ const (
 	clientID     = "3c9d6e1a-7b2f-4e0d-8a5c-91f0e2d4b6a7"
 	clientSecret = "mailgate~test.secret-value"
 	mailbox      = "helpdesk@contoso.com"
+	// gmailUser is a Workspace user; serviceAccount may act for it.
+	gmailUser      = "helpdesk@example.com"
+	serviceAccount = "mailgate@helpdesk-project.iam.gserviceaccount.com"
 	// waitLimit only stops a broken test from hanging; a passing run takes
 	// well under a second.
 	waitLimit = 30 * time.Second
@@ -284,6 +288,81 @@ func TestMalformedMessageStillMakesATicket(t *testing.T) {
 	require.NotEmpty(t, tk.Problem)
 }
 
+// gmailArgs point the program at the world as Gmail: the Google routes of
+// the identity provider and the IMAP server.
+func (w *world) gmailArgs(extra ...string) []string {
+	ep := w.imap.Endpoint()
+	return append([]string{
+		"-provider", "google", "-mailbox", gmailUser, "-google-base-url", w.idp.URL(), "-ca-file", w.caFile,
+		"-imap-host", ep.Host, "-imap-port", strconv.Itoa(ep.Port), "-imap-security", "tls",
+	}, extra...)
+}
+
+// TestGmailServiceAccount: a Workspace mailbox read by a service account
+// with domain-wide delegation for the mail scope; the ticket is made and
+// the message moved, as for Exchange.
+func TestGmailServiceAccount(t *testing.T) {
+	w := newWorld(t)
+	keyJSON, public := clitest.ServiceAccount(t, serviceAccount, google.TokenURL)
+	w.idp.AddApp(providertest.App{ServiceAccountEmail: serviceAccount, ServiceAccountKey: public, DelegatedScopes: []string{google.ScopeMail}})
+	_, err := w.imap.Deliver(gmailUser, "INBOX", plainMessage())
+	require.NoError(t, err)
+	keyFile := clitest.WriteFile(t, "service-account.json", keyJSON)
+
+	lines := w.runUntil(1, w.gmailArgs("-google-key-file", keyFile, "-out", "-"), nil)
+	var tk Ticket
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &tk))
+	require.Equal(t, "VPN password reset", tk.Subject)
+	done, err := w.imap.Messages(gmailUser, "Processed")
+	require.NoError(t, err)
+	require.Len(t, done, 1)
+	require.Equal(t, 1, w.idp.Requests(providertest.GrantJWTBearer), "one token from the key's assertion")
+	require.NotContains(t, w.stderr.String(), "PRIVATE KEY")
+}
+
+// TestGmailServiceAccountWithoutDelegation: the Workspace admin allowed
+// another scope only; the program stops at start with Google's refusal
+// explained, and the inbox is untouched.
+func TestGmailServiceAccountWithoutDelegation(t *testing.T) {
+	w := newWorld(t)
+	keyJSON, public := clitest.ServiceAccount(t, serviceAccount, google.TokenURL)
+	w.idp.AddApp(providertest.App{ServiceAccountEmail: serviceAccount, ServiceAccountKey: public, DelegatedScopes: []string{"https://www.googleapis.com/auth/gmail.readonly"}})
+	_, err := w.imap.Deliver(gmailUser, "INBOX", plainMessage())
+	require.NoError(t, err)
+	r := clitest.Run("mailgate", run, w.gmailArgs("-google-key-file", clitest.WriteFile(t, "key.json", keyJSON), "-out", "-"), nil)
+	clitest.ReportedOnce(t, r)
+	require.Contains(t, r.Explained, "unauthorized_client")
+	inbox, err := w.imap.Messages(gmailUser, "INBOX")
+	require.NoError(t, err)
+	require.Len(t, inbox, 1)
+	require.Zero(t, w.imap.AuthAttempts(), "no token, no login")
+}
+
+// TestGmailDelegated: a grant a Gmail user gave the OAuth client (as
+// examples/webauth -provider google saves it) opens the mailbox.
+func TestGmailDelegated(t *testing.T) {
+	w := newWorld(t)
+	const gmailClient = "123456789012-mailgate.apps.googleusercontent.com"
+	w.idp.AddApp(providertest.App{ClientID: gmailClient, Secret: clientSecret})
+	storeDir := t.TempDir()
+	store := clitest.EncryptedStore(t, storeDir, bytes.Repeat([]byte{7}, 32))
+	rt := w.idp.IssueRefreshToken(gmailClient, gmailUser, google.ScopeMail)
+	cfg := google.Config{ClientID: gmailClient, Mailbox: gmailUser}
+	require.NoError(t, store.Save(context.Background(), cfg.Key(), &tokenstore.Record{Token: &oauth2.Token{RefreshToken: rt}, Account: gmailUser}))
+	_, err := w.imap.Deliver(gmailUser, "INBOX", htmlOnlyMessage())
+	require.NoError(t, err)
+
+	lines := w.runUntil(1, w.gmailArgs("-grant", "delegated", "-client-id", gmailClient, "-store", storeDir, "-out", "-"), map[string]string{
+		cli.EnvClientSecret: clientSecret,
+		cli.EnvStoreKey:     base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{7}, 32)),
+	})
+	var tk Ticket
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &tk))
+	require.Equal(t, "Menu", tk.Subject)
+	require.Equal(t, 1, w.idp.RefreshCount(rt), "the stored grant was refreshed once")
+	require.NotContains(t, w.stderr.String(), clientSecret)
+}
+
 func TestHTMLToText(t *testing.T) {
 	cases := []struct{ in, want string }{
 		{"<p>a</p><p>b</p>", "a\nb"},
@@ -305,10 +384,14 @@ func TestConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"no mailbox", nil, nil, "-mailbox is required"},
+		{"no mailbox", nil, nil, "-mailbox (or $MAILOAUTH_MAILBOX) is required"},
 		{"no secret", []string{"-mailbox", mailbox}, nil, cli.EnvClientSecret},
 		{"bad grant", []string{"-mailbox", mailbox, "-grant", "password"}, map[string]string{cli.EnvClientSecret: "x"}, "want app or delegated"},
 		{"same folders", []string{"-mailbox", mailbox, "-folder", "INBOX", "-processed", "INBOX"}, nil, "must differ"},
+		{"unknown provider", []string{"-mailbox", mailbox, "-provider", "yahoo"}, nil, "want entra or google"},
+		{"google without a key", []string{"-mailbox", mailbox, "-provider", "google"}, nil, "-google-key-file"},
+		{"google delegated without a client", []string{"-mailbox", mailbox, "-provider", "google", "-grant", "delegated"}, nil, "-google-client-json or -client-id"},
+		{"google with a certificate", []string{"-mailbox", mailbox, "-provider", "google", "-cert-file", "x.pem"}, nil, "x.pem"},
 		{"bad security", []string{"-mailbox", mailbox, "-imap-host", "127.0.0.1", "-imap-security", "ssl"}, map[string]string{cli.EnvClientSecret: "x"}, "want starttls, tls or plaintext"},
 	}
 	for _, c := range cases {

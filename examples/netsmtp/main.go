@@ -43,8 +43,11 @@
 //
 // Every flag has an environment variable (shown in -h). The client secret
 // comes from MAILOAUTH_CLIENT_SECRET or the file named by -secret-file,
-// never from a flag. -authority-host, -smtp-addr and -ca-file point the
-// program at other servers, such as the local test servers of its tests.
+// never from a flag; -secret-expires warns before it expires; -cert-file
+// signs in with a certificate instead. -cloud picks a national cloud;
+// -authority-host, -smtp-host, -smtp-port and -ca-file point the program
+// at other servers, such as the local test servers of examples/testservers
+// and of its tests.
 // On failure it prints the error and what to fix (provider.Diagnose) and
 // exits with status 1 (2 for a mistake in the flags or the environment).
 //
@@ -60,6 +63,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/smtp"
 	"net/textproto"
@@ -90,12 +94,18 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return err
 	}
 	cfg := entra.Config{
-		TenantID:     c.tenant,
-		ClientID:     c.clientID,
-		ClientSecret: c.secret,
-		Cloud:        c.cloud,
-		Mailbox:      c.mailbox,
-		HTTPClient:   cli.HTTPClient(c.tlsConfig),
+		TenantID:   c.tenant,
+		ClientID:   c.clientID,
+		Cloud:      c.cloud,
+		Mailbox:    c.mailbox,
+		HTTPClient: cli.HTTPClient(c.tlsConfig),
+		Logger:     cli.TextLogger(stderr, slog.LevelInfo), // the secret's expiry warnings
+	}
+	c.credential.Entra(&cfg)
+	// The credentials first: a wrong tenant, client or secret is named
+	// precisely.
+	if err := cli.CheckCredentials(ctx, cfg); err != nil {
+		return err
 	}
 	// Once, at start-up: the Mailbox caches the token and renews it before
 	// it expires, for every SendMail call that follows.
@@ -103,12 +113,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return err
 	}
+	// NetSMTPAuth sends the token only to the mailbox's own server, so a
+	// server set by -smtp-host becomes the mailbox's.
+	mb.SMTP = c.smtp.Apply(mb.SMTP)
 	addr := mb.SMTP.Addr()
-	if c.smtpAddr != "" {
-		addr = c.smtpAddr
-		// NetSMTPAuth sends the token only to the mailbox's own server.
-		mb.SMTP.Host, _, _ = net.SplitHostPort(addr)
-	}
 
 	msg, _, err := cli.Compose(cli.Message{From: c.mailbox, To: c.to, Subject: c.subject, Body: c.body})
 	if err != nil {

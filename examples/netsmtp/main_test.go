@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -55,7 +56,8 @@ func (w *world) args(withCA bool, extra ...string) []string {
 		"-mailbox", testMailbox,
 		"-to", testTo,
 		"-authority-host", w.idp.URL(),
-		"-smtp-addr", w.smtp.Addr(),
+		"-smtp-host", w.smtp.Host(),
+		"-smtp-port", strconv.Itoa(w.smtp.Port()),
 	}
 	if withCA {
 		a = append(a, "-ca-file", w.caFile)
@@ -198,14 +200,41 @@ func TestRefusedTokenIsReplacedOnce(t *testing.T) {
 	}
 }
 
+// TestServerFromTheEnvironment points the program at the test server with
+// MAILOAUTH_SMTP_HOST and MAILOAUTH_SMTP_PORT alone, as every example
+// reads them: it must never dial the real server instead.
+func TestServerFromTheEnvironment(t *testing.T) {
+	w := newWorld(t, nil)
+	env := map[string]string{
+		cli.EnvClientSecret:        testSecret,
+		"MAILOAUTH_TENANT":         providertest.DefaultTenant,
+		"MAILOAUTH_CLIENT_ID":      testClient,
+		"MAILOAUTH_MAILBOX":        testMailbox,
+		"MAILOAUTH_TO":             testTo,
+		"MAILOAUTH_AUTHORITY_HOST": w.idp.URL(),
+		"MAILOAUTH_SMTP_HOST":      w.smtp.Host(),
+		"MAILOAUTH_SMTP_PORT":      strconv.Itoa(w.smtp.Port()),
+		"MAILOAUTH_CA_FILE":        w.caFile,
+	}
+	r := clitest.Run("netsmtp", run, nil, env)
+	if r.Err != nil {
+		t.Fatalf("run: %v\n%s", r.Err, r.Explained)
+	}
+	w.checkSent(t)
+	if !strings.Contains(r.Stdout, "through "+w.smtp.Addr()) {
+		t.Errorf("stdout %q", r.Stdout)
+	}
+}
+
 func TestUsageMistakes(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		args []string
 		want string
 	}{
-		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, "-to is required"},
-		{"bad address", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-smtp-addr", "nohost"}, "not host:port"},
+		{"no recipient", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test"}, "-to (or $MAILOAUTH_TO) is required"},
+		{"implicit TLS", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-smtp-security", "tls"}, "net/smtp sends only with starttls"},
+		{"bad port", []string{"-tenant", "t", "-client-id", "c", "-mailbox", "m@x.test", "-to", "a@b.test", "-smtp-port", "70000"}, "not a port number"},
 	} {
 		r := runProgram(tc.args)
 		if r.Err == nil || !strings.Contains(r.Err.Error(), tc.want) || r.Code != 2 {

@@ -2,7 +2,7 @@
 // network and no tenant: the fastest way to see what mailoauth does.
 //
 //	go run ./examples/quickstart
-//	go run ./examples/quickstart -v   # also print the SMTP and IMAP dialogues (tokens redacted)
+//	go run ./examples/quickstart -verbose   # also print the SMTP and IMAP dialogues (tokens redacted)
 //
 // It starts three local test servers on 127.0.0.1, the ones mailoauth's own
 // tests use: an identity provider that speaks like Entra ID
@@ -40,7 +40,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"strings"
@@ -72,22 +71,14 @@ const (
 	tokenLifetime = time.Hour
 )
 
-func main() {
-	cli.Main("quickstart", func(ctx context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
-		return run(ctx, args, stdout, stderr) // the quickstart reads no environment
-	})
-}
+func main() { cli.Main("quickstart", run) }
 
 // run is the whole program; main only adds the process around it.
-func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("quickstart", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	verbose := fs.Bool("v", false, "print the SMTP and IMAP dialogues to stderr (tokens are redacted)")
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := cli.NewFlags("quickstart", getenv, stderr)
+	verbose := fs.Verbose()
 	if err := fs.Parse(args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
 	var debug io.Writer
 	if *verbose {
@@ -261,7 +252,7 @@ func (q *quickstart) run(ctx context.Context) error {
 	q.say("Summary: %d messages sent, %d received over IMAP. %d token requests: %d at the start,", len(q.sent), q.received, q.tokenRequests(), atStart)
 	q.say("%d after the expiry, %d after the refusal. SMTP logins: %d accepted, %d refused.", afterExpiry, afterRefusal, stats.Auths, stats.AuthFailures)
 	q.say("The Sender kept Exchange Online's limits for the mailbox (3 connections, 30 messages a")
-	q.say("minute); no token was printed anywhere: run with -v to see the dialogues, AUTH redacted.")
+	q.say("minute); no token was printed anywhere: run with -verbose to see the dialogues, AUTH redacted.")
 	q.say("Next: examples/entra-send sends the same way through a real Microsoft 365 tenant.")
 	return nil
 }

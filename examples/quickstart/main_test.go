@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/examples/internal/clitest"
 )
 
 // step returns the text of step n of the quickstart's output: from the
@@ -25,7 +26,7 @@ func step(t *testing.T, out string, n int) string {
 
 func TestQuickstartTellsEachStepWithTheRightCounts(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), nil, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), nil, clitest.Env(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\nstdout:\n%s\nstderr:\n%s", err, stdout.String(), stderr.String())
 	}
 	out := stdout.String()
@@ -67,7 +68,7 @@ func TestQuickstartTellsEachStepWithTheRightCounts(t *testing.T) {
 // XOAUTH2 payload (base64 of "user=...", "dXNlcj0...") is among them.
 func TestQuickstartVerboseRedactsTokens(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"-v"}, &stdout, &stderr); err != nil {
+	if err := run(context.Background(), []string{"-verbose"}, clitest.Env(nil), &stdout, &stderr); err != nil {
 		t.Fatalf("run -v: %v\n%s", err, stderr.String())
 	}
 	transcript := stderr.String()
@@ -85,7 +86,7 @@ func TestQuickstartVerboseRedactsTokens(t *testing.T) {
 
 func TestQuickstartRefusesArguments(t *testing.T) {
 	var stdout, stderr bytes.Buffer
-	err := run(context.Background(), []string{"extra"}, &stdout, &stderr)
+	err := run(context.Background(), []string{"extra"}, clitest.Env(nil), &stdout, &stderr)
 	if err == nil || !strings.Contains(err.Error(), "unexpected arguments") {
 		t.Fatalf("run extra: %v", err)
 	}
@@ -93,7 +94,7 @@ func TestQuickstartRefusesArguments(t *testing.T) {
 		t.Errorf("started anyway:\n%s", stdout.String())
 	}
 	var buf bytes.Buffer
-	if code := cli.Explain(&buf, "quickstart", err); code != 1 || !strings.Contains(buf.String(), "unexpected arguments") {
+	if code := cli.Explain(&buf, "quickstart", err); code != cli.StatusUsage || !strings.Contains(buf.String(), "unexpected arguments") {
 		t.Errorf("explain: %d %q", code, buf.String())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -51,6 +52,7 @@ type app struct {
 	flow        *authorize.AuthCodeFlow
 	start       http.Handler // flow.StartHandler
 	mux         *http.ServeMux
+	csp         string // the Content-Security-Policy of every answer
 
 	mu       sync.Mutex // guards the fields below
 	lastErr  *event     // the last failure, cleared by a success
@@ -92,16 +94,22 @@ func newApp(cfg config) (*app, error) {
 		return nil, err
 	}
 	a.flow.OnComplete = a.authorized
+	a.csp = contentSecurityPolicy(a.flow.AuthURL, a.callbackURL)
 	// The flow reports refusals and failed exchanges of authorizations it
 	// started (a forged callback link is not reported), with their
 	// diagnosis: the page shows the last one.
-	a.flow.OnError = func(r *http.Request, err error) { a.fail(err) }
+	a.flow.OnError = func(r *http.Request, err error) {
+		if failed, ok := r.Context().Value(callbackFailed{}).(*bool); ok {
+			*failed = true
+		}
+		a.fail(fmt.Errorf("the authorization failed; nothing was saved: %w", err))
+	}
 	a.start = a.flow.StartHandler()
 
 	a.mux = http.NewServeMux()
 	a.mux.HandleFunc("GET "+pathHome+"{$}", a.home)
 	a.mux.HandleFunc("POST "+pathAuthorize, a.authorize)
-	a.mux.Handle("GET "+pathCallback, a.flow.CallbackHandler())
+	a.mux.Handle("GET "+pathCallback, a.callback(a.flow.CallbackHandler()))
 	a.mux.HandleFunc("POST "+pathSendTest, a.sendTest)
 	return a, nil
 }
@@ -111,7 +119,7 @@ func (a *app) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https:; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", a.csp)
 	a.mux.ServeHTTP(w, r)
 }
 
@@ -154,6 +162,84 @@ func (a *app) authorize(w http.ResponseWriter, r *http.Request) {
 	a.start.ServeHTTP(w, r)
 }
 
+// contentSecurityPolicy allows nothing but the page's inline style, and
+// forms posting to the page itself. A browser checks form-action on each
+// redirect that follows a form too (CSP Level 3, section 6.3.3), so
+// "Authorize mailbox" needs every hop of its way: the identity provider
+// (https:, for Entra may send a federated tenant on to its own sign-in
+// host; or the plain http origin of a test server on a loopback address)
+// and back to the callback, on the page's public origin.
+func contentSecurityPolicy(authURL, callbackURL string) string {
+	formAction := "'self' https:"
+	for _, raw := range []string{authURL, callbackURL} {
+		if u, err := url.Parse(raw); err == nil && u.Scheme == "http" && u.Host != "" {
+			formAction += " http://" + u.Host
+		}
+	}
+	return "default-src 'none'; style-src 'unsafe-inline'; form-action " + formAction + "; frame-ancestors 'none'"
+}
+
+// callbackFailed is the context key of the flag OnError sets when the
+// callback in hand failed.
+type callbackFailed struct{}
+
+// callback wraps the flow's callback handler. When an authorization this
+// page started fails (the identity provider refused it, or the code could
+// not be redeemed or the grant saved), the browser is sent back to the
+// settings page, which shows the mailbox's true state and the failure with
+// its diagnosis, instead of the flow's own failure page. Other answers (a
+// success, a callback this browser did not start) pass through as they
+// are.
+func (a *app) callback(flow http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		failed := false
+		r = r.WithContext(context.WithValue(r.Context(), callbackFailed{}, &failed))
+		rec := &bufferedResponse{header: http.Header{}}
+		flow.ServeHTTP(rec, r)
+		if failed {
+			for _, c := range rec.header.Values("Set-Cookie") { // the binding cookie cleared
+				w.Header().Add("Set-Cookie", c)
+			}
+			http.Redirect(w, r, pathHome, http.StatusSeeOther)
+			return
+		}
+		rec.writeTo(w)
+	})
+}
+
+// bufferedResponse holds a handler's answer until it is known whether to
+// send it.
+type bufferedResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (b *bufferedResponse) Header() http.Header { return b.header }
+
+func (b *bufferedResponse) WriteHeader(status int) {
+	if b.status == 0 {
+		b.status = status
+	}
+}
+
+func (b *bufferedResponse) Write(p []byte) (int, error) {
+	b.WriteHeader(http.StatusOK)
+	return b.body.Write(p)
+}
+
+// writeTo sends the held answer to w.
+func (b *bufferedResponse) writeTo(w http.ResponseWriter) {
+	for k, v := range b.header {
+		w.Header()[k] = v
+	}
+	if b.status == 0 {
+		b.status = http.StatusOK
+	}
+	w.WriteHeader(b.status)
+	_, _ = w.Write(b.body.Bytes())
+}
+
 // authorized is the flow's OnComplete: the grant is saved.
 func (a *app) authorized(w http.ResponseWriter, r *http.Request, rec *tokenstore.Record) {
 	a.mu.Lock()
@@ -169,11 +255,16 @@ func (a *app) sendTest(w http.ResponseWriter, r *http.Request) {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), sendTimeout)
 	defer cancel()
-	to, err := a.send(ctx)
+	// One log line for a failure: the library's lines that only repeat it
+	// are dropped.
+	logger, reported := cli.Once(a.cfg.logger)
+	to, err := a.send(ctx, logger)
 	if err != nil {
 		a.cfg.logger.WarnContext(ctx, "test message not sent", "err", err)
 		a.fail(err)
-	} else {
+	}
+	reported(err)
+	if err == nil {
 		a.mu.Lock()
 		a.lastErr = nil
 		a.lastSent = &event{At: a.cfg.now(), Text: "A test message was sent to " + to + "."}
@@ -185,13 +276,17 @@ func (a *app) sendTest(w http.ResponseWriter, r *http.Request) {
 // send opens the mailbox from the stored grant and sends the test message
 // through smtpx. A real application keeps one Mailbox (and one
 // smtpx.Sender) for as long as it runs; a test button can afford a new one.
-func (a *app) send(ctx context.Context) (to string, err error) {
+func (a *app) send(ctx context.Context, logger *slog.Logger) (to string, err error) {
 	var mb *provider.Mailbox
 	switch a.cfg.provider {
 	case "entra":
-		mb, err = entra.Delegated(ctx, a.cfg.entra, a.cfg.store)
+		cfg := a.cfg.entra
+		cfg.Logger = logger
+		mb, err = entra.Delegated(ctx, cfg, a.cfg.store)
 	case "google":
-		mb, err = google.Delegated(ctx, a.cfg.google, a.cfg.store)
+		cfg := a.cfg.google
+		cfg.Logger = logger
+		mb, err = google.Delegated(ctx, cfg, a.cfg.store)
 	}
 	if err != nil {
 		return "", err
@@ -205,7 +300,7 @@ func (a *app) send(ctx context.Context) (to string, err error) {
 	if err != nil {
 		return "", err
 	}
-	c, err := smtpx.Dial(ctx, mb, &smtpx.Options{TLSConfig: a.cfg.tlsConfig, Logger: a.cfg.logger})
+	c, err := smtpx.Dial(ctx, mb, &smtpx.Options{TLSConfig: a.cfg.tlsConfig, Logger: logger})
 	if err != nil {
 		return "", err
 	}
@@ -228,9 +323,10 @@ func testMessage(from, to string, now time.Time) cli.Message {
 	}
 }
 
-// fail records err as the last error, with its diagnosis.
+// fail records err as the last error, with its diagnosis, both in the
+// program's terms (its flags, not the library's Go fields).
 func (a *app) fail(err error) {
-	e := &event{At: a.cfg.now(), Text: err.Error(), Diagnosis: provider.Diagnose(err)}
+	e := &event{At: a.cfg.now(), Text: cli.ErrorText(err), Diagnosis: cli.Diagnose(err)}
 	a.mu.Lock()
 	a.lastErr = e
 	a.mu.Unlock()

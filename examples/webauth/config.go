@@ -17,17 +17,18 @@ import (
 
 // config is everything newApp needs.
 type config struct {
-	provider  string // "entra" or "google"
-	listen    string // address to listen on
-	publicURL string // where browsers reach the page; zero: http:// + the listen address
-	testTo    string // recipient of "Send a test"; zero: the mailbox
-	entra     entra.Config
-	google    google.Config
-	smtp      *cli.ServerFlags
-	tlsConfig *tls.Config // for the SMTP server; nil: the system roots
-	store     tokenstore.Store
-	logger    *slog.Logger
-	now       func() time.Time // nil: time.Now
+	provider   string // "entra" or "google"
+	listen     string // address to listen on
+	publicURL  string // where browsers reach the page; zero: http:// + the listen address
+	testTo     string // recipient of "Send a test"; zero: the mailbox
+	credential cli.Credential
+	entra      entra.Config
+	google     google.Config
+	smtp       *cli.ServerFlags
+	tlsConfig  *tls.Config // for the SMTP server; nil: the system roots
+	store      tokenstore.Store
+	logger     *slog.Logger
+	now        func() time.Time // nil: time.Now
 }
 
 // parseConfig reads flags and the environment. Secrets come only from the
@@ -35,20 +36,20 @@ type config struct {
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
 	fs := cli.NewFlags("webauth", getenv, stderr)
 	var (
-		prov       = fs.EnvString("provider", "MAILOAUTH_PROVIDER", "entra", "identity provider: entra or google")
-		listen     = fs.EnvString("listen", "MAILOAUTH_LISTEN", "127.0.0.1:8080", "address to listen on")
-		publicURL  = fs.EnvString("public-url", "MAILOAUTH_PUBLIC_URL", "", "URL browsers open the page at (default http://<listen address>); the callback URL is derived from it")
-		mailbox    = fs.EnvString("mailbox", "MAILOAUTH_MAILBOX", "", "mailbox to authorize (required)")
-		testTo     = fs.EnvString("test-to", "MAILOAUTH_TEST_TO", "", "recipient of the test message (default: the mailbox)")
-		tenant     = fs.EnvString("tenant", "MAILOAUTH_TENANT", "", "Entra: directory (tenant) ID or verified domain")
-		clientID   = fs.EnvString("client-id", "MAILOAUTH_CLIENT_ID", "", "application (client) ID; for Google optional with -google-client-json")
-		clientJSON = fs.EnvString("google-client-json", "MAILOAUTH_GOOGLE_CLIENT_JSON", "", "Google: the OAuth client file downloaded from the Cloud console (holds the secret: keep it private)")
-		googleBase = fs.EnvString("google-base-url", "MAILOAUTH_GOOGLE_BASE_URL", "", "Google: base URL of the OAuth endpoints instead of Google's")
-		storeDir   = fs.EnvString("store", "MAILOAUTH_STORE_DIR", cli.DefaultStoreDir("webauth"), "folder the grant is saved in (created 0700; files 0600); encrypted when $"+cli.EnvStoreKey+" is set")
-		ca         = fs.CAFile("PEM file of certificate authorities to trust besides the system's, for the identity provider and the SMTP server")
-		cloud      = fs.Cloud("Entra: ")
-		smtp       = fs.Server("smtp", "SMTP server instead of the provider's", "SMTP port instead of the provider's (587)",
-			"starttls, tls (implicit) or plaintext (loopback only); default: the provider's (starttls)")
+		prov       = fs.EnvString("provider", "entra", "")
+		listen     = fs.EnvString("listen", "127.0.0.1:8080", "address the page listens on")
+		publicURL  = fs.EnvString("public-url", "", "URL browsers open the page at (default http://<listen address>); the callback URL is derived from it")
+		mailbox    = fs.EnvString("mailbox", "", "the mailbox to authorize (required)")
+		testTo     = fs.EnvString("to", "", "one address, for \"Send a test\"; default: the mailbox")
+		tenant     = fs.EnvString("tenant", "", "")
+		clientID   = fs.EnvString("client-id", "", "for Google optional with -google-client-json")
+		credential = fs.Credential(false)
+		clientJSON = fs.EnvString("google-client-json", "", "")
+		googleBase = fs.EnvString("google-base-url", "", "")
+		store      = fs.Store("webauth", "")
+		ca         = fs.CAFile()
+		cloud      = fs.Cloud()
+		smtp       = fs.Server("smtp", "default: the provider's, port 587 with starttls")
 	)
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -58,37 +59,36 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	}
 	if *testTo != "" {
 		if _, err := mail.ParseAddress(*testTo); err != nil {
-			return config{}, cli.Usagef("-test-to %q: %v", *testTo, err)
+			return config{}, cli.Usagef("-to %q: %v", *testTo, err)
 		}
 	}
-	secret, err := cli.EnvSecret(getenv, cli.EnvClientSecret)
-	if err != nil {
-		return config{}, err
-	}
+	secret := credential.Credential()
 	cfg := config{
-		provider:  *prov,
-		listen:    *listen,
-		publicURL: *publicURL,
-		testTo:    *testTo,
-		smtp:      smtp,
-		tlsConfig: ca.TLSConfig(),
-		logger:    slog.New(slog.NewTextHandler(stderr, nil)),
+		provider:   *prov,
+		listen:     *listen,
+		publicURL:  *publicURL,
+		testTo:     *testTo,
+		credential: secret,
+		smtp:       smtp,
+		tlsConfig:  ca.TLSConfig(),
+		logger:     cli.TextLogger(stderr, slog.LevelInfo),
 	}
+	var err error
 	switch *prov {
 	case "entra":
 		cfg.entra = entra.Config{
-			TenantID:     *tenant,
-			ClientID:     *clientID,
-			ClientSecret: secret,
-			Cloud:        cloud.Cloud(),
-			Mailbox:      *mailbox,
-			HTTPClient:   ca.HTTPClient(),
-			Logger:       cfg.logger,
+			TenantID:   *tenant,
+			ClientID:   *clientID,
+			Cloud:      cloud.Cloud(),
+			Mailbox:    *mailbox,
+			HTTPClient: ca.HTTPClient(),
+			Logger:     cfg.logger,
 		}
+		secret.Entra(&cfg.entra)
 	case "google":
 		cfg.google = google.Config{
 			ClientID:     *clientID,
-			ClientSecret: secret,
+			ClientSecret: secret.Secret,
 			Mailbox:      *mailbox,
 			BaseURL:      strings.TrimRight(*googleBase, "/"),
 			HTTPClient:   ca.HTTPClient(),
@@ -103,7 +103,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		return config{}, cli.Usagef("-provider %q: want entra or google", *prov)
 	}
 	// The store last: it creates its folder.
-	if cfg.store, err = cli.OpenEnvStore(getenv, *storeDir); err != nil {
+	if cfg.store, err = store.Open(); err != nil {
 		return config{}, err
 	}
 	return cfg, nil

@@ -22,11 +22,20 @@
 //
 //	go run ./examples/webauth -provider google -google-client-json client_secret.json -mailbox helpdesk@example.com
 //
+// At start, the program asks Entra ID whether the app's credentials work
+// (entra.ProbeCredentials) and refuses to start, with the diagnosis, when
+// they do not: nobody consents for an app that cannot redeem the grant.
+// -secret-file reads the secret from a file instead, and -secret-expires,
+// its expiry date, has the program warn before it expires.
+//
 // Open the page, press "Authorize mailbox", sign in as the mailbox (or as
 // an account with rights to it) and consent; the grant is saved in the
-// folder -store, encrypted when MAILOAUTH_STORE_KEY is set (keep the key:
-// it opens the grant). "Send a test" sends a message from the mailbox to
-// -test-to (default: the mailbox). examples/mailgate and examples/doctor
+// folder -store, encrypted when MAILOAUTH_STORE_KEY (or the file of
+// -store-key-file) holds a key (keep it: it opens the grant). When the
+// identity provider refuses, or the grant cannot be redeemed or saved,
+// the browser comes back to the page, which shows the mailbox as it is and
+// the failure with its diagnosis. "Send a test" sends a message from the mailbox to
+// -to (default: the mailbox). examples/mailgate and examples/doctor
 // use the same grant with -grant delegated and this -store.
 //
 // The page listens on 127.0.0.1 only. To serve it to other machines, put it
@@ -38,7 +47,9 @@
 // (MAILOAUTH_TENANT, MAILOAUTH_CLIENT_ID, ...). -cloud selects a national
 // Microsoft cloud; -authority-host, -google-base-url, -smtp-host,
 // -smtp-port, -smtp-security and -ca-file point the program at other
-// servers: its tests run it against providertest and smtpxtest.
+// servers: its tests run it against providertest and smtpxtest (one of
+// them in a real headless Chromium), and examples/testservers starts them
+// for a try from the shell.
 //
 // The flags, secrets, grant folder and certificate authorities are read by
 // examples/internal/cli, shared by the examples: a copy of this program
@@ -59,9 +70,13 @@ import (
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 )
 
-// shutdownTimeout bounds how long requests in flight may finish after the
-// program is told to stop.
-const shutdownTimeout = 10 * time.Second
+const (
+	// shutdownTimeout bounds how long requests in flight may finish after
+	// the program is told to stop.
+	shutdownTimeout = 10 * time.Second
+	// probeTimeout bounds the check of the credentials at start.
+	probeTimeout = 30 * time.Second
+)
 
 func main() { cli.Main("webauth", run) }
 
@@ -70,6 +85,9 @@ func main() { cli.Main("webauth", run) }
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	cfg, err := parseConfig(args, getenv, stderr)
 	if err != nil {
+		return err
+	}
+	if err := checkCredentials(ctx, cfg); err != nil {
 		return err
 	}
 	ln, err := net.Listen("tcp", cfg.listen)
@@ -106,4 +124,19 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	<-served
 	return nil
+}
+
+// checkCredentials asks Entra ID whether the app's credentials work before
+// the page offers to authorize anything: with a wrong secret the program
+// refuses to start, with the diagnosis, instead of failing after the user
+// has consented. It logs the secret's coming expiry for Google, whose
+// package does not.
+func checkCredentials(ctx context.Context, cfg config) error {
+	if cfg.provider == "google" {
+		cfg.credential.WarnExpiry(ctx, cfg.logger, time.Now())
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
+	defer cancel()
+	return cli.CheckCredentials(ctx, cfg.entra)
 }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -77,10 +78,11 @@ func newWorld(t *testing.T, prov string) *world {
 		cli.EnvClientSecret: clientSecret,
 		cli.EnvStoreKey:     base64.StdEncoding.EncodeToString(storeKey),
 	}
-	w.start(args, env)
-
-	idp.AddApp(providertest.App{ClientID: clientID, Secret: clientSecret, RedirectURIs: []string{w.callbackURL}})
+	// Registered before the program starts, which checks the credentials
+	// first; a loopback redirect URI matches any port (RFC 8252 section 7.3).
+	idp.AddApp(providertest.App{ClientID: clientID, Secret: clientSecret, RedirectURIs: []string{"http://127.0.0.1/oauth/callback"}})
 	idp.SignIn(mailbox)
+	w.start(args, env)
 
 	jar, err := cookiejar.New(nil)
 	require.NoError(t, err)
@@ -232,21 +234,24 @@ func TestAuthorizeThenSendTest(t *testing.T) {
 }
 
 // TestDeniedConsentShowsDiagnosis: the identity provider sends the browser
-// back with an error instead of a code. The callback page and then the
-// settings page show the diagnosis (kind, summary, fix), escaped; nothing is
-// saved. An error callback for an authorization this page never started
-// does not reach the settings page.
+// back with an error instead of a code. The browser lands on the settings
+// page, which shows the mailbox not authorized and the diagnosis (kind,
+// summary, fix), escaped; nothing is saved. An error callback for an
+// authorization this page never started does not reach the settings page.
 func TestDeniedConsentShowsDiagnosis(t *testing.T) {
 	w := newWorld(t, "entra")
 	const desc = "AADSTS65004: User declined to consent to access the app. <script>alert(1)</script>"
 	w.idp.DenyConsent("access_denied", desc)
-	want := provider.Diagnose(&authorize.CallbackError{Code: "access_denied", Description: desc})
+	want := cli.Diagnose(&authorize.CallbackError{Code: "access_denied", Description: desc})
 	require.NotNil(t, want)
 
 	resp, body, _ := w.authorize()
-	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Equal(t, w.base+"/", resp.Request.URL.String(), "the callback sends the browser back to the settings page")
+	require.Contains(t, body, `id="state">not authorized<`)
 	require.Contains(t, body, html.EscapeString(want.Summary))
 	require.NotContains(t, body, "<script>alert")
+	require.NotContains(t, strings.ToLower(body), "was authorized")
 
 	page, _ := w.home()
 	require.Contains(t, page, `id="state">not authorized<`)
@@ -270,14 +275,19 @@ func TestDeniedConsentShowsDiagnosis(t *testing.T) {
 }
 
 // TestFailedExchangeShowsDiagnosis: consent was given but the code
-// exchange failed (here the secret is refused): the settings page shows the
-// failure with its diagnosis, and nothing is stored.
+// exchange failed (here the secret is refused): the browser lands on the
+// settings page, which shows the failure with its diagnosis and never
+// claims the mailbox was authorized; nothing is stored.
 func TestFailedExchangeShowsDiagnosis(t *testing.T) {
 	w := newWorld(t, "entra")
 	w.idp.FailNext(1, providertest.AADSTS(7000215, "invalid_client",
 		"AADSTS7000215: Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID."))
 	resp, body, _ := w.authorize()
-	require.Equal(t, http.StatusBadGateway, resp.StatusCode, body)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	require.Equal(t, w.base+"/", resp.Request.URL.String(), "the callback sends the browser back to the settings page")
+	require.NotContains(t, strings.ToLower(body), "was authorized", body)
+	require.Contains(t, body, "the authorization failed; nothing was saved")
+	require.Contains(t, body, html.EscapeString("$"+cli.EnvClientSecret+" (or -secret-file)"), "the fix names the program's own setting")
 
 	page, _ := w.home()
 	require.Contains(t, page, `id="state">not authorized<`)
@@ -318,11 +328,11 @@ func TestConfigErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"no mailbox", []string{"-tenant", "t", "-client-id", "c"}, nil, "-mailbox is required"},
+		{"no mailbox", []string{"-tenant", "t", "-client-id", "c"}, nil, "-mailbox (or $MAILOAUTH_MAILBOX) is required"},
 		{"unknown provider", []string{"-provider", "yahoo", "-mailbox", mailbox}, nil, "want entra or google"},
 		{"bad store key", []string{"-mailbox", mailbox}, map[string]string{cli.EnvStoreKey: "not base64!"}, "MAILOAUTH_STORE_KEY"},
 		{"short store key", []string{"-mailbox", mailbox}, map[string]string{cli.EnvStoreKey: base64.StdEncoding.EncodeToString([]byte("short"))}, "32"},
-		{"missing secret file", []string{"-mailbox", mailbox}, map[string]string{cli.EnvClientSecret + "_FILE": filepath.Join(dir, "nope")}, "MAILOAUTH_CLIENT_SECRET_FILE"},
+		{"missing secret file", []string{"-mailbox", mailbox}, map[string]string{"MAILOAUTH_SECRET_FILE": filepath.Join(dir, "nope")}, "-secret-file"},
 		{"bad security", []string{"-mailbox", mailbox, "-smtp-host", "127.0.0.1", "-smtp-security", "ssl"}, nil, "want starttls, tls or plaintext"},
 		{"no tenant", []string{"-client-id", clientID, "-mailbox", mailbox, "-listen", "127.0.0.1:0"}, nil, "TenantID"},
 	}
@@ -354,4 +364,27 @@ func readBody(t *testing.T, resp *http.Response) string {
 	b, err := io.ReadAll(resp.Body)
 	require.NoError(t, err)
 	return string(b)
+}
+
+// TestWrongSecretRefusesToStart: with a secret Entra ID refuses, the page
+// never starts, so that nobody consents for an app that cannot redeem the
+// grant; the program says why, in its own settings.
+func TestWrongSecretRefusesToStart(t *testing.T) {
+	idp := clitest.IdentityProvider(t)
+	idp.AddApp(providertest.App{ClientID: clientID, Secret: clientSecret, RedirectURIs: []string{"http://127.0.0.1/oauth/callback"}})
+	caFile := clitest.CAFile(t, idp.CertificatePEM())
+	args := []string{"-client-id", clientID, "-mailbox", mailbox, "-tenant", providertest.DefaultTenant,
+		"-authority-host", idp.URL(), "-listen", "127.0.0.1:0", "-store", t.TempDir(), "-ca-file", caFile}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var stdout bytes.Buffer
+	err := run(ctx, args, clitest.Env(map[string]string{cli.EnvClientSecret: "the-secret-id-not-its-value"}), &stdout, io.Discard)
+	require.Error(t, err, "the page started with a wrong secret")
+	require.Empty(t, stdout.String(), "the page was offered")
+	require.Zero(t, idp.Hits("authorize"))
+	var buf bytes.Buffer
+	require.Equal(t, cli.StatusFailure, cli.Explain(&buf, "webauth", err))
+	require.Contains(t, buf.String(), "AADSTS7000215")
+	require.Contains(t, buf.String(), "$"+cli.EnvClientSecret+" (or -secret-file)")
+	require.NotContains(t, buf.String(), "the-secret-id-not-its-value")
 }

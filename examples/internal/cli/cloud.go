@@ -6,8 +6,7 @@ import (
 	"github.com/mailoauth/mailoauth/provider/entra"
 )
 
-// CloudFlags are -cloud and -authority-host (MAILOAUTH_CLOUD,
-// MAILOAUTH_AUTHORITY_HOST): the Microsoft cloud whose login host and
+// CloudFlags are -cloud and -authority-host: the Microsoft cloud whose login host and
 // Exchange Online servers a program uses, and a login host to use instead
 // of the cloud's.
 type CloudFlags struct {
@@ -15,13 +14,12 @@ type CloudFlags struct {
 	cloud               entra.Cloud // set by Parse
 }
 
-// Cloud defines -cloud (default global) and -authority-host, their usage
-// texts starting with usagePrefix (such as "Entra: ", or ""). Parse
+// Cloud defines -cloud (default global) and -authority-host. Parse
 // refuses an unknown cloud.
-func (f *Flags) Cloud(usagePrefix string) *CloudFlags {
+func (f *Flags) Cloud() *CloudFlags {
 	c := &CloudFlags{
-		name:          f.EnvString("cloud", "MAILOAUTH_CLOUD", "global", usagePrefix+"Microsoft cloud: global, usgov, usgovdod or china"),
-		authorityHost: f.EnvString("authority-host", "MAILOAUTH_AUTHORITY_HOST", "", usagePrefix+"login host instead of the cloud's, e.g. https://login.microsoftonline.com"),
+		name:          f.EnvString("cloud", "global", ""),
+		authorityHost: f.EnvString("authority-host", "", ""),
 	}
 	f.check(func() (err error) {
 		c.cloud, err = CloudNamed(*c.name, *c.authorityHost)

@@ -36,7 +36,7 @@ func TestCloudFlags(t *testing.T) {
 	var help bytes.Buffer
 	env := clitest.Env(map[string]string{"MAILOAUTH_CLOUD": "usgov", "MAILOAUTH_AUTHORITY_HOST": "https://127.0.0.1:1/"})
 	fs := cli.NewFlags("prog", env, &help)
-	cl := fs.Cloud("Entra: ")
+	cl := fs.Cloud()
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -45,12 +45,12 @@ func TestCloudFlags(t *testing.T) {
 	}
 
 	fs = cli.NewFlags("prog", clitest.Env(nil), &help)
-	fs.Cloud("Entra: ")
+	fs.Cloud()
 	if err := fs.Parse([]string{"-cloud", "mars"}); err == nil || !isUsage(err) {
 		t.Errorf("unknown cloud: %v", err)
 	}
 	fs.Usage()
-	if !strings.Contains(help.String(), "Entra: Microsoft cloud: global, usgov, usgovdod or china [$MAILOAUTH_CLOUD]") {
+	if !strings.Contains(help.String(), "Entra: the Microsoft cloud: global, usgov, usgovdod or china [$MAILOAUTH_CLOUD]") {
 		t.Errorf("-h:\n%s", help.String())
 	}
 }

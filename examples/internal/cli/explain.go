@@ -40,18 +40,24 @@ func Usagef(format string, a ...any) error {
 // status: 0 after -h (flag.ErrHelp: the flag package has printed the
 // flags, so nothing more is printed), StatusUsage for a *UsageError (with a
 // pointer to -h), and StatusFailure for anything else, followed by what
-// provider.Diagnose says went wrong and how to fix it, when it knows.
+// provider.Diagnose says went wrong and how to fix it, when it knows. Both
+// are in the program's terms (ErrorText, Diagnose): its flags and variables,
+// never the library's Go field names.
 func Explain(w io.Writer, name string, err error) int {
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	fmt.Fprintf(w, "%s: %v\n", name, err)
+	fmt.Fprintf(w, "%s: %s\n", name, ErrorText(err))
 	var ue *UsageError
 	if errors.As(err, &ue) {
 		fmt.Fprintf(w, "Run %s -h for the flags.\n", name)
 		return StatusUsage
 	}
-	if d := provider.Diagnose(err); d != nil {
+	var ce *provider.ConfigError
+	if errors.As(err, &ce) {
+		return StatusFailure // the first line names the setting and what is wrong with it
+	}
+	if d := Diagnose(err); d != nil {
 		fmt.Fprintf(w, "What went wrong (%s, %s): %s\nHow to fix it: %s\n", d.Kind, d.Code, d.Summary, d.Fix)
 	}
 	return StatusFailure

@@ -8,21 +8,22 @@ const (
 	grantDelegated = "delegated"
 )
 
-// GrantFlags are -grant and -store (MAILOAUTH_GRANT, MAILOAUTH_STORE_DIR):
-// whether a program signs in as the app itself (app: the client
-// credentials grant) or with a user's delegated grant, saved by
+// GrantFlags are -grant with -store and -store-key-file: whether a
+// program signs in as the app itself (app: client credentials, or a
+// Google service account) or with a user's delegated grant, saved by
 // examples/entra-authorize or examples/webauth in the folder -store
 // (entra-authorize's by default).
 type GrantFlags struct {
-	grant, storeDir *string
+	grant *string
+	store *StoreFlags
 }
 
-// Grant defines -grant and -store. Parse refuses a -grant other than app
-// or delegated.
+// Grant defines -grant, -store and -store-key-file. Parse refuses a -grant
+// other than app or delegated.
 func (f *Flags) Grant() *GrantFlags {
 	g := &GrantFlags{
-		grant:    f.EnvString("grant", "MAILOAUTH_GRANT", grantApp, "app (client credentials) or delegated (a grant saved in -store)"),
-		storeDir: f.EnvString("store", "MAILOAUTH_STORE_DIR", DefaultStoreDir("entra-authorize"), "delegated: folder of the saved grant; decrypted with $"+EnvStoreKey+" when set"),
+		grant: f.EnvString("grant", grantApp, ""),
+		store: f.Store("entra-authorize", "delegated only"),
 	}
 	f.check(func() error {
 		if *g.grant != grantApp && *g.grant != grantDelegated {
@@ -37,12 +38,12 @@ func (f *Flags) Grant() *GrantFlags {
 // Flags.Parse.
 func (g *GrantFlags) Delegated() bool { return *g.grant == grantDelegated }
 
-// Store opens the grant folder as OpenEnvStore does when -grant is
-// delegated, and returns nil for app-only access, which keeps nothing.
-// Call it after Flags.Parse.
-func (g *GrantFlags) Store(getenv func(string) string) (tokenstore.Store, error) {
+// Store opens the grant folder when -grant is delegated, and returns nil
+// for the app's own access, which keeps nothing. Call it after
+// Flags.Parse.
+func (g *GrantFlags) Store() (tokenstore.Store, error) {
 	if !g.Delegated() {
 		return nil, nil
 	}
-	return OpenEnvStore(getenv, *g.storeDir)
+	return g.store.Open()
 }

@@ -18,20 +18,25 @@ func TestGrantFlags(t *testing.T) {
 	if err := fs.Parse([]string{"-store", dir}); err != nil {
 		t.Fatal(err)
 	}
-	if store, err := app.Store(clitest.Env(nil)); app.Delegated() || store != nil || err != nil {
+	if store, err := app.Store(); app.Delegated() || store != nil || err != nil {
 		t.Errorf("the default is app-only access, which opens no store: delegated %v, store %v, %v", app.Delegated(), store, err)
 	}
 
-	fs = cli.NewFlags("prog", clitest.Env(map[string]string{"MAILOAUTH_GRANT": "delegated", "MAILOAUTH_STORE_DIR": dir}), io.Discard)
+	fs = cli.NewFlags("prog", clitest.Env(map[string]string{"MAILOAUTH_GRANT": "delegated", "MAILOAUTH_STORE": dir}), io.Discard)
 	delegated := fs.Grant()
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
-	store, err := delegated.Store(clitest.Env(nil))
+	store, err := delegated.Store()
 	if !delegated.Delegated() || store == nil || err != nil {
 		t.Errorf("delegated: %v, store %v, %v", delegated.Delegated(), store, err)
 	}
-	if _, err := delegated.Store(clitest.Env(map[string]string{cli.EnvStoreKey: "short"})); err == nil || !isUsage(err) {
+	fs = cli.NewFlags("prog", clitest.Env(map[string]string{"MAILOAUTH_GRANT": "delegated", cli.EnvStoreKey: "short"}), io.Discard)
+	badKey := fs.Grant()
+	if err := fs.Parse([]string{"-store", dir}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := badKey.Store(); err == nil || !isUsage(err) {
 		t.Errorf("a bad store key: %v, want a usage error", err)
 	}
 

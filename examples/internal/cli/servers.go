@@ -10,7 +10,7 @@ import (
 const maxPort = 65535
 
 // ServerFlags are the flags -<proto>-host, -<proto>-port and
-// -<proto>-security (and MAILOAUTH_<PROTO>_HOST, ...): each one that is
+// -<proto>-security: each one that is
 // set replaces its part of the mail server the provider names, so that a
 // program can be pointed at a local test server.
 type ServerFlags struct {
@@ -21,16 +21,16 @@ type ServerFlags struct {
 }
 
 // Server defines the override flags of the mail server proto ("smtp" or
-// "imap") with the given usage texts. Parse refuses a port outside 1 to
-// 65535 and a security other than starttls, tls (implicit TLS) or
-// plaintext.
-func (f *Flags) Server(proto, hostUsage, portUsage, securityUsage string) *ServerFlags {
-	env := "MAILOAUTH_" + strings.ToUpper(proto) + "_"
+// "imap"); provider says what the provider's server is (such as "the
+// cloud's: port 587, starttls"), added to the usage of the port and the
+// security. Parse refuses a port outside 1 to 65535 and a security other
+// than starttls, tls (implicit TLS) or plaintext.
+func (f *Flags) Server(proto, provider string) *ServerFlags {
 	s := &ServerFlags{
 		proto:    proto,
-		host:     f.EnvString(proto+"-host", env+"HOST", "", hostUsage),
-		port:     f.EnvInt(proto+"-port", env+"PORT", 0, portUsage),
-		security: f.EnvString(proto+"-security", env+"SECURITY", "", securityUsage),
+		host:     f.EnvString(proto+"-host", "", ""),
+		port:     f.EnvInt(proto+"-port", 0, provider),
+		security: f.EnvString(proto+"-security", "", provider),
 	}
 	f.check(s.check)
 	return s
@@ -42,6 +42,13 @@ func (s *ServerFlags) check() error {
 	}
 	_, err := s.securityValue()
 	return err
+}
+
+// Security returns the security -<proto>-security sets, and false when it
+// is not set. Call it after Flags.Parse.
+func (s *ServerFlags) Security() (provider.Security, bool) {
+	sec, _ := s.securityValue() // checked by Parse
+	return sec, *s.security != ""
 }
 
 // securityValue parses -<proto>-security; 0 when it is not set.

@@ -28,7 +28,7 @@ func TestServerFlagsReplaceWhatIsSet(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fs := cli.NewFlags("prog", clitest.Env(tc.env), &bytes.Buffer{})
-			smtp := fs.Server("smtp", "host", "port", "security")
+			smtp := fs.Server("smtp", "the provider's")
 			if err := fs.Parse(tc.args); err != nil {
 				t.Fatal(err)
 			}
@@ -49,7 +49,7 @@ func TestServerFlagMistakes(t *testing.T) {
 		{[]string{"-imap-security", "ssl"}, `-imap-security "ssl": want starttls, tls or plaintext`},
 	} {
 		fs := cli.NewFlags("prog", clitest.Env(nil), &bytes.Buffer{})
-		fs.Server("imap", "", "", "")
+		fs.Server("imap", "")
 		err := fs.Parse(tc.args)
 		if err == nil || !isUsage(err) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: %v, want a usage error %q", tc.args, err, tc.want)

@@ -36,14 +36,14 @@ func DefaultStoreDir(name string) string {
 // before the folder is touched; no error quotes the key.
 func OpenStore(dir, key string) (tokenstore.Store, error) {
 	if dir == "" {
-		return nil, Usagef("-store is required")
+		return nil, Usagef("-store (or $%s) is required", EnvName("store"))
 	}
 	var secret []byte
 	if key != "" {
 		var err error
 		secret, err = base64.StdEncoding.DecodeString(strings.TrimSpace(key))
 		if err != nil || len(secret) != StoreKeySize {
-			return nil, Usagef("$%s must hold %d random bytes in base64 (openssl rand -base64 %d)", EnvStoreKey, StoreKeySize, StoreKeySize)
+			return nil, Usagef("the key of the grant folder ($%s or -store-key-file) must be %d random bytes in base64 (openssl rand -base64 %d)", EnvStoreKey, StoreKeySize, StoreKeySize)
 		}
 	}
 	file, err := tokenstore.NewFile(dir)
@@ -60,12 +60,39 @@ func OpenStore(dir, key string) (tokenstore.Store, error) {
 	return store, nil
 }
 
-// OpenEnvStore is OpenStore with the key in EnvStoreKey, or in the file
-// named by EnvStoreKey_FILE (see EnvSecret).
-func OpenEnvStore(getenv func(string) string, dir string) (tokenstore.Store, error) {
-	key, err := EnvSecret(getenv, EnvStoreKey)
+// StoreFlags are -store and -store-key-file: the folder grants are saved
+// in, and the file holding its key when it is encrypted (else the key is
+// in EnvStoreKey, or there is none).
+type StoreFlags struct {
+	getenv       func(string) string
+	dir, keyFile *string
+}
+
+// Store defines -store, defaulting to the grant folder of the program
+// called owner (see DefaultStoreDir), and -store-key-file; detail adds to
+// -store's usage.
+func (f *Flags) Store(owner, detail string) *StoreFlags {
+	s := &StoreFlags{
+		getenv:  f.getenv,
+		dir:     f.EnvString("store", DefaultStoreDir(owner), detail),
+		keyFile: f.EnvString("store-key-file", "", ""),
+	}
+	f.secret(EnvStoreKey, "the key of the grant folder: 32 random bytes in base64 (or -store-key-file)")
+	return s
+}
+
+// Dir returns the folder. Call it after Flags.Parse.
+func (s *StoreFlags) Dir() string { return *s.dir }
+
+// Encrypted reports whether a key is given. Call it after Flags.Parse.
+func (s *StoreFlags) Encrypted() bool { return *s.keyFile != "" || s.getenv(EnvStoreKey) != "" }
+
+// Open opens the folder as OpenStore does, with the key of -store-key-file
+// or EnvStoreKey. Call it after Flags.Parse.
+func (s *StoreFlags) Open() (tokenstore.Store, error) {
+	key, err := ReadSecret(s.getenv, EnvStoreKey, "store-key-file", *s.keyFile)
 	if err != nil {
 		return nil, err
 	}
-	return OpenStore(dir, key)
+	return OpenStore(*s.dir, key)
 }

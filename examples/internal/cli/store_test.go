@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,29 +76,45 @@ func TestOpenStoreMistakes(t *testing.T) {
 			t.Errorf("%s: the folder was made before the key was checked", name)
 		}
 	}
-	if _, err := cli.OpenStore("", ""); err == nil || !isUsage(err) || err.Error() != "-store is required" {
+	if _, err := cli.OpenStore("", ""); err == nil || !isUsage(err) || err.Error() != "-store (or $MAILOAUTH_STORE) is required" {
 		t.Errorf("no folder: %v", err)
 	}
 }
 
-func TestOpenEnvStoreReadsTheKeyFile(t *testing.T) {
+// TestStoreFlagsReadTheKeyFile opens a folder with the key of
+// -store-key-file, and again with the same key in the variable.
+func TestStoreFlagsReadTheKeyFile(t *testing.T) {
 	key := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte{6}, cli.StoreKeySize))
 	dir := filepath.Join(t.TempDir(), "sealed")
 	keyFile := clitest.WriteFile(t, "key", []byte(key+"\n"))
-	sealed, err := cli.OpenEnvStore(clitest.Env(map[string]string{cli.EnvStoreKey + "_FILE": keyFile}), dir)
+	open := func(env map[string]string, args ...string) (*cli.StoreFlags, tokenstore.Store, error) {
+		fs := cli.NewFlags("prog", clitest.Env(env), io.Discard)
+		sf := fs.Store("prog", "")
+		if err := fs.Parse(args); err != nil {
+			return nil, nil, err
+		}
+		store, err := sf.Open()
+		return sf, store, err
+	}
+	sf, sealed, err := open(map[string]string{"MAILOAUTH_STORE_KEY_FILE": keyFile}, "-store", dir)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !sf.Encrypted() || sf.Dir() != dir {
+		t.Errorf("encrypted %v, dir %q", sf.Encrypted(), sf.Dir())
 	}
 	if bytes.Contains(saveAndRead(t, sealed, dir), []byte(refreshToken)) {
 		t.Error("the encrypted file shows the token")
 	}
-	// The same key from the variable itself opens it.
-	again, err := cli.OpenEnvStore(clitest.Env(map[string]string{cli.EnvStoreKey: key}), dir)
+	_, again, err := open(map[string]string{cli.EnvStoreKey: key, "MAILOAUTH_STORE": dir})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := again.Load(context.Background(), "k"); err != nil {
 		t.Errorf("the key from the variable does not open what the key file sealed: %v", err)
+	}
+	if _, _, err := open(map[string]string{cli.EnvStoreKey: key}, "-store", dir, "-store-key-file", keyFile); !isUsage(err) || strings.Contains(err.Error(), key) {
+		t.Errorf("the key given twice: %v, want a usage error", err)
 	}
 }
 

@@ -50,7 +50,7 @@ func HTTPClient(tlsConfig *tls.Config) *http.Client {
 	return &http.Client{Transport: tr, Timeout: requestTimeout}
 }
 
-// CAFlag is -ca-file (MAILOAUTH_CA_FILE): a PEM file of certificate
+// CAFlag is -ca-file: a PEM file of certificate
 // authorities to trust besides the system's, for servers with a private CA
 // such as the local test servers.
 type CAFlag struct {
@@ -58,11 +58,11 @@ type CAFlag struct {
 	tls  *tls.Config // set by Parse
 }
 
-// CAFile defines -ca-file with the usage text. Parse loads the file as
-// TLSConfig does: a file that cannot be read fails the parse, and one
-// without a certificate is a *UsageError.
-func (f *Flags) CAFile(usage string) *CAFlag {
-	c := &CAFlag{path: f.EnvString("ca-file", "MAILOAUTH_CA_FILE", "", usage)}
+// CAFile defines -ca-file. Parse loads the file as TLSConfig does: a file
+// that cannot be read fails the parse, and one without a certificate is a
+// *UsageError.
+func (f *Flags) CAFile() *CAFlag {
+	c := &CAFlag{path: f.EnvString("ca-file", "", "")}
 	f.check(func() (err error) {
 		c.tls, err = TLSConfig(*c.path)
 		return err

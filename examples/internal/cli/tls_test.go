@@ -48,7 +48,7 @@ func TestCAFileFlag(t *testing.T) {
 	defer srv.Close()
 	env := clitest.Env(map[string]string{"MAILOAUTH_CA_FILE": clitest.CAFile(t, clitest.PEM(srv.Certificate()))})
 	fs := cli.NewFlags("prog", env, io.Discard)
-	ca := fs.CAFile("extra authorities")
+	ca := fs.CAFile()
 	if err := fs.Parse(nil); err != nil {
 		t.Fatal(err)
 	}
@@ -62,12 +62,12 @@ func TestCAFileFlag(t *testing.T) {
 	resp.Body.Close()
 
 	fs = cli.NewFlags("prog", clitest.Env(nil), io.Discard)
-	ca = fs.CAFile("extra authorities")
+	ca = fs.CAFile()
 	if err := fs.Parse(nil); err != nil || ca.TLSConfig() != nil {
 		t.Errorf("without -ca-file: %v, %v; want the system's authorities (nil)", ca.TLSConfig(), err)
 	}
 	fs = cli.NewFlags("prog", clitest.Env(nil), io.Discard)
-	fs.CAFile("extra authorities")
+	fs.CAFile()
 	if err := fs.Parse([]string{"-ca-file", clitest.WriteFile(t, "ca.pem", []byte("no certificate"))}); !isUsage(err) {
 		t.Errorf("a file without certificates: %v, want a usage error", err)
 	}

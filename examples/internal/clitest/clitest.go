@@ -14,14 +14,15 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
-	"math/big"
+	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
 
@@ -76,30 +77,11 @@ type Credential struct {
 // commonName.
 func Certificate(t testing.TB, commonName string) Credential {
 	t.Helper()
-	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	cert, key, pemData, err := cli.NewCertificate(commonName)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: commonName},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().AddDate(1, 0, 0),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := Credential{Cert: cert, PEM: append(PEM(cert), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER})...)}
+	c := Credential{Cert: cert, PEM: pemData}
 	if c.PFX, err = pkcs12.Modern.Encode(key, cert, nil, PFXPassword); err != nil {
 		t.Fatal(err)
 	}
@@ -109,6 +91,21 @@ func Certificate(t testing.TB, commonName string) Credential {
 	}
 	c.Thumbprint = parsed.Thumbprint()
 	return c
+}
+
+// ServiceAccount returns a new service account key for email, as its JSON
+// key file naming tokenURI, and its public key for providertest.App.
+func ServiceAccount(t testing.TB, email, tokenURI string) (keyFile []byte, public *rsa.PublicKey) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyFile, err = cli.GoogleKeyFile(key, email, tokenURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return keyFile, &key.PublicKey
 }
 
 // Buffer is a bytes.Buffer safe for concurrent use: the stderr of a
@@ -152,4 +149,89 @@ func Run(name string, program cli.Program, args []string, env map[string]string)
 		r.Explained = explained.String()
 	}
 	return r
+}
+
+// Build compiles the example programs named (the folders under examples/,
+// such as "entra-send") into a temporary folder of t and returns the path
+// of each, by name: for tests that run them as the shell does.
+func Build(t testing.TB, names ...string) map[string]string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	args := []string{"build", "-o", dir + string(filepath.Separator)}
+	for _, n := range names {
+		args = append(args, "./examples/"+n)
+	}
+	cmd := exec.Command("go", args...)
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	bins := make(map[string]string, len(names))
+	for _, n := range names {
+		p := filepath.Join(dir, n)
+		if runtime.GOOS == "windows" {
+			p += ".exe"
+		}
+		bins[n] = p
+	}
+	return bins
+}
+
+// Programs returns the names of the example programs: the folders under
+// examples/ other than internal.
+func Programs(t testing.TB) []string {
+	t.Helper()
+	root, err := moduleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(filepath.Join(root, "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && e.Name() != "internal" {
+			names = append(names, e.Name())
+		}
+	}
+	return names
+}
+
+// moduleRoot finds the folder of go.mod from the working folder up.
+func moduleRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("clitest: no go.mod above the working folder")
+		}
+		dir = parent
+	}
+}
+
+// ReportedOnce checks that a failed run reported its failure once: in the
+// explanation, with no warning or error logged before it that repeats it,
+// and no promise of a next attempt from a program that stops.
+func ReportedOnce(t testing.TB, r Result) {
+	t.Helper()
+	if r.Err == nil {
+		t.Fatal("the run succeeded")
+	}
+	if strings.Contains(r.Explained, "next attempt") {
+		t.Errorf("a program that stops promises another attempt:\n%s", r.Explained)
+	}
+	if strings.Contains(r.Stderr, "level=WARN") || strings.Contains(r.Stderr, "level=ERROR") {
+		t.Errorf("the failure is logged before it is explained:\n%s", r.Stderr)
+	}
 }
