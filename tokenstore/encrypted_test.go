@@ -231,31 +231,39 @@ func TestNewEncryptedRejectsBadKeys(t *testing.T) {
 	}
 }
 
+// TestEncryptedPassesLockerThrough: the encrypted store is a Locker exactly
+// when its inner store is, and its lock is the inner store's.
 func TestEncryptedPassesLockerThrough(t *testing.T) {
-	mem, err := tokenstore.NewEncrypted(tokenstore.NewMemory(), testSecret(1))
+	plain, err := tokenstore.NewEncrypted(notLocker{tokenstore.NewMemory()}, testSecret(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := mem.(tokenstore.Locker); ok {
-		t.Fatal("an encrypted Memory claims to be a Locker")
+	if _, ok := plain.(tokenstore.Locker); ok {
+		t.Fatal("an encrypted store over a store that is not a Locker claims to be one")
 	}
-	f := newFile(t)
-	enc, err := tokenstore.NewEncrypted(f, testSecret(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, ok := enc.(tokenstore.Locker)
-	if !ok {
-		t.Fatal("an encrypted File is not a Locker")
-	}
-	unlock, err := l.Lock(t.Context(), "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := f.Lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("the encrypted store's lock is not the File's: %v", err)
+	for name, inner := range map[string]interface {
+		tokenstore.Store
+		tokenstore.Locker
+	}{"File": newFile(t), "Memory": tokenstore.NewMemory()} {
+		t.Run(name, func(t *testing.T) {
+			enc, err := tokenstore.NewEncrypted(inner, testSecret(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, ok := enc.(tokenstore.Locker)
+			if !ok {
+				t.Fatalf("an encrypted %s is not a Locker", name)
+			}
+			unlock, err := l.Lock(t.Context(), "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unlock()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := inner.Lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the encrypted store's lock is not the %s's: %v", name, err)
+			}
+		})
 	}
 }

@@ -387,7 +387,7 @@ func testRefreshOnce(t *testing.T, s tokenstore.Store) {
 	for i := range refreshers {
 		r := tokenstore.NewRefresher(s, "grant", refresh, nil)
 		wg.Go(func() {
-			tok, err := r.TokenContext(ctx)
+			tok, err := r.Refresh(ctx, nil)
 			if err != nil {
 				t.Errorf("refresher %d: %v", i, err)
 				return
