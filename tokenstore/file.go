@@ -119,7 +119,8 @@ func baseName(key string) string {
 }
 
 // Load returns the record stored under key, ErrNotFound, or an error
-// wrapping ErrCorrupt (a *CorruptError) when the file cannot be read back.
+// wrapping ErrCorrupt (a *CorruptError) when the file cannot be read back;
+// a record an encrypted store sealed gives an error wrapping ErrSealed.
 func (f *File) Load(ctx context.Context, key string) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (f *File) Load(ctx context.Context, key string) (*Record, error) {
 	if fr == nil || fr.Deleted {
 		return nil, fmt.Errorf("tokenstore: load %s: %w", quoteKey(key), ErrNotFound)
 	}
-	return fr.Record.record(fr.Version), nil
+	return checkUnsealed(key, fr.Record.record(fr.Version))
 }
 
 // read returns the parsed record file of key (a tombstone included), or nil
@@ -198,8 +199,9 @@ func jsonProblem(err error) error {
 }
 
 // Save writes rec under key if the stored version is rec.Version, and sets
-// rec.Version to the new version; it returns ErrConflict otherwise. A failed
-// save leaves the previous record as it was.
+// rec.Version to the new version; it returns ErrConflict otherwise, and
+// ErrSealed rather than replace an encrypted record with a plain one. A
+// failed save leaves the previous record as it was.
 func (f *File) Save(ctx context.Context, key string, rec *Record) error {
 	if rec == nil {
 		return errNilRecord
@@ -223,6 +225,11 @@ func (f *File) Save(ctx context.Context, key string, rec *Record) error {
 	}
 	if stored != rec.Version {
 		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), ErrConflict)
+	}
+	if cur != nil && !cur.Deleted {
+		if err := checkOverwrite(key, cur.Record.record(cur.Version), rec); err != nil {
+			return err
+		}
 	}
 	fr := fileRecord{Format: fileFormat, Key: key, Version: last + 1, Record: toRecordJSON(rec)}
 	if err := f.write(key, &fr); err != nil {

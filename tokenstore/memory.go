@@ -27,7 +27,8 @@ func NewMemory() *Memory {
 	return &Memory{records: make(map[string]*Record), last: make(map[string]int64)}
 }
 
-// Load returns a copy of the record stored under key, or ErrNotFound.
+// Load returns a copy of the record stored under key, or ErrNotFound; a
+// record an encrypted store sealed gives an error wrapping ErrSealed.
 func (m *Memory) Load(ctx context.Context, key string) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -38,12 +39,13 @@ func (m *Memory) Load(ctx context.Context, key string) (*Record, error) {
 	if !ok {
 		return nil, fmt.Errorf("tokenstore: load %s: %w", quoteKey(key), ErrNotFound)
 	}
-	return cloneRecord(r), nil
+	return checkUnsealed(key, cloneRecord(r))
 }
 
 // Save stores a copy of rec under key if the stored version is rec.Version
 // (0: nothing stored), and sets rec.Version to the new version; it returns
-// ErrConflict otherwise.
+// ErrConflict otherwise, and ErrSealed rather than replace an encrypted
+// record with a plain one.
 func (m *Memory) Save(ctx context.Context, key string, rec *Record) error {
 	if rec == nil {
 		return errNilRecord
@@ -54,11 +56,15 @@ func (m *Memory) Save(ctx context.Context, key string, rec *Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var stored int64
-	if r, ok := m.records[key]; ok {
-		stored = r.Version
+	cur, ok := m.records[key]
+	if ok {
+		stored = cur.Version
 	}
 	if stored != rec.Version {
 		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), ErrConflict)
+	}
+	if err := checkOverwrite(key, cur, rec); err != nil {
+		return err
 	}
 	c := cloneRecord(rec)
 	c.Version = m.last[key] + 1

@@ -298,7 +298,8 @@ func (r *Refresher) saveFailed(err error) {
 	}
 }
 
-// load loads the record, explaining a missing one.
+// load loads the record, explaining a missing one. An encrypted record that
+// a store without the key handed back as it is fails too.
 func (r *Refresher) load(ctx context.Context) (*Record, error) {
 	rec, err := r.store.Load(ctx, r.key)
 	if errors.Is(err, ErrNotFound) {
@@ -307,5 +308,5 @@ func (r *Refresher) load(ctx context.Context) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	return rec, nil
+	return checkUnsealed(r.key, rec)
 }

@@ -181,6 +181,8 @@ func (s *Store) Save(ctx context.Context, key string, rec *tokenstore.Record) er
 	var next int64
 	if rec.Version == 0 {
 		next, err = s.create(ctx, key, string(data), now)
+	} else if err = s.checkOverwrite(ctx, key, rec.Version, data); err != nil {
+		return err
 	} else {
 		next = rec.Version + 1
 		err = s.exec1(ctx, `UPDATE `+s.table+` SET record = $1, version = $2, updated_at = $3
@@ -194,6 +196,28 @@ WHERE key = $4 AND version = $5 AND record <> ''`, string(data), next, now.UnixM
 	}
 	rec.Version = next
 	rec.UpdatedAt = updatedAt
+	return nil
+}
+
+// checkOverwrite refuses to replace, with a plain record (data), the
+// encrypted record stored at version: a store without the key must not
+// drop the grant. Versions never repeat, so the record read is the one
+// the update would replace.
+func (s *Store) checkOverwrite(ctx context.Context, key string, version int64, data []byte) error {
+	if _, err := tokenstore.UnmarshalRecord(key, data, version); errors.Is(err, tokenstore.ErrSealed) {
+		return nil // an encrypted store over this one writes its envelope
+	}
+	var stored string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT record FROM `+s.table+` WHERE key = $1 AND version = $2`), key, version).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // the update finds the conflict
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
+	if _, err := tokenstore.UnmarshalRecord(key, []byte(stored), version); errors.Is(err, tokenstore.ErrSealed) {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
 	return nil
 }
 
