@@ -57,8 +57,9 @@ var (
 // refused), so a base that reads a shared store (tokenstore.Refresher) can
 // tell a token another process already renewed from the stale one. A base
 // that hands back the stale token anyway defeats early refresh, which
-// Source then spaces out until the token really expires. Tokens handed out are
-// shared: do not modify them. A Source is safe for concurrent use.
+// Source then spaces out until the token really expires. Tokens handed out
+// are shared: do not modify them. A Source is safe for concurrent use, and
+// prints (fmt, slog) without its token.
 type Source struct {
 	base Refresher
 	cfg  sourceConfig

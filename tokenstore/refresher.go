@@ -52,7 +52,8 @@ const (
 // to save it again at each later Refresh, before any refresh. Each failed
 // save is logged at Error and passed to RefresherOptions.OnSaveError. Until a
 // save succeeds, other Refreshers and processes reading the store still see
-// the old grant.
+// the old grant, and a refresh of theirs would present the retired refresh
+// token: a failed save needs the operator's attention at once.
 //
 // A Refresher is safe for concurrent use.
 type Refresher struct {
