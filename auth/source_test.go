@@ -70,6 +70,18 @@ func freshTokens(clock func() time.Time, life time.Duration) func(int64) (*oauth
 	}
 }
 
+// downWhen returns a fn that fails with "idp down" while fail is set and
+// otherwise issues "tok-<n>" living an hour on clock.
+func downWhen(fail *atomic.Bool, clock *fakeClock) func(int64) (*oauth2.Token, error) {
+	fresh := freshTokens(clock.Now, time.Hour)
+	return func(n int64) (*oauth2.Token, error) {
+		if fail.Load() {
+			return nil, errors.New("idp down")
+		}
+		return fresh(n)
+	}
+}
+
 // waitIdle waits until no refresh is running.
 func waitIdle(t *testing.T, s *Source) {
 	t.Helper()
@@ -359,12 +371,7 @@ func TestSourceEarlyRefreshDoesNotBlockCallers(t *testing.T) {
 func TestSourceEarlyRefreshFailureKeepsToken(t *testing.T) {
 	clock := newFakeClock()
 	var fail atomic.Bool
-	base := &countingBase{fn: func(n int64) (*oauth2.Token, error) {
-		if fail.Load() {
-			return nil, errors.New("idp down")
-		}
-		return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n), Expiry: clock.Now().Add(time.Hour)}, nil
-	}}
+	base := &countingBase{fn: downWhen(&fail, clock)}
 	s := NewSource(base, &SourceOptions{Clock: clock})
 	first := mustToken(t, s)
 	fail.Store(true)
@@ -574,12 +581,7 @@ func TestSourceReportsEachFailureOnce(t *testing.T) {
 		logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		clock := newFakeClock()
 		var fail atomic.Bool
-		base := &countingBase{fn: func(n int64) (*oauth2.Token, error) {
-			if fail.Load() {
-				return nil, errors.New("idp down")
-			}
-			return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n), Expiry: clock.Now().Add(time.Hour)}, nil
-		}}
+		base := &countingBase{fn: downWhen(&fail, clock)}
 		s := NewSource(base, &SourceOptions{Clock: clock, Logger: logger})
 		mustToken(t, s)
 		fail.Store(true)
