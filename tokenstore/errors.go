@@ -7,8 +7,10 @@ import (
 )
 
 // ErrCorrupt is wrapped by the error a store returns when a stored record
-// cannot be read back: a truncated or altered file, or an envelope that does
-// not decrypt. The error names the key, never the record's contents.
+// cannot be read back: a truncated or altered file, a malformed envelope, or
+// a plain record where an encrypted store expects an envelope (an envelope
+// that does not decrypt is ErrWrongKey). The error names the key, never the
+// record's contents.
 var ErrCorrupt = errors.New("tokenstore: stored record is unreadable")
 
 // ErrSealed is wrapped by the error a store returns when it is read (or
@@ -40,8 +42,8 @@ type sealedError struct {
 }
 
 func (e *sealedError) Error() string {
-	return "tokenstore: record " + quoteKey(e.key) + " is encrypted and this store has no key to open it: " +
-		"open the store with tokenstore.NewEncrypted and its key (or Delete the record to replace it)"
+	return "tokenstore: record " + quoteKey(e.key) + " is encrypted and was read without the store key: " +
+		"give the program the key it was saved with (or delete the record to replace it)"
 }
 
 func (e *sealedError) Unwrap() error         { return ErrSealed }
