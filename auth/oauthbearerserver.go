@@ -22,8 +22,11 @@ import (
 // {"status":"invalid_token"}, waits for the client's "\x01", then fails with
 // an error that wraps verify's. One server serves one exchange.
 //
-// go-sasl has its own OAUTHBEARER server, but it panics on an empty reply to
-// its error challenge; this one does not.
+// go-sasl has its own OAUTHBEARER server, but it indexes the reply to its
+// error challenge before checking its length, so an empty reply panics (the
+// check came with emersion/go-sasl#17 and is unchanged in the version
+// go.mod names; TestUpstreamGoSASLOAuthBearerServerPanics fails once it is
+// fixed). This one does not panic, and checks the grammar strictly.
 func NewOAuthBearerServer(verify func(username, token string) error) sasl.Server {
 	return newBearerServer(OAUTHBEARER, verify)
 }

@@ -51,12 +51,15 @@ var (
 // refresh, callers get the error and further attempts are spaced with
 // exponential backoff and jitter. A token with a zero Expiry never expires.
 //
-// Each refresh tells the base which token it replaces (the one due, or the
-// one a server refused), so a base that reads a shared store can tell a
-// token another process already renewed from the stale one. A base that
-// hands back the stale token anyway defeats early refresh, which Source
-// then spaces out until the token really expires. Tokens handed out are
-// shared: do not modify them. A Source is safe for concurrent use.
+// The margin lives here only: a base returns any token that is valid now
+// and is not the one it replaces, and Source decides when to renew. Each
+// refresh names that token to the base (the one due, or the one a server
+// refused), so a base that reads a shared store (tokenstore.Refresher) can
+// tell a token another process already renewed from the stale one. A base
+// that hands back the stale token anyway defeats early refresh, which
+// Source then spaces out until the token really expires. Tokens handed out
+// are shared: do not modify them. A Source is safe for concurrent use, and
+// prints (fmt, slog) without its token.
 type Source struct {
 	base Refresher
 	cfg  sourceConfig
@@ -100,9 +103,10 @@ func (c *cachedToken) due(now time.Time) bool {
 // refreshFlight is one call to the base source; callers that need its
 // result wait for done.
 type refreshFlight struct {
-	done chan struct{}
-	tok  *oauth2.Token // set before done closes, on success
-	err  error         // set before done closes, on failure
+	done    chan struct{}
+	waiters int           // callers waiting for the result; guarded by Source.mu
+	tok     *oauth2.Token // set before done closes, on success
+	err     error         // set before done closes, on failure
 }
 
 // SourceStats counts a Source's calls to its base, by outcome.
@@ -185,11 +189,15 @@ func (s *Source) wait(ctx context.Context) (*oauth2.Token, error) {
 		}
 		f = s.startLocked(ctx)
 	}
+	f.waiters++
 	s.mu.Unlock()
 	select {
 	case <-f.done:
 		return f.tok, f.err
 	case <-ctx.Done():
+		s.mu.Lock()
+		f.waiters--
+		s.mu.Unlock()
 		return nil, fmt.Errorf("auth: gave up waiting for a token refresh: %w", ctx.Err())
 	}
 }
@@ -250,8 +258,13 @@ func (s *Source) finish(f *refreshFlight, r fetched) {
 		s.failures++
 		delay = failureBackoff.Delay(s.failures)
 		s.retryAt = now.Add(delay)
-		err = fmt.Errorf("auth: token refresh failed (%d in a row, next attempt in %v): %w",
-			s.failures, delay.Round(time.Millisecond), err)
+		// The error states the failure; it promises no next attempt, which
+		// comes only if someone asks again.
+		if s.failures == 1 {
+			err = fmt.Errorf("auth: token refresh failed: %w", err)
+		} else {
+			err = fmt.Errorf("auth: token refresh failed (%d in a row): %w", s.failures, err)
+		}
 		s.lastErr = err
 		if prev != nil && prev.valid(now) && !prev.refreshAt.IsZero() && prev.refreshAt.Before(s.retryAt) {
 			// Keep the valid token; try again early once the backoff ends.
@@ -277,13 +290,19 @@ func (s *Source) finish(f *refreshFlight, r fetched) {
 	s.flight = nil
 	s.busy.Store(false)
 	stale := s.stale
+	seen := f.waiters > 0
 	s.mu.Unlock()
 
 	// Log before waking the waiters, so the log shows the refresh before
-	// anything they do with its result; the hooks run after.
-	if err != nil {
-		s.cfg.log.Warn("auth: token refresh failed", slog.Any("error", err), slog.Duration("retry_in", delay))
-	} else {
+	// anything they do with its result; the hooks run after. A failure
+	// the waiters receive is theirs to report; one that no caller sees (a
+	// background refresh) is logged once here.
+	switch {
+	case err != nil && seen:
+		s.cfg.log.Debug("auth: token refresh failed", slog.Any("error", err), slog.Duration("backoff", delay))
+	case err != nil:
+		s.cfg.log.Warn("auth: background token refresh failed", slog.Any("error", err), slog.Duration("backoff", delay))
+	default:
 		s.cfg.log.Debug("auth: token refreshed", slog.Time("expiry", r.tok.Expiry),
 			slog.Time("refresh_at", next.refreshAt), slog.Int("stale_in_a_row", stale))
 	}
@@ -355,8 +374,9 @@ type SourceOptions struct {
 	// Clock tells the time; it must agree with the clock that set the
 	// tokens' Expiry. nil: retry.System.
 	Clock retry.Clock
-	// Logger gets refreshes (Debug) and failures (Warn), never a token;
-	// nil discards.
+	// Logger gets refreshes and the failures callers receive (Debug), and
+	// the failures of background refreshes that no caller sees (Warn),
+	// never a token; nil discards.
 	Logger *slog.Logger
 	// OnRefresh is called after each successful refresh with the new
 	// token's expiry (zero: none), from the refreshing goroutine; it must

@@ -70,6 +70,18 @@ func freshTokens(clock func() time.Time, life time.Duration) func(int64) (*oauth
 	}
 }
 
+// downWhen returns a fn that fails with "idp down" while fail is set and
+// otherwise issues "tok-<n>" living an hour on clock.
+func downWhen(fail *atomic.Bool, clock *fakeClock) func(int64) (*oauth2.Token, error) {
+	fresh := freshTokens(clock.Now, time.Hour)
+	return func(n int64) (*oauth2.Token, error) {
+		if fail.Load() {
+			return nil, errors.New("idp down")
+		}
+		return fresh(n)
+	}
+}
+
 // waitIdle waits until no refresh is running.
 func waitIdle(t *testing.T, s *Source) {
 	t.Helper()
@@ -359,12 +371,7 @@ func TestSourceEarlyRefreshDoesNotBlockCallers(t *testing.T) {
 func TestSourceEarlyRefreshFailureKeepsToken(t *testing.T) {
 	clock := newFakeClock()
 	var fail atomic.Bool
-	base := &countingBase{fn: func(n int64) (*oauth2.Token, error) {
-		if fail.Load() {
-			return nil, errors.New("idp down")
-		}
-		return &oauth2.Token{AccessToken: fmt.Sprintf("tok-%d", n), Expiry: clock.Now().Add(time.Hour)}, nil
-	}}
+	base := &countingBase{fn: downWhen(&fail, clock)}
 	s := NewSource(base, &SourceOptions{Clock: clock})
 	first := mustToken(t, s)
 	fail.Store(true)
@@ -537,4 +544,56 @@ func TestSourceWarmTokenDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, func() { s.Token(ctx) }); n != 0 {
 		t.Errorf("warm Token allocates %v times per call, want 0", n)
 	}
+}
+
+// TestSourceReportsEachFailureOnce: a failure a caller receives is its
+// error, not also a WARN line, and promises no attempt that may never come;
+// a failed background refresh, which no caller sees, is logged once at WARN.
+func TestSourceReportsEachFailureOnce(t *testing.T) {
+	t.Run("caller receives it", func(t *testing.T) {
+		var buf bytes.Buffer
+		var mu sync.Mutex
+		logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		clock := newFakeClock()
+		base := &countingBase{fn: func(int64) (*oauth2.Token, error) { return nil, errors.New("invalid_client") }}
+		s := NewSource(base, &SourceOptions{Clock: clock, Logger: logger})
+		_, err := s.Token(context.Background())
+		if err == nil {
+			t.Fatal("a failed refresh gave no error")
+		}
+		if msg := err.Error(); strings.Contains(msg, "next attempt") || strings.Contains(msg, "in a row") {
+			t.Errorf("the first failure's error %q promises an attempt or counts one failure", msg)
+		}
+		clock.Advance(failureBackoff.Max)
+		_, err = s.Token(context.Background())
+		if err == nil || !strings.Contains(err.Error(), "2 in a row") || strings.Contains(err.Error(), "next attempt") {
+			t.Errorf("the second failure's error %v, want it to say 2 in a row and no next attempt", err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if strings.Contains(buf.String(), "level=WARN") {
+			t.Errorf("a failure the caller received was logged at WARN too:\n%s", buf.String())
+		}
+	})
+	t.Run("background refresh", func(t *testing.T) {
+		var buf bytes.Buffer
+		var mu sync.Mutex
+		logger := slog.New(slog.NewTextHandler(&lockedWriter{w: &buf, mu: &mu}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		clock := newFakeClock()
+		var fail atomic.Bool
+		base := &countingBase{fn: downWhen(&fail, clock)}
+		s := NewSource(base, &SourceOptions{Clock: clock, Logger: logger})
+		mustToken(t, s)
+		fail.Store(true)
+		clock.Advance(55 * time.Minute) // inside the margin: refreshed in the background
+		for range 5 {
+			mustToken(t, s)
+			waitIdle(t, s)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if n := strings.Count(buf.String(), "level=WARN"); n != 1 || !strings.Contains(buf.String(), "idp down") {
+			t.Errorf("%d WARN lines for one failed background refresh, want 1 naming the failure:\n%s", n, buf.String())
+		}
+	})
 }

@@ -28,11 +28,6 @@ type Key struct {
 // NewEncryptedKeys.
 const DefaultKeyID = "default"
 
-// ErrWrongKey is wrapped by the error Load returns when a record does not
-// open with the configured keys: it was sealed with another key, under
-// another store key, or altered.
-var ErrWrongKey = errors.New("tokenstore: record does not decrypt with the configured keys")
-
 // Envelope format. A sealed record is stored in the wrapped store as a Record
 // whose Token.TokenType is envelopeTokenType and whose Token.AccessToken is
 //
@@ -128,9 +123,15 @@ func additionalData(keyID, storeKey string) []byte {
 }
 
 // Load opens the record stored under key. A record that does not open gives
-// an error wrapping ErrWrongKey, or ErrCorrupt when the envelope is malformed.
+// an error wrapping ErrWrongKey, or ErrCorrupt when the envelope is malformed
+// or the record is not encrypted.
 func (e *encrypted) Load(ctx context.Context, key string) (*Record, error) {
 	outer, err := e.inner.Load(ctx, key)
+	// The stores of this package refuse to hand an envelope out as a
+	// record; the envelope travels in their error.
+	if se := (*sealedError)(nil); errors.As(err, &se) {
+		outer, err = se.sealed, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -138,7 +139,7 @@ func (e *encrypted) Load(ctx context.Context, key string) (*Record, error) {
 }
 
 func (e *encrypted) open(key string, outer *Record) (*Record, error) {
-	if outer.Token == nil || outer.Token.TokenType != envelopeTokenType {
+	if !isSealed(outer) {
 		return nil, &CorruptError{Key: key, Reason: "the record is not encrypted"}
 	}
 	parts := strings.Split(outer.Token.AccessToken, ".")
@@ -148,7 +149,7 @@ func (e *encrypted) open(key string, outer *Record) (*Record, error) {
 	keyID := parts[1]
 	aead, ok := e.keys[keyID]
 	if !ok {
-		return nil, fmt.Errorf("tokenstore: record %s was sealed with key id %q, which is not configured: %w", quoteKey(key), keyID, ErrWrongKey)
+		return nil, &wrongKeyError{msg: fmt.Sprintf("tokenstore: record %s was sealed with key id %q, which is not configured", quoteKey(key), keyID)}
 	}
 	blob, err := base64.RawURLEncoding.DecodeString(parts[2])
 	if err != nil || len(blob) < aead.NonceSize()+aead.Overhead() {
@@ -157,7 +158,7 @@ func (e *encrypted) open(key string, outer *Record) (*Record, error) {
 	nonce, sealed := blob[:aead.NonceSize()], blob[aead.NonceSize():]
 	plain, err := aead.Open(nil, nonce, sealed, additionalData(keyID, key))
 	if err != nil {
-		return nil, fmt.Errorf("tokenstore: record %s does not open with key id %q (wrong key, record moved from another key, or altered): %w", quoteKey(key), keyID, ErrWrongKey)
+		return nil, &wrongKeyError{msg: fmt.Sprintf("tokenstore: record %s does not open with key id %q (wrong key, record moved from another key, or altered)", quoteKey(key), keyID)}
 	}
 	return UnmarshalRecord(key, plain, outer.Version)
 }
@@ -196,4 +197,27 @@ func (e *encrypted) Save(ctx context.Context, key string, rec *Record) error {
 // Delete removes the record stored under key.
 func (e *encrypted) Delete(ctx context.Context, key string) error {
 	return e.inner.Delete(ctx, key)
+}
+
+// isSealed reports whether r is an envelope an encrypted store wrote.
+func isSealed(r *Record) bool {
+	return r != nil && r.Token != nil && r.Token.TokenType == envelopeTokenType
+}
+
+// checkUnsealed returns r, or the error of a store without the key when r
+// is an envelope: the ciphertext is never handed out as a token.
+func checkUnsealed(key string, r *Record) (*Record, error) {
+	if isSealed(r) {
+		return nil, &sealedError{key: key, sealed: r}
+	}
+	return r, nil
+}
+
+// checkOverwrite refuses to replace an encrypted record (stored) with a
+// plain one (rec): a store without the key must not drop the grant.
+func checkOverwrite(key string, stored, rec *Record) error {
+	if isSealed(stored) && !isSealed(rec) {
+		return &sealedError{key: key}
+	}
+	return nil
 }

@@ -2,6 +2,7 @@ package tokenstore_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"strings"
@@ -46,14 +47,31 @@ func TestEncryptedHidesTheRecord(t *testing.T) {
 	}
 
 	// A random nonce: saving the same record twice stores different bytes.
-	inner1, _ := f.Load(ctx, "k")
+	sealed := func() string {
+		t.Helper()
+		data, err := os.ReadFile(recordFiles(t, f.Dir())[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fr struct {
+			Record struct {
+				Token struct {
+					AccessToken string `json:"access_token"`
+				} `json:"token"`
+			} `json:"record"`
+		}
+		if err := json.Unmarshal(data, &fr); err != nil {
+			t.Fatal(err)
+		}
+		return fr.Record.Token.AccessToken
+	}
+	first := sealed()
 	rec := grant("x")
-	rec.Version = inner1.Version
+	rec.Version = 1
 	if err := e.Save(ctx, "k", rec); err != nil {
 		t.Fatal(err)
 	}
-	inner2, _ := f.Load(ctx, "k")
-	if inner1.Token.AccessToken == inner2.Token.AccessToken {
+	if first == "" || sealed() == first {
 		t.Fatal("two seals of one record are identical")
 	}
 }
@@ -61,7 +79,7 @@ func TestEncryptedHidesTheRecord(t *testing.T) {
 // TestEncryptedRecordMovedToAnotherKey copies a sealed record, as stored,
 // from one key to another: it must not open there.
 func TestEncryptedRecordMovedToAnotherKey(t *testing.T) {
-	inner := tokenstore.NewMemory()
+	inner := newMapStore() // hands out the envelope, so it can be copied
 	e := mustEncrypted(t, inner, tokenstore.Key{ID: "k1", Secret: testSecret(1)})
 	ctx := t.Context()
 	if err := e.Save(ctx, "alice", grant("alice")); err != nil {
@@ -156,7 +174,7 @@ func TestEncryptedKeyRotation(t *testing.T) {
 }
 
 func TestEncryptedMalformedEnvelope(t *testing.T) {
-	inner := tokenstore.NewMemory()
+	inner := newMapStore() // raw storage, where the envelope can be altered
 	ctx := t.Context()
 	e := mustEncrypted(t, inner, tokenstore.Key{ID: "k1", Secret: testSecret(1)})
 
@@ -231,31 +249,39 @@ func TestNewEncryptedRejectsBadKeys(t *testing.T) {
 	}
 }
 
+// TestEncryptedPassesLockerThrough: the encrypted store is a Locker exactly
+// when its inner store is, and its lock is the inner store's.
 func TestEncryptedPassesLockerThrough(t *testing.T) {
-	mem, err := tokenstore.NewEncrypted(tokenstore.NewMemory(), testSecret(1))
+	plain, err := tokenstore.NewEncrypted(notLocker{tokenstore.NewMemory()}, testSecret(1))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, ok := mem.(tokenstore.Locker); ok {
-		t.Fatal("an encrypted Memory claims to be a Locker")
+	if _, ok := plain.(tokenstore.Locker); ok {
+		t.Fatal("an encrypted store over a store that is not a Locker claims to be one")
 	}
-	f := newFile(t)
-	enc, err := tokenstore.NewEncrypted(f, testSecret(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, ok := enc.(tokenstore.Locker)
-	if !ok {
-		t.Fatal("an encrypted File is not a Locker")
-	}
-	unlock, err := l.Lock(t.Context(), "k")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer unlock()
-	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
-	defer cancel()
-	if _, err := f.Lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
-		t.Fatalf("the encrypted store's lock is not the File's: %v", err)
+	for name, inner := range map[string]interface {
+		tokenstore.Store
+		tokenstore.Locker
+	}{"File": newFile(t), "Memory": tokenstore.NewMemory()} {
+		t.Run(name, func(t *testing.T) {
+			enc, err := tokenstore.NewEncrypted(inner, testSecret(1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			l, ok := enc.(tokenstore.Locker)
+			if !ok {
+				t.Fatalf("an encrypted %s is not a Locker", name)
+			}
+			unlock, err := l.Lock(t.Context(), "k")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unlock()
+			ctx, cancel := context.WithTimeout(t.Context(), 20*time.Millisecond)
+			defer cancel()
+			if _, err := inner.Lock(ctx, "k"); !errors.Is(err, context.DeadlineExceeded) {
+				t.Fatalf("the encrypted store's lock is not the %s's: %v", name, err)
+			}
+		})
 	}
 }

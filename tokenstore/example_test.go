@@ -34,15 +34,16 @@ func ExampleNewFile() {
 		log.Fatal(err)
 	}
 
-	// The Refresher then keeps it fresh, saving each rotated refresh token
-	// before it hands out the access token that came with it.
+	// The Refresher renews it, saving each rotated refresh token before it
+	// hands out the access token that came with it. An auth.Source over it
+	// (auth.NewSource(tokens, nil)) caches the token for the transports.
 	refresh := func(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
 		// A real program calls the token endpoint with rec.Token.RefreshToken,
 		// for example through oauth2.Config.TokenSource.
 		return &oauth2.Token{AccessToken: "new-access", RefreshToken: "rotated", Expiry: time.Now().Add(time.Hour)}, nil
 	}
 	tokens := tokenstore.NewRefresher(store, "alice", refresh, nil)
-	tok, err := tokens.TokenContext(ctx)
+	tok, err := tokens.Refresh(ctx, nil) // nil: no token is known to be stale
 	if err != nil {
 		log.Fatal(err)
 	}

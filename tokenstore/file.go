@@ -32,7 +32,10 @@ import (
 // The folder holds, per key, the record (<hash>.json) and two lock files
 // (<hash>.lock for Lock, <hash>.save.lock for Save and Delete); lock files
 // stay after Delete, since removing a lock file that another process may be
-// waiting on would break the lock.
+// waiting on would break the lock. Delete replaces the record file with a
+// tombstone that keeps only the key and its last version, so that a key's
+// versions never repeat: a writer holding a version read before the Delete
+// gets ErrConflict rather than overwrite the grant saved since.
 type File struct {
 	dir string
 
@@ -73,10 +76,13 @@ type fileRecord struct {
 	Format int `json:"format"`
 	// Key is the store key; base64 when KeyEncoding says so (a key that is
 	// not UTF-8 would not survive JSON).
-	Key         string     `json:"key"`
-	KeyEncoding string     `json:"key_encoding,omitempty"`
-	Version     int64      `json:"version"`
-	Record      recordJSON `json:"record"`
+	Key         string `json:"key"`
+	KeyEncoding string `json:"key_encoding,omitempty"`
+	Version     int64  `json:"version"`
+	// Deleted marks a tombstone: the key's record was deleted at Version,
+	// and Record is empty.
+	Deleted bool       `json:"deleted,omitempty"`
+	Record  recordJSON `json:"record"`
 }
 
 // NewFile returns a File storing records in dir. It creates dir with
@@ -113,7 +119,8 @@ func baseName(key string) string {
 }
 
 // Load returns the record stored under key, ErrNotFound, or an error
-// wrapping ErrCorrupt (a *CorruptError) when the file cannot be read back.
+// wrapping ErrCorrupt (a *CorruptError) when the file cannot be read back;
+// a record an encrypted store sealed gives an error wrapping ErrSealed.
 func (f *File) Load(ctx context.Context, key string) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -122,14 +129,15 @@ func (f *File) Load(ctx context.Context, key string) (*Record, error) {
 	if err != nil {
 		return nil, err
 	}
-	if fr == nil {
+	if fr == nil || fr.Deleted {
 		return nil, fmt.Errorf("tokenstore: load %s: %w", quoteKey(key), ErrNotFound)
 	}
-	return fr.Record.record(fr.Version), nil
+	return checkUnsealed(key, fr.Record.record(fr.Version))
 }
 
-// read returns the parsed record file of key, or nil when there is none. Its
-// errors are complete (a *CorruptError, or an I/O error naming the key).
+// read returns the parsed record file of key (a tombstone included), or nil
+// when there is none. Its errors are complete (a *CorruptError, or an I/O
+// error naming the key).
 func (f *File) read(key string) (*fileRecord, error) {
 	path := filepath.Join(f.dir, baseName(key)+recordSuffix)
 	fh, err := os.Open(path)
@@ -191,8 +199,9 @@ func jsonProblem(err error) error {
 }
 
 // Save writes rec under key if the stored version is rec.Version, and sets
-// rec.Version to the new version; it returns ErrConflict otherwise. A failed
-// save leaves the previous record as it was.
+// rec.Version to the new version; it returns ErrConflict otherwise, and
+// ErrSealed rather than replace an encrypted record with a plain one. A
+// failed save leaves the previous record as it was.
 func (f *File) Save(ctx context.Context, key string, rec *Record) error {
 	if rec == nil {
 		return errNilRecord
@@ -207,27 +216,40 @@ func (f *File) Save(ctx context.Context, key string, rec *Record) error {
 	if err != nil {
 		return err
 	}
-	var stored int64
+	var stored, last int64 // the version a writer must hold; the last one given
 	if cur != nil {
-		stored = cur.Version
+		last = cur.Version
+		if !cur.Deleted {
+			stored = cur.Version
+		}
 	}
 	if stored != rec.Version {
 		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), ErrConflict)
 	}
-	fr := fileRecord{Format: fileFormat, Key: key, Version: stored + 1, Record: toRecordJSON(rec)}
-	if !utf8.ValidString(key) {
-		fr.Key, fr.KeyEncoding = base64.StdEncoding.EncodeToString([]byte(key)), keyEncodingBase64
+	if cur != nil && !cur.Deleted {
+		if err := checkOverwrite(key, cur.Record.record(cur.Version), rec); err != nil {
+			return err
+		}
 	}
-	data, err := json.Marshal(&fr)
-	if err != nil {
-		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), err)
-	}
-	f.removeTemps(key)
-	if err := f.replace(key, data); err != nil {
+	fr := fileRecord{Format: fileFormat, Key: key, Version: last + 1, Record: toRecordJSON(rec)}
+	if err := f.write(key, &fr); err != nil {
 		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), err)
 	}
 	rec.Version = fr.Version
 	return nil
+}
+
+// write replaces key's record file with fr. The caller holds the save lock.
+func (f *File) write(key string, fr *fileRecord) error {
+	if !utf8.ValidString(key) {
+		fr.Key, fr.KeyEncoding = base64.StdEncoding.EncodeToString([]byte(key)), keyEncodingBase64
+	}
+	data, err := json.Marshal(fr)
+	if err != nil {
+		return err
+	}
+	f.removeTemps(key)
+	return f.replace(key, data)
 }
 
 // replace writes data to a temporary file, flushes it, renames it over the
@@ -278,23 +300,31 @@ func (f *File) removeTemps(key string) {
 	}
 }
 
-// Delete removes the record stored under key, or returns ErrNotFound. It
-// removes a corrupt record too, which is how an application recovers from one.
+// Delete removes the record stored under key, or returns ErrNotFound,
+// leaving a tombstone with the key's last version (see File). It removes a
+// corrupt record too, which is how an application recovers from one; since
+// a corrupt record's version cannot be read, its tombstone takes a version
+// above any that counting saves reaches (the time in nanoseconds).
 func (f *File) Delete(ctx context.Context, key string) error {
 	unlock, err := f.lockSave(ctx, key)
 	if err != nil {
 		return fmt.Errorf("tokenstore: delete %s: %w", quoteKey(key), err)
 	}
 	defer unlock()
-	f.removeTemps(key)
-	err = os.Remove(filepath.Join(f.dir, baseName(key)+recordSuffix))
-	if errors.Is(err, fs.ErrNotExist) {
+	cur, err := f.read(key)
+	var version int64
+	switch {
+	case errors.As(err, new(*CorruptError)):
+		version = max(time.Now().UnixNano(), 1)
+	case err != nil:
+		return err
+	case cur == nil || cur.Deleted:
 		return fmt.Errorf("tokenstore: delete %s: %w", quoteKey(key), ErrNotFound)
+	default:
+		version = cur.Version
 	}
-	if err == nil {
-		err = syncDir(f.dir)
-	}
-	if err != nil {
+	tomb := fileRecord{Format: fileFormat, Key: key, Version: version, Deleted: true}
+	if err := f.write(key, &tomb); err != nil {
 		return fmt.Errorf("tokenstore: delete %s: %w", quoteKey(key), err)
 	}
 	return nil

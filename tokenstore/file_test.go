@@ -212,12 +212,19 @@ func TestFileCorruptRecord(t *testing.T) {
 				t.Fatal("Save changed a corrupt record file")
 			}
 
-			// Delete clears it, and the key is usable again.
+			// Delete clears it, and the key is usable again, at a version
+			// that a writer holding the version saved before cannot name.
 			if err := f.Delete(ctx, key); err != nil {
 				t.Fatalf("Delete of a corrupt record: %v", err)
 			}
-			if err := f.Save(ctx, key, grant("z")); err != nil {
+			fresh := grant("z")
+			if err := f.Save(ctx, key, fresh); err != nil {
 				t.Fatalf("Save after deleting a corrupt record: %v", err)
+			}
+			stale := grant("stale")
+			stale.Version = 1 // what the first save gave
+			if err := f.Save(ctx, key, stale); !errors.Is(err, tokenstore.ErrConflict) || fresh.Version <= 1 {
+				t.Fatalf("a writer holding version 1 over the grant saved after the Delete (version %d): %v, want ErrConflict", fresh.Version, err)
 			}
 		})
 	}

@@ -11,19 +11,24 @@ import (
 // that need no persistence. It copies records on the way in and out, so a
 // caller never changes a stored record by changing its own copy.
 //
-// Memory is not a Locker: it lives in one process, where the Refresher's own
-// mutual exclusion and compare-and-swap suffice.
+// Memory is a Locker within its process, so that Refreshers sharing it
+// refresh a grant once. A key's versions never repeat, even after Delete:
+// Memory remembers the last version of every key it has held.
 type Memory struct {
-	mu      sync.Mutex         // guards records
+	locks keyLocks // Lock's mutexes
+
+	mu      sync.Mutex         // guards records and last
 	records map[string]*Record // by key; Version is the stored version
+	last    map[string]int64   // the last version each key had, deleted ones included
 }
 
 // NewMemory returns an empty in-memory Store.
 func NewMemory() *Memory {
-	return &Memory{records: make(map[string]*Record)}
+	return &Memory{records: make(map[string]*Record), last: make(map[string]int64)}
 }
 
-// Load returns a copy of the record stored under key, or ErrNotFound.
+// Load returns a copy of the record stored under key, or ErrNotFound; a
+// record an encrypted store sealed gives an error wrapping ErrSealed.
 func (m *Memory) Load(ctx context.Context, key string) (*Record, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -34,11 +39,13 @@ func (m *Memory) Load(ctx context.Context, key string) (*Record, error) {
 	if !ok {
 		return nil, fmt.Errorf("tokenstore: load %s: %w", quoteKey(key), ErrNotFound)
 	}
-	return cloneRecord(r), nil
+	return checkUnsealed(key, cloneRecord(r))
 }
 
-// Save stores a copy of rec under key if the stored version is rec.Version,
-// and sets rec.Version to the new version; it returns ErrConflict otherwise.
+// Save stores a copy of rec under key if the stored version is rec.Version
+// (0: nothing stored), and sets rec.Version to the new version; it returns
+// ErrConflict otherwise, and ErrSealed rather than replace an encrypted
+// record with a plain one.
 func (m *Memory) Save(ctx context.Context, key string, rec *Record) error {
 	if rec == nil {
 		return errNilRecord
@@ -49,15 +56,20 @@ func (m *Memory) Save(ctx context.Context, key string, rec *Record) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var stored int64
-	if r, ok := m.records[key]; ok {
-		stored = r.Version
+	cur, ok := m.records[key]
+	if ok {
+		stored = cur.Version
 	}
 	if stored != rec.Version {
 		return fmt.Errorf("tokenstore: save %s: %w", quoteKey(key), ErrConflict)
 	}
+	if err := checkOverwrite(key, cur, rec); err != nil {
+		return err
+	}
 	c := cloneRecord(rec)
-	c.Version = stored + 1
+	c.Version = m.last[key] + 1
 	m.records[key] = c
+	m.last[key] = c.Version
 	rec.Version = c.Version
 	return nil
 }
@@ -74,6 +86,18 @@ func (m *Memory) Delete(ctx context.Context, key string) error {
 	}
 	delete(m.records, key)
 	return nil
+}
+
+// Lock takes the in-process lock on key, blocking until it is held or ctx
+// is done. It is independent of Save, so the holder may Save while holding
+// it. Calling the returned function more than once does nothing.
+func (m *Memory) Lock(ctx context.Context, key string) (unlock func() error, err error) {
+	release, err := m.locks.lock(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("tokenstore: lock %s: %w", quoteKey(key), err)
+	}
+	var once sync.Once
+	return func() error { once.Do(release); return nil }, nil
 }
 
 // errNilRecord is returned by Save when given no record.

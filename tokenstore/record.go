@@ -88,11 +88,14 @@ func MarshalRecord(rec *Record) ([]byte, error) {
 
 // UnmarshalRecord parses what MarshalRecord wrote and returns the record
 // with the given version. Malformed data gives a *CorruptError naming key;
-// no stored text reaches the error.
+// no stored text reaches the error. A record an encrypted store sealed
+// gives an error wrapping ErrSealed, which the encrypted store over the
+// store reading it opens: a store built on UnmarshalRecord never hands the
+// ciphertext out as a token.
 func UnmarshalRecord(key string, data []byte, version int64) (*Record, error) {
 	var j recordJSON
 	if err := json.Unmarshal(data, &j); err != nil {
 		return nil, &CorruptError{Key: key, Reason: "the stored record is not valid", Err: jsonProblem(err)}
 	}
-	return j.record(version), nil
+	return checkUnsealed(key, j.record(version))
 }

@@ -145,7 +145,7 @@ func refreshingProcess(t *testing.T, dir, logPath string) {
 	}, nil)
 	fmt.Println("ready")
 	io.Copy(io.Discard, os.Stdin)
-	tok, err := r.TokenContext(t.Context())
+	tok, err := r.Refresh(t.Context(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,8 @@ var (
 	ErrConflict = errors.New("tokenstore: record changed since it was read")
 )
 
-// Record is one stored grant.
+// Record is one stored grant. It prints (fmt's verbs, log/slog) with its
+// access and refresh tokens redacted.
 type Record struct {
 	Token     *oauth2.Token
 	Account   string   // the mailbox or user the grant belongs to
@@ -46,9 +47,10 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 }
 
-// Locker is an optional interface of a Store whose records can be locked
-// across every process that shares the store, so that only one of them
-// refreshes a grant at a time.
+// Locker is an optional interface of a Store whose records can be locked,
+// so that only one Refresher refreshes a grant at a time: across every
+// process that shares the store (File, sqlstore), or within the one process
+// that holds it (Memory). Processes sharing a store need it to be a Locker.
 type Locker interface {
 	// Lock blocks until the lock on key is held or ctx is done. The returned
 	// function releases it.

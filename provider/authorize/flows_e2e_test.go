@@ -391,7 +391,7 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 	}
 	r := tokenstore.NewRefresher(rig.store, "entra/alice", refresh, &tokenstore.RefresherOptions{Clock: rig.idp})
 	for i := range 3 {
-		tok, err := r.TokenContext(ctx)
+		tok, err := r.Refresh(ctx, nil)
 		if err != nil {
 			t.Fatalf("refresh %d: %v", i, err)
 		}
@@ -411,7 +411,7 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 
 	// Without rotation the same refresh token comes back and stays stored.
 	rig.idp.SetRotation(false)
-	if _, err := r.TokenContext(ctx); err != nil {
+	if _, err := r.Refresh(ctx, nil); err != nil {
 		t.Fatal(err)
 	}
 	again, _ := rig.store.Load(ctx, "entra/alice")
@@ -426,7 +426,7 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 		t.Fatal("rotated-away refresh token accepted")
 	}
 	rig.idp.Advance(2 * time.Hour)
-	_, err = r.TokenContext(ctx)
+	_, err = r.Refresh(ctx, nil)
 	var te *oauth.TokenError
 	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
 		t.Fatalf("err = %v, want invalid_grant", err)

@@ -23,7 +23,7 @@ import (
 // app may be confidential (ClientSecret or Certificate) or public (neither).
 // A missing grant gives an error wrapping tokenstore.ErrNotFound. Unless
 // cfg.Lazy is set, Delegated gets a valid access token before returning
-// (refreshing only when the stored one is near expiry), so a revoked grant
+// (refreshing only when the stored one has expired), so a revoked grant
 // fails here.
 //
 // A grant that a quiet mailbox never refreshes expires after 90 days

@@ -39,8 +39,8 @@ const (
 )
 
 // strictIdP returns a providertest server with rotation and reuse detection
-// on, the app registered, and a stored grant whose access token expires in a
-// minute (inside every refresh margin).
+// on, the app registered, and a stored grant whose access token has just
+// expired, so that every instance's first token needs a refresh.
 func strictIdP(t *testing.T, store tokenstore.Store) (*providertest.Server, string) {
 	idp := providertest.New()
 	t.Cleanup(idp.Close)
@@ -53,12 +53,11 @@ func strictIdP(t *testing.T, store tokenstore.Store) (*providertest.Server, stri
 			AccessToken:  "expiring-access-token",
 			TokenType:    "Bearer",
 			RefreshToken: rt,
-			Expiry:       time.Now().Add(time.Minute),
+			Expiry:       time.Now().Add(-time.Second),
 		},
-		Account: grantMailbox,
-		Scopes:  strings.Fields(grantScopes),
-		// Saved 59 minutes ago with a one-hour token: one minute left.
-		UpdatedAt: time.Now().Add(-59 * time.Minute),
+		Account:   grantMailbox,
+		Scopes:    strings.Fields(grantScopes),
+		UpdatedAt: time.Now().Add(-time.Hour),
 	}
 	require.NoError(t, store.Save(context.Background(), grantKey, rec))
 	return idp, rt

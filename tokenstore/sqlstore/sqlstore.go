@@ -104,6 +104,12 @@ func New(db *sql.DB, dialect Dialect, opts ...Options) (*Store, error) {
 
 // Migrate creates the tables if they are missing. It is safe to call on
 // every start.
+//
+// Tables made by earlier versions need no change: a deleted key's row now
+// stays as a tombstone (an empty record that keeps the key's last
+// version, so that versions never repeat), which the columns already hold.
+// An earlier version of this package reading a tombstone reports the
+// record as unreadable rather than found.
 func (s *Store) Migrate(ctx context.Context) error {
 	stmts := []string{
 		`CREATE TABLE IF NOT EXISTS ` + s.table + ` (
@@ -137,7 +143,7 @@ func (s *Store) Load(ctx context.Context, key string) (*tokenstore.Record, error
 	)
 	err := s.db.QueryRowContext(ctx, s.q(`SELECT record, version, updated_at FROM `+s.table+` WHERE key = $1`), key).
 		Scan(&data, &version, &updated)
-	if errors.Is(err, sql.ErrNoRows) {
+	if errors.Is(err, sql.ErrNoRows) || err == nil && data == tombstone {
 		return nil, fmt.Errorf("sqlstore: load %q: %w", key, tokenstore.ErrNotFound)
 	}
 	if err != nil {
@@ -172,42 +178,109 @@ func (s *Store) Save(ctx context.Context, key string, rec *tokenstore.Record) er
 	if err != nil {
 		return fmt.Errorf("sqlstore: save %q: %w", key, err)
 	}
-	next := rec.Version + 1
-	var res sql.Result
+	var next int64
 	if rec.Version == 0 {
-		res, err = s.db.ExecContext(ctx, s.q(`INSERT INTO `+s.table+` (key, record, version, updated_at)
-VALUES ($1, $2, $3, $4) ON CONFLICT (key) DO NOTHING`), key, string(data), next, now.UnixMilli())
+		next, err = s.create(ctx, key, string(data), now)
+	} else if err = s.checkOverwrite(ctx, key, rec.Version, data); err != nil {
+		return err
 	} else {
-		res, err = s.db.ExecContext(ctx, s.q(`UPDATE `+s.table+` SET record = $1, version = $2, updated_at = $3
-WHERE key = $4 AND version = $5`), string(data), next, now.UnixMilli(), key, rec.Version)
+		next = rec.Version + 1
+		err = s.exec1(ctx, `UPDATE `+s.table+` SET record = $1, version = $2, updated_at = $3
+WHERE key = $4 AND version = $5 AND record <> ''`, string(data), next, now.UnixMilli(), key, rec.Version)
 	}
-	if err != nil {
-		return fmt.Errorf("sqlstore: save %q: %w", key, err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fmt.Errorf("sqlstore: save %q: %w", key, err)
-	}
-	if n != 1 {
+	if errors.Is(err, errNoRow) {
 		return fmt.Errorf("sqlstore: save %q at version %d: %w", key, rec.Version, tokenstore.ErrConflict)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
 	}
 	rec.Version = next
 	rec.UpdatedAt = updatedAt
 	return nil
 }
 
-// Delete removes the record under key, or returns tokenstore.ErrNotFound.
-func (s *Store) Delete(ctx context.Context, key string) error {
-	res, err := s.db.ExecContext(ctx, s.q(`DELETE FROM `+s.table+` WHERE key = $1`), key)
+// checkOverwrite refuses to replace, with a plain record (data), the
+// encrypted record stored at version: a store without the key must not
+// drop the grant. Versions never repeat, so the record read is the one
+// the update would replace.
+func (s *Store) checkOverwrite(ctx context.Context, key string, version int64, data []byte) error {
+	if _, err := tokenstore.UnmarshalRecord(key, data, version); errors.Is(err, tokenstore.ErrSealed) {
+		return nil // an encrypted store over this one writes its envelope
+	}
+	var stored string
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT record FROM `+s.table+` WHERE key = $1 AND version = $2`), key, version).Scan(&stored)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // the update finds the conflict
+	}
 	if err != nil {
-		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
+	if _, err := tokenstore.UnmarshalRecord(key, []byte(stored), version); errors.Is(err, tokenstore.ErrSealed) {
+		return fmt.Errorf("sqlstore: save %q: %w", key, err)
+	}
+	return nil
+}
+
+// tombstone is the record column of a deleted key's row, which keeps the
+// key's last version.
+const tombstone = ""
+
+// errNoRow: a statement that must change one row changed none.
+var errNoRow = errors.New("no row changed")
+
+// create stores a new record under key, where nothing is stored or a
+// tombstone is, and returns its version: 1, or one more than the
+// tombstone's. It returns errNoRow when a record is stored.
+func (s *Store) create(ctx context.Context, key, data string, now time.Time) (int64, error) {
+	err := s.exec1(ctx, `INSERT INTO `+s.table+` (key, record, version, updated_at)
+VALUES ($1, $2, 1, $3) ON CONFLICT (key) DO NOTHING`, key, data, now.UnixMilli())
+	if !errors.Is(err, errNoRow) {
+		return 1, err
+	}
+	var last int64
+	err = s.db.QueryRowContext(ctx, s.q(`SELECT version FROM `+s.table+` WHERE key = $1 AND record = ''`), key).Scan(&last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, errNoRow // a record, not a tombstone
+	}
+	if err != nil {
+		return 0, err
+	}
+	// Compare-and-swap on the tombstone's version: a concurrent creator
+	// that got there first leaves this one nothing to change.
+	err = s.exec1(ctx, `UPDATE `+s.table+` SET record = $1, version = $2, updated_at = $3
+WHERE key = $4 AND version = $5 AND record = ''`, data, last+1, now.UnixMilli(), key, last)
+	return last + 1, err
+}
+
+// exec1 runs a statement that must change exactly one row, and returns
+// errNoRow when it changed none.
+func (s *Store) exec1(ctx context.Context, query string, args ...any) error {
+	res, err := s.db.ExecContext(ctx, s.q(query), args...)
+	if err != nil {
+		return err
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
+		return err
 	}
-	if n == 0 {
+	if n != 1 {
+		return errNoRow
+	}
+	return nil
+}
+
+// Delete removes the record under key, or returns tokenstore.ErrNotFound.
+// The row stays as a tombstone that keeps the key's last version, so that
+// versions never repeat: a writer holding a version read before the Delete
+// gets ErrConflict rather than overwrite a grant saved since.
+func (s *Store) Delete(ctx context.Context, key string) error {
+	err := s.exec1(ctx, `UPDATE `+s.table+` SET record = '', updated_at = $1 WHERE key = $2 AND record <> ''`,
+		s.now().UTC().UnixMilli(), key)
+	if errors.Is(err, errNoRow) {
 		return fmt.Errorf("sqlstore: delete %q: %w", key, tokenstore.ErrNotFound)
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: delete %q: %w", key, err)
 	}
 	return nil
 }

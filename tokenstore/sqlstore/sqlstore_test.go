@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"database/sql"
 	"errors"
@@ -364,6 +365,45 @@ func TestMigrateIsIdempotent(t *testing.T) {
 			require.NoError(t, s.Migrate(context.Background()))
 			_, err := s.Load(context.Background(), "k")
 			require.NoError(t, err, "a second Migrate keeps the data")
+		})
+	}
+}
+
+// TestPlainStoreRefusesEncryptedRecord: a Store read without the key of the
+// encrypted store that wrote the record fails with ErrSealed instead of
+// handing out the ciphertext, and does not overwrite the encrypted grant
+// with a plain one unless it is deleted first.
+func TestPlainStoreRefusesEncryptedRecord(t *testing.T) {
+	ctx := context.Background()
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			plain := newStore(t, b, b.open(t), uniqueTable())
+			enc, err := tokenstore.NewEncrypted(plain, bytes.Repeat([]byte{7}, 32))
+			require.NoError(t, err)
+			sealed := record("at-secret", "rt-secret")
+			require.NoError(t, enc.Save(ctx, "k", sealed))
+
+			_, err = plain.Load(ctx, "k")
+			require.ErrorIs(t, err, tokenstore.ErrSealed)
+			require.NotErrorIs(t, err, tokenstore.ErrCorrupt)
+			var coded interface{ DiagnosisCode() string }
+			require.ErrorAs(t, err, &coded)
+			require.Equal(t, "store: encrypted without key", coded.DiagnosisCode())
+
+			over := record("at-plain", "rt-plain")
+			over.Version = sealed.Version
+			require.ErrorIs(t, plain.Save(ctx, "k", over), tokenstore.ErrSealed)
+			got, err := enc.Load(ctx, "k")
+			require.NoError(t, err)
+			require.Equal(t, "rt-secret", got.Token.RefreshToken, "the encrypted grant must survive")
+
+			// The encrypted store saves over its own record; Delete is the
+			// explicit way to replace it with a plain one.
+			got.Token.RefreshToken = "rt-secret-2"
+			require.NoError(t, enc.Save(ctx, "k", got))
+			require.NoError(t, plain.Delete(ctx, "k"))
+			over.Version = 0
+			require.NoError(t, plain.Save(ctx, "k", over))
 		})
 	}
 }

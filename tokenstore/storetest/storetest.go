@@ -1,7 +1,8 @@
 // Package storetest checks that a tokenstore.Store keeps the contract every
 // store promises: records round-trip, versions compare and swap so that
-// exactly one of many concurrent writers wins, missing records give
-// ErrNotFound, and a Locker's locks exclude each other.
+// exactly one of many concurrent writers wins, a key's versions never
+// repeat (not even after Delete), missing records give ErrNotFound, and a
+// Locker's locks exclude each other.
 //
 // A store implementation runs it from its own tests:
 //
@@ -49,6 +50,7 @@ func Run(t *testing.T, newStore func(t *testing.T) tokenstore.Store) {
 	t.Run("NotFound", func(t *testing.T) { testNotFound(t, newStore(t)) })
 	t.Run("Delete", func(t *testing.T) { testDelete(t, newStore(t)) })
 	t.Run("VersionConflict", func(t *testing.T) { testConflict(t, newStore(t)) })
+	t.Run("VersionsNeverRepeat", func(t *testing.T) { testVersionsNeverRepeat(t, newStore(t)) })
 	t.Run("ConcurrentWriters", func(t *testing.T) { testConcurrentWriters(t, newStore(t)) })
 	t.Run("UnusualKeys", func(t *testing.T) { testUnusualKeys(t, newStore(t)) })
 	t.Run("RefresherRefreshesOnce", func(t *testing.T) { testRefreshOnce(t, newStore(t)) })
@@ -269,6 +271,47 @@ func testConflict(t *testing.T, s tokenstore.Store) {
 	}
 }
 
+// testVersionsNeverRepeat: a key's versions never come back, even after
+// Delete, so a writer still holding a version it read before a Delete gets
+// ErrConflict instead of overwriting the grant saved since.
+func testVersionsNeverRepeat(t *testing.T, s tokenstore.Store) {
+	ctx := testContext(t)
+	var held []int64 // every version some slow writer may still hold
+	given := map[int64]bool{}
+	saved := func(rec *tokenstore.Record) {
+		t.Helper()
+		mustSave(t, s, "k", rec)
+		if given[rec.Version] {
+			t.Fatalf("version %d given a second time (versions so far: %v)", rec.Version, held)
+		}
+		given[rec.Version] = true
+		held = append(held, rec.Version)
+	}
+	first := sample("first")
+	saved(first)
+	next := sample("second")
+	next.Version = first.Version
+	saved(next)
+	for cycle := range 3 {
+		if err := s.Delete(ctx, "k"); err != nil {
+			t.Fatalf("cycle %d: Delete: %v", cycle, err)
+		}
+		fresh := sample(fmt.Sprintf("after-delete-%d", cycle)) // a new authorization: version 0
+		saved(fresh)
+		for _, v := range held[:len(held)-1] {
+			stale := sample("stale")
+			stale.Version = v
+			if err := s.Save(ctx, "k", stale); !errors.Is(err, tokenstore.ErrConflict) {
+				t.Fatalf("cycle %d: a writer holding version %d from before the Delete saved over the new grant (version %d): %v",
+					cycle, v, fresh.Version, err)
+			}
+		}
+		if d := sameRecord(mustLoad(t, s, "k"), fresh); d != "" {
+			t.Fatalf("cycle %d: the grant saved after Delete changed: %s", cycle, d)
+		}
+	}
+}
+
 func testConcurrentWriters(t *testing.T, s tokenstore.Store) {
 	ctx := testContext(t)
 	var version int64
@@ -387,7 +430,7 @@ func testRefreshOnce(t *testing.T, s tokenstore.Store) {
 	for i := range refreshers {
 		r := tokenstore.NewRefresher(s, "grant", refresh, nil)
 		wg.Go(func() {
-			tok, err := r.TokenContext(ctx)
+			tok, err := r.Refresh(ctx, nil)
 			if err != nil {
 				t.Errorf("refresher %d: %v", i, err)
 				return
