@@ -7,7 +7,7 @@
 // modernc.org/sqlite) and passes it in.
 //
 //	db, _ := sql.Open("pgx", dsn)
-//	store, _ := sqlstore.New(db, sqlstore.Postgres)
+//	store, _ := sqlstore.New(db, sqlstore.Postgres, nil)
 //	if err := store.Migrate(ctx); err != nil { ... }
 //
 // A Store is a tokenstore.Store with compare-and-swap on a version column

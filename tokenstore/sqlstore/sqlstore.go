@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -51,8 +52,8 @@ type Options struct {
 	// Lease bounds how long a SQLite lock is held by a holder that never
 	// unlocks (it crashed). Zero: DefaultLease. Unused on PostgreSQL.
 	Lease time.Duration
-	// Now is the clock. Zero: time.Now.
-	Now func() time.Time
+	// Clock tells the time for SQLite lock leases; nil: retry.System.
+	Clock retry.Clock
 }
 
 // Store is a tokenstore.Store and tokenstore.Locker on a SQL database. It is
@@ -75,8 +76,9 @@ var (
 // written into SQL text.
 var tableName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,50}$`)
 
-// New returns a Store on db. Call Migrate once before the first use.
-func New(db *sql.DB, dialect Dialect, opts ...Options) (*Store, error) {
+// New returns a Store on db; a nil opts means the defaults. Call Migrate
+// once before the first use.
+func New(db *sql.DB, dialect Dialect, opts *Options) (*Store, error) {
 	if db == nil {
 		return nil, errors.New("sqlstore: nil *sql.DB")
 	}
@@ -84,8 +86,8 @@ func New(db *sql.DB, dialect Dialect, opts ...Options) (*Store, error) {
 		return nil, fmt.Errorf("sqlstore: unknown dialect %v", dialect)
 	}
 	var o Options
-	if len(opts) > 0 {
-		o = opts[0]
+	if opts != nil {
+		o = *opts
 	}
 	if o.Table == "" {
 		o.Table = DefaultTable
@@ -96,10 +98,7 @@ func New(db *sql.DB, dialect Dialect, opts ...Options) (*Store, error) {
 	if o.Lease <= 0 {
 		o.Lease = DefaultLease
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	return &Store{db: db, dialect: dialect, table: o.Table, locks: o.Table + "_locks", lease: o.Lease, now: o.Now}, nil
+	return &Store{db: db, dialect: dialect, table: o.Table, locks: o.Table + "_locks", lease: o.Lease, now: retry.Or(o.Clock).Now}, nil
 }
 
 // Migrate creates the tables if they are missing. It is safe to call on

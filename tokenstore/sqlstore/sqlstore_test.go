@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 	_ "modernc.org/sqlite"
 
+	"github.com/mailoauth/mailoauth/internal/testclock"
 	"github.com/mailoauth/mailoauth/tokenstore"
 	"github.com/mailoauth/mailoauth/tokenstore/sqlstore"
 )
@@ -79,7 +80,7 @@ func newStore(t *testing.T, b backend, db *sql.DB, table string, opts ...sqlstor
 		o = opts[0]
 		o.Table = table
 	}
-	s, err := sqlstore.New(db, b.dialect, o)
+	s, err := sqlstore.New(db, b.dialect, &o)
 	require.NoError(t, err)
 	require.NoError(t, s.Migrate(context.Background()))
 	return s
@@ -257,10 +258,8 @@ func TestSQLiteCrashedHolderIsTakenOverAfterLease(t *testing.T) {
 	b := backends(t)[0]
 	require.Equal(t, sqlstore.SQLite, b.dialect)
 	table := uniqueTable()
-	var now atomic.Int64
-	now.Store(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC).UnixMilli())
-	clock := func() time.Time { return time.UnixMilli(now.Load()) }
-	opts := sqlstore.Options{Lease: time.Minute, Now: clock}
+	clock := testclock.At(time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC))
+	opts := sqlstore.Options{Lease: time.Minute, Clock: clock}
 
 	crashed := newStore(t, b, b.open(t), table, opts)
 	_, err := crashed.Lock(context.Background(), "k") // never unlocked: the holder "crashed"
@@ -272,7 +271,7 @@ func TestSQLiteCrashedHolderIsTakenOverAfterLease(t *testing.T) {
 	cancel()
 	require.Error(t, err, "inside the lease the lock is still held")
 
-	now.Add((61 * time.Second).Milliseconds())
+	clock.Advance(61 * time.Second)
 	unlock, err := other.Lock(context.Background(), "k")
 	require.NoError(t, err, "after the lease the lock is taken over")
 	require.NoError(t, unlock())
@@ -286,7 +285,7 @@ func TestPostgresLockEndsWithItsProcess(t *testing.T) {
 	if table := os.Getenv(crashChildEnv); table != "" {
 		db, err := sql.Open("pgx", os.Getenv(postgresEnv))
 		require.NoError(t, err)
-		s, err := sqlstore.New(db, sqlstore.Postgres, sqlstore.Options{Table: table})
+		s, err := sqlstore.New(db, sqlstore.Postgres, &sqlstore.Options{Table: table})
 		require.NoError(t, err)
 		_, err = s.Lock(context.Background(), "k")
 		require.NoError(t, err)
@@ -335,11 +334,11 @@ func TestNewRefusesBadInput(t *testing.T) {
 	db, err := sql.Open("sqlite", "file::memory:")
 	require.NoError(t, err)
 	defer db.Close()
-	_, err = sqlstore.New(nil, sqlstore.SQLite)
+	_, err = sqlstore.New(nil, sqlstore.SQLite, nil)
 	require.Error(t, err)
-	_, err = sqlstore.New(db, sqlstore.Dialect(42))
+	_, err = sqlstore.New(db, sqlstore.Dialect(42), nil)
 	require.Error(t, err)
-	_, err = sqlstore.New(db, sqlstore.SQLite, sqlstore.Options{Table: "tokens; DROP TABLE x"})
+	_, err = sqlstore.New(db, sqlstore.SQLite, &sqlstore.Options{Table: "tokens; DROP TABLE x"})
 	require.ErrorContains(t, err, "plain identifier")
 }
 

@@ -66,10 +66,6 @@ var fieldSettings = map[string]string{
 // field; Mailbox never, as servers' texts say "the Mailbox".
 var proseFields = regexp.MustCompile(`\b(?:Config\.)?(TLSConfig\.RootCAs and ServerName|TLSConfig\.RootCAs|Cloud\.AuthorityHost|Server\.Host|Server\.Port|Server\.Security|SecretExpiresAt|ClientSecret|ClientJSON|ServiceAccountKey|TenantID|ClientID|BaseURL)\b|((?:[Ss]et |into | or | and )(?:Config\.)?)(Cloud|Certificate)\b`)
 
-// nextAttempt is what a token cache says of its next try; a program that
-// exits on the failure makes none.
-var nextAttempt = regexp.MustCompile(` \(\d+ in a row, next attempt in [^)]*\)`)
-
 // Words returns text, a library's message, diagnosis or problem, with
 // the Go names of configuration fields replaced by the settings of the
 // examples, as a user of an example sets them. err, when not nil, is the
@@ -77,14 +73,13 @@ var nextAttempt = regexp.MustCompile(` \(\d+ in a row, next attempt in [^)]*\)`)
 // IMAP server's.
 func Words(text string, err error) string {
 	proto := serverOf(err)
-	text = proseFields.ReplaceAllStringFunc(text, func(m string) string {
+	return proseFields.ReplaceAllStringFunc(text, func(m string) string {
 		sub := proseFields.FindStringSubmatch(m)
 		if sub[1] != "" {
 			return fieldWords(sub[1], proto)
 		}
 		return sub[2] + fieldWords(sub[3], proto)
 	})
-	return nextAttempt.ReplaceAllString(text, "")
 }
 
 // fieldWords is Words for one Go name.
@@ -193,9 +188,7 @@ func Explained(d *provider.Diagnosis, err error) *provider.Diagnosis {
 
 // ErrorText is err's text as a user of an example reads it: a configuration
 // error (*provider.ConfigError) names the program's setting instead of the
-// Go field, Go names elsewhere are put in the program's terms (Words), and
-// a token cache's note of its next attempt is dropped, since a program
-// that reports the failure stops there.
+// Go field, and Go names elsewhere are put in the program's terms (Words).
 func ErrorText(err error) string {
 	text := err.Error()
 	var ce *provider.ConfigError

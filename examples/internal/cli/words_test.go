@@ -149,12 +149,3 @@ func TestWordsLeavesServerTextAlone(t *testing.T) {
 		t.Errorf("Words changed the server's text to %q", got)
 	}
 }
-
-// TestNoNextAttemptAfterTheLast: the token cache's promise of a next
-// attempt is dropped from what a program prints as it stops.
-func TestNoNextAttemptAfterTheLast(t *testing.T) {
-	err := fmt.Errorf("auth: token refresh failed (1 in a row, next attempt in 636ms): %w", fmt.Errorf("entra: refused"))
-	if got := cli.ErrorText(err); got != "auth: token refresh failed: entra: refused" {
-		t.Errorf("ErrorText = %q", got)
-	}
-}
