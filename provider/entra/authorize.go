@@ -12,10 +12,11 @@ import (
 )
 
 // NewDeviceFlow returns the device-code authorization of cfg's mailbox,
-// ready to run (flow.Authorize) or to adjust first (tests set Sleep). The
-// app registration must allow public client flows when it has no secret or
-// certificate. The grant is saved in store under cfg.Key(), where Delegated
-// finds it.
+// ready to run (flow.Authorize) or to adjust first. The app registration
+// must allow public client flows when it has no secret or certificate; a
+// confidential app authenticates on every request. The grant is saved in
+// store under cfg.Key(), where Delegated finds it. The flow polls at the
+// interval Entra names (5 s), on the wall clock.
 func NewDeviceFlow(cfg Config, store tokenstore.Store) (*authorize.DeviceFlow, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err

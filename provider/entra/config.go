@@ -72,8 +72,9 @@ type Config struct {
 	// at start-up, not at the first message.
 	Lazy bool
 	// Clock tells the time for token expiry, assertions and expiry
-	// warnings, and paces the device flow's polling; nil: retry.System.
-	// Tests give providertest's Server.
+	// warnings; nil: retry.System. Tests give providertest's Server. The
+	// device flow's polls are paced on the wall clock (golang.org/x/oauth2
+	// does the polling).
 	Clock retry.Clock
 }
 

@@ -46,13 +46,14 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		}
 	}
 	refresher := tokenstore.NewRefresher(store, d.key, d.refresh, &tokenstore.RefresherOptions{Logger: cfg.Logger, Clock: cfg.Clock})
-	mb := cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions()))
 	if !cfg.Lazy {
-		if _, err := mb.Tokens.Token(ctx); err != nil {
+		// The refresher keeps the token for the Source's first call; asked
+		// directly, a failure is this call's one report.
+		if _, err := refresher.Refresh(ctx, nil); err != nil {
 			return nil, provider.Annotate(err)
 		}
 	}
-	return mb, nil
+	return cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions())), nil
 }
 
 // delegatedGrant is the refresh side of one delegated Mailbox.
@@ -85,7 +86,7 @@ func (d *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*
 			d.cfg.Mailbox, d.key)
 	}
 	d.watcher.check(ctx)
-	tok, err := d.endpoint.Refresh(ctx, rec.Token.RefreshToken, d.cfg.DelegatedScopes())
+	tok, err := d.endpoint.Refresh(ctx, rec.Token.RefreshToken)
 	if err != nil {
 		return nil, fmt.Errorf("entra: refresh delegated grant for %s: %w", d.cfg.Mailbox, wrapExpired(d.cfg, err))
 	}

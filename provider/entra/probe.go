@@ -66,7 +66,7 @@ func ProbeCredentials(ctx context.Context, cfg Config) (*ProbeResult, error) {
 	case cfg.Certificate != nil:
 		res.Credential = SourceCertificate
 	}
-	_, err = ep.Refresh(ctx, probeRefreshToken, cfg.DelegatedScopes())
+	_, err = ep.Refresh(ctx, probeRefreshToken)
 	if err == nil || isInvalidGrant(err) {
 		res.Accepted = true
 		res.Warning = expiryWarning(cfg)

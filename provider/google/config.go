@@ -46,8 +46,9 @@ type Config struct {
 	// Lazy makes Delegated and ServiceAccount return without getting a
 	// first access token.
 	Lazy bool
-	// Clock tells the time for assertions and token expiry; nil:
-	// retry.System. Tests give providertest's Server.
+	// Clock tells the time for token expiry; nil: retry.System. Tests give
+	// providertest's Server. Service-account assertions are stamped with
+	// the wall clock by golang.org/x/oauth2/jwt.
 	Clock retry.Clock
 }
 

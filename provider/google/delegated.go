@@ -41,6 +41,13 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		}
 	}
 	refresher := tokenstore.NewRefresher(store, g.key, g.refresh, &tokenstore.RefresherOptions{Logger: c.Logger, Clock: c.Clock})
+	if !c.Lazy {
+		// The refresher keeps the token for the Source's first call; asked
+		// directly, a failure is this call's one report.
+		if _, err := refresher.Refresh(ctx, nil); err != nil {
+			return nil, provider.Annotate(err)
+		}
+	}
 	smtp, imap := servers(c.SMTPImplicitTLS)
 	mb := &provider.Mailbox{
 		Address:   c.Mailbox,
@@ -49,11 +56,6 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		Mechanism: auth.XOAUTH2,
 		Tokens:    auth.NewSource(refresher, c.sourceOptions()),
 		Limits:    limits(),
-	}
-	if !c.Lazy {
-		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, provider.Annotate(err)
-		}
 	}
 	return mb, nil
 }
@@ -71,7 +73,7 @@ func (g *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*
 	if rec == nil || rec.Token == nil || rec.Token.RefreshToken == "" {
 		return nil, fmt.Errorf("google: the grant stored for %s under key %q has no refresh token: authorize again (with access_type=offline and prompt=consent, as NewAuthCodeFlow does)", g.cfg.Mailbox, g.key)
 	}
-	tok, err := g.endpoint.Refresh(ctx, rec.Token.RefreshToken, nil)
+	tok, err := g.endpoint.Refresh(ctx, rec.Token.RefreshToken)
 	if err != nil {
 		return nil, fmt.Errorf("google: refresh grant for %s: %w", g.cfg.Mailbox, err)
 	}
