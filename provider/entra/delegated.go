@@ -33,7 +33,7 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "the program passed no token store holding the grant (a programming error)"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {
@@ -69,7 +69,7 @@ type delegatedGrant struct {
 func (d *delegatedGrant) load(ctx context.Context) (*tokenstore.Record, error) {
 	rec, err := d.store.Load(ctx, d.key)
 	if errors.Is(err, tokenstore.ErrNotFound) {
-		return nil, fmt.Errorf("entra: no delegated grant for %s under key %q: authorize the mailbox first (AuthorizeDevice or the authorization-code handlers): %w",
+		return nil, fmt.Errorf("entra: no delegated grant for %s under key %q: authorize the mailbox first (with a device code, or in a browser): %w",
 			d.cfg.Mailbox, d.key, err)
 	}
 	if err != nil {

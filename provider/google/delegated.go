@@ -29,13 +29,13 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "the program passed no token store holding the grant (a programming error)"}
 	}
 	g := &delegatedGrant{cfg: c, key: c.Key(), endpoint: c.tokenEndpoint()}
 	if !c.Lazy {
 		if _, err := store.Load(ctx, g.key); err != nil {
 			if errors.Is(err, tokenstore.ErrNotFound) {
-				return nil, fmt.Errorf("google: no grant for %s under key %q: authorize the mailbox first (NewAuthCodeFlow or AuthorizeLoopback): %w", c.Mailbox, g.key, err)
+				return nil, fmt.Errorf("google: no grant for %s under key %q: authorize the mailbox first, in a browser: %w", c.Mailbox, g.key, err)
 			}
 			return nil, fmt.Errorf("google: load grant for %s: %w", c.Mailbox, err)
 		}
@@ -71,7 +71,7 @@ type delegatedGrant struct {
 // Google's refresh needs no scope: the grant's scopes come back.
 func (g *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
 	if rec == nil || rec.Token == nil || rec.Token.RefreshToken == "" {
-		return nil, fmt.Errorf("google: the grant stored for %s under key %q has no refresh token: authorize again (with access_type=offline and prompt=consent, as NewAuthCodeFlow does)", g.cfg.Mailbox, g.key)
+		return nil, fmt.Errorf("google: the grant stored for %s under key %q has no refresh token: authorize again, asking for offline access (access_type=offline, prompt=consent)", g.cfg.Mailbox, g.key)
 	}
 	tok, err := g.endpoint.Refresh(ctx, rec.Token.RefreshToken)
 	if err != nil {

@@ -106,7 +106,7 @@ func TestParseServiceAccountKeyRefusesBadInput(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		"not json":     {[]byte("-----BEGIN PRIVATE KEY-----"), "not a JSON"},
+		"not json":     {[]byte("-----BEGIN PRIVATE KEY-----"), "is not JSON"},
 		"client file":  {[]byte(`{"installed":{"client_id":"x"}}`), "OAuth client file"},
 		"wrong type":   {with("type", "authorized_user"), "authorized_user"},
 		"no email":     {with("client_email", ""), "client_email"},

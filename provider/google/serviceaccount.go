@@ -59,19 +59,19 @@ type serviceAccountJSON struct {
 func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 	var j serviceAccountJSON
 	if err := json.Unmarshal(keyJSON, &j); err != nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "not a JSON service-account key file"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "the service account's key file is not JSON"}
 	}
 	if len(j.Installed) > 0 || len(j.Web) > 0 {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "this is an OAuth client file, not a service-account key: use Delegated with Config.ClientJSON, or download a key of the service account (IAM > Service accounts > Keys)"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "this is an OAuth client file, not a service account's key file: give it to the program as the OAuth client file (a user then authorizes the mailbox), or download a key of the service account (IAM & Admin > Service accounts > Keys)"}
 	}
 	if j.Type != "" && j.Type != "service_account" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("key file type is %q, want \"service_account\"", truncate(j.Type, 40))}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("key file type is %q, want \"service_account\"", truncate(j.Type, 40))}
 	}
 	if j.ClientEmail == "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "key file has no client_email"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "key file has no client_email"}
 	}
 	if j.PrivateKey == "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "key file has no private_key"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "key file has no private_key"}
 	}
 	signer, err := parsePrivateKey(j.PrivateKey)
 	if err != nil {
@@ -89,7 +89,7 @@ func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 		k.TokenURI = TokenURL
 	}
 	if u, err := url.Parse(k.TokenURI); err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("token_uri %q is not an https URL", truncate(k.TokenURI, 120))}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("token_uri %q is not an https URL", truncate(k.TokenURI, 120))}
 	}
 	return k, nil
 }
@@ -99,7 +99,7 @@ func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 func parsePrivateKey(p string) (crypto.Signer, error) {
 	block, _ := pem.Decode([]byte(p))
 	if block == nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "private_key is not PEM"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "private_key is not PEM"}
 	}
 	var key any
 	var err error
@@ -109,14 +109,14 @@ func parsePrivateKey(p string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("private_key is a PEM %q block, want PRIVATE KEY", truncate(block.Type, 40))}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("private_key is a PEM %q block, want PRIVATE KEY", truncate(block.Type, 40))}
 	}
 	if err != nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "private_key does not parse as PKCS#8 or PKCS#1"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "private_key does not parse as PKCS#8 or PKCS#1"}
 	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("private_key is %T; Google service-account keys are RSA", key)}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("private_key is %T; Google service-account keys are RSA", key)}
 	}
 	return rk, nil
 }
