@@ -71,7 +71,6 @@ func checkTokenAnswer(a *answer, sc scrubber) (expiresIn int64, reason string) {
 		AccessToken string          `json:"access_token"`
 		TokenType   string          `json:"token_type"`
 		ExpiresIn   json.RawMessage `json:"expires_in"`
-		Error       string          `json:"error"`
 	}
 	if err := json.Unmarshal(a.body, &tj); err != nil {
 		return 0, "answer is not a JSON object: " + jsonErrorReason(err)

@@ -379,3 +379,35 @@ func TestClientRefusesToPostElsewhere(t *testing.T) {
 		t.Error("the form was posted to the redirect's target")
 	}
 }
+
+// TestClientTimeoutAndCancellation: the HTTP client's Timeout bounds each
+// request, and the caller's context stops it, for every grant (x/oauth2
+// sends the JWT and device authorization requests without the caller's
+// context).
+func TestClientTimeoutAndCancellation(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	for _, g := range grantCalls {
+		hc := *srv.Client()
+		hc.Timeout = 50 * time.Millisecond
+		c := &Client{ID: "client-1", TokenURL: srv.URL + "/token", HTTPClient: &hc}
+		var ne *NetworkError
+		if err := g.run(context.Background(), c, srv.URL); !errors.As(err, &ne) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with a 50 ms timeout: err = %v, want a NetworkError past its deadline", g.name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		c.HTTPClient = srv.Client()
+		err := g.run(ctx, c, srv.URL)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with a context of 50 ms: err = %v, want it past its deadline", g.name, err)
+		}
+	}
+}

@@ -137,6 +137,9 @@ func (c *Client) DeviceAccessToken(ctx context.Context, da *DeviceAuthorization)
 	if c == nil || c.TokenURL == "" {
 		return nil, fmt.Errorf("oauth: token endpoint URL is empty")
 	}
+	if da == nil || da.DeviceCode == "" {
+		return nil, fmt.Errorf("oauth: device code polling: no device code")
+	}
 	x := c.newExchange(ctx, GrantDeviceCode, c.TokenURL)
 	xda := &oauth2.DeviceAuthResponse{
 		DeviceCode: da.DeviceCode,

@@ -69,14 +69,13 @@ func (c *Client) newExchange(ctx context.Context, grant, endpoint string) *excha
 
 // context returns the caller's context carrying the exchange's http.Client
 // for x/oauth2. The client follows no redirect: a token endpoint that
-// redirects gets a *ResponseError, and the form is not posted again.
+// redirects gets a *ResponseError, and the form is not posted again. The
+// Client's HTTPClient.Timeout is applied by RoundTrip, on the caller's
+// context.
 func (x *exchange) context() context.Context {
 	hc := &http.Client{
 		Transport:     x,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}
-	if x.c.HTTPClient != nil {
-		hc.Timeout = x.c.HTTPClient.Timeout
 	}
 	return context.WithValue(x.ctx, oauth2.HTTPClient, hc)
 }
@@ -111,6 +110,11 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
 	if ctx.Done() == nil {
 		ctx = x.ctx // x/oauth2 builds the device authorization and JWT requests without the caller's context
+	}
+	if x.c.HTTPClient != nil && x.c.HTTPClient.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, x.c.HTTPClient.Timeout)
+		defer cancel() // the answer is read in full before RoundTrip returns
 	}
 	body := form.Encode()
 	out := req.Clone(ctx)
