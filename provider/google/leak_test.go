@@ -86,24 +86,44 @@ func TestNoSecretInWhatATokenEndpointEchoes(t *testing.T) {
 	}
 }
 
-// TestServiceAccountReportsOnce: a service account refused at start-up
-// fails ServiceAccount with one error that promises no retry, and no log
-// line repeats it.
-func TestServiceAccountReportsOnce(t *testing.T) {
-	echo := leaktest.NewEcho(t, leaktest.ErrorJSON)
-	logs := &leaktest.Logs{}
+// TestOneShotCallsReportOnce: a service account or a grant refused at
+// start-up fails ServiceAccount or Delegated with one error that promises
+// no retry, and no log line repeats it.
+func TestOneShotCallsReportOnce(t *testing.T) {
 	keyJSON, _ := serviceAccountKeyFile(t)
-	_, err := google.ServiceAccount(context.Background(), google.Config{ServiceAccountKey: keyJSON, Mailbox: "bob@example.com",
-		BaseURL: echo.URL, HTTPClient: echo.Client(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	if err == nil {
-		t.Fatal("no error")
-	}
-	for _, promise := range []string{"in a row", "next attempt"} {
-		if strings.Contains(err.Error(), promise) {
-			t.Errorf("the error promises a further attempt (%q): %v", promise, err)
-		}
-	}
-	if l := logs.String(); l != "" {
-		t.Errorf("the failure is logged as well as returned:\n%s", l)
+	for name, call := range map[string]func(cfg google.Config) error{
+		"service account": func(cfg google.Config) error {
+			cfg.ServiceAccountKey = keyJSON
+			_, err := google.ServiceAccount(context.Background(), cfg)
+			return err
+		},
+		"delegated first token": func(cfg google.Config) error {
+			cfg.ClientJSON = []byte(`{"installed":{"client_id":"desk.apps.googleusercontent.com"}}`)
+			store := tokenstore.NewMemory()
+			if err := store.Save(context.Background(), cfg.Key(), &tokenstore.Record{Token: &oauth2.Token{
+				AccessToken: "old", RefreshToken: "1//revoked", Expiry: time.Now().Add(-time.Hour)}}); err != nil {
+				return err
+			}
+			_, err := google.Delegated(context.Background(), cfg, store)
+			return err
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			echo := leaktest.NewEcho(t, leaktest.ErrorJSON)
+			logs := &leaktest.Logs{}
+			err := call(google.Config{Mailbox: "bob@example.com", BaseURL: echo.URL, HTTPClient: echo.Client(),
+				Logger: slog.New(slog.NewTextHandler(logs, nil))})
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, promise := range []string{"in a row", "next attempt"} {
+				if strings.Contains(err.Error(), promise) {
+					t.Errorf("the error promises a further attempt (%q): %v", promise, err)
+				}
+			}
+			if l := logs.String(); l != "" {
+				t.Errorf("the failure is logged as well as returned:\n%s", l)
+			}
+		})
 	}
 }
