@@ -55,7 +55,7 @@ func idpRefresh(idp *providertest.Server) func(context.Context, *tokenstore.Reco
 		Clock:      idp,
 	}
 	return func(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
-		return c.Refresh(ctx, rec.Token.RefreshToken, rec.Scopes)
+		return c.Refresh(ctx, rec.Token.RefreshToken)
 	}
 }
 

@@ -72,7 +72,6 @@ import (
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
 	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
-	"github.com/mailoauth/mailoauth/retry"
 	"github.com/mailoauth/mailoauth/smtpx"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -83,15 +82,12 @@ const timeout = 20 * time.Minute
 
 func main() {
 	cli.Main("entra-authorize", func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-		return run(ctx, args, getenv, stdout, stderr, nil) // nil: the real clock
+		return run(ctx, args, getenv, stdout, stderr)
 	})
 }
 
-// run is the whole program; main only adds the process around it. clock
-// spaces the polls of the device code flow; nil is the real clock (tests
-// pass one that moves the test identity provider's clock instead).
-func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer,
-	clock retry.Clock) (err error) {
+// run is the whole program; main only adds the process around it.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) (err error) {
 	c, err := parse(args, getenv, stderr)
 	if err != nil {
 		return err
@@ -124,7 +120,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		if err := cli.CheckCredentials(ctx, cfg); err != nil {
 			return err
 		}
-		if err := authorizeDevice(ctx, cfg, c.store, stdout, clock); err != nil {
+		if err := authorizeDevice(ctx, cfg, c.store, stdout); err != nil {
 			return err
 		}
 		how := "not encrypted: set " + cli.EnvStoreKey + " or -store-key-file to encrypt it"
@@ -165,13 +161,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 }
 
 // authorizeDevice runs the device code flow and saves the grant in store.
-func authorizeDevice(ctx context.Context, cfg entra.Config, store tokenstore.Store, stdout io.Writer,
-	clock retry.Clock) error {
+// The flow polls at the interval Entra names, on the wall clock.
+func authorizeDevice(ctx context.Context, cfg entra.Config, store tokenstore.Store, stdout io.Writer) error {
 	flow, err := entra.NewDeviceFlow(cfg, store)
 	if err != nil {
 		return err
 	}
-	flow.Clock = clock
 	_, err = flow.Authorize(ctx, func(p authorize.DevicePrompt) error {
 		fmt.Fprintf(stdout, "To authorize %s, open %s on any device and enter the code %s\n", cfg.Mailbox, p.VerificationURI, p.UserCode)
 		fmt.Fprintf(stdout, "(sign in as the mailbox's owner or someone with access to it; the code expires in %v).\n", p.ExpiresIn.Round(time.Minute))

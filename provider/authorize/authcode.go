@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/retry"
@@ -103,14 +105,14 @@ func (f *AuthCodeFlow) StartHandler() http.Handler {
 			renderPage(w, http.StatusMethodNotAllowed, page{Title: "Method not allowed"})
 			return
 		}
-		authURL, redirectPath, err := f.checkConfig()
+		_, redirectPath, err := f.checkConfig()
 		if err != nil {
 			f.logger().ErrorContext(r.Context(), "authorization flow misconfigured", "err", err)
 			renderPage(w, http.StatusInternalServerError, page{Title: "Authorization is not configured", Lines: []string{err.Error()}})
 			return
 		}
 		state := newState()
-		pk := NewPKCE()
+		verifier := oauth2.GenerateVerifier()
 		binding := randomString(stateBytes)
 		max := f.MaxPending
 		if max <= 0 {
@@ -118,7 +120,7 @@ func (f *AuthCodeFlow) StartHandler() http.Handler {
 		}
 		f.table().Put(&pendingAuth{
 			state:       state,
-			verifier:    pk.Verifier,
+			verifier:    verifier,
 			browserHash: sha256.Sum256([]byte(binding)),
 			created:     f.now(),
 		}, f.now(), max)
@@ -132,23 +134,10 @@ func (f *AuthCodeFlow) StartHandler() http.Handler {
 			Secure:   strings.HasPrefix(f.RedirectURL, "https://"),
 			SameSite: http.SameSiteLaxMode, // sent on the IdP's top-level redirect back to us
 		})
-		q := authURL.Query()
-		for k, v := range f.Params {
-			q[k] = append([]string(nil), v...)
-		}
-		q.Set("response_type", "code")
-		q.Set("client_id", f.Client.ID)
-		q.Set("redirect_uri", f.RedirectURL)
-		q.Set("scope", strings.Join(f.Scopes, " "))
-		q.Set("state", state)
-		pk.AddTo(q)
-		if f.Account != "" && q.Get("login_hint") == "" {
-			q.Set("login_hint", f.Account)
-		}
-		authURL.RawQuery = q.Encode()
+		to := authCodeURL(f.AuthURL, f.Client.ID, f.RedirectURL, f.Scopes, state, verifier, f.Params, f.Account)
 		w.Header().Set("Cache-Control", "no-store")
 		w.Header().Set("Referrer-Policy", "no-referrer")
-		http.Redirect(w, r, authURL.String(), http.StatusFound)
+		http.Redirect(w, r, to, http.StatusFound)
 	})
 }
 
@@ -305,13 +294,8 @@ func clearBindingCookie(w http.ResponseWriter, state, path string) {
 
 // exchangeAndSave redeems code with the PKCE verifier and saves the grant.
 // AuthCodeFlow and LoopbackFlow share it.
-func exchangeAndSave(ctx context.Context, te *oauth.Client, code, verifier, redirectURL string, store tokenstore.Store, key, account string, scopes []string, now time.Time) (*tokenstore.Record, error) {
-	tok, err := te.Do(ctx, url.Values{
-		"grant_type":    {oauth.GrantAuthorizationCode},
-		"code":          {code},
-		"redirect_uri":  {redirectURL},
-		"code_verifier": {verifier},
-	})
+func exchangeAndSave(ctx context.Context, c *oauth.Client, code, verifier, redirectURL string, store tokenstore.Store, key, account string, scopes []string, now time.Time) (*tokenstore.Record, error) {
+	tok, err := c.Exchange(ctx, code, redirectURL, verifier)
 	if err != nil {
 		return nil, fmt.Errorf("authorize: redeem authorization code: %w", err)
 	}

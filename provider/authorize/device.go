@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/mailoauth/mailoauth/provider"
@@ -14,26 +13,14 @@ import (
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-// Device authorization grant (RFC 8628) numbers.
-const (
-	// DefaultDeviceInterval is the polling interval when the server names none
-	// (RFC 8628 section 3.2).
-	DefaultDeviceInterval = 5 * time.Second
-	// deviceSlowDownStep is added to the interval on slow_down (RFC 8628 3.5).
-	deviceSlowDownStep = 5 * time.Second
-	// defaultDeviceExpiry applies when the server names no expires_in.
-	defaultDeviceExpiry = 15 * time.Minute
-)
-
 // Device-flow error codes (RFC 8628 section 3.5, plus Entra's
-// authorization_declined and Google's access_denied).
+// authorization_declined and bad_verification_code). x/oauth2 polls on
+// through authorization_pending and slow_down; these end the wait.
 const (
-	deviceAuthorizationPending = "authorization_pending"
-	deviceSlowDown             = "slow_down"
-	deviceExpiredToken         = "expired_token"
-	deviceDeclined             = "authorization_declined"
-	deviceAccessDenied         = "access_denied"
-	deviceBadCode              = "bad_verification_code"
+	deviceExpiredToken = "expired_token"
+	deviceDeclined     = "authorization_declined"
+	deviceAccessDenied = "access_denied"
+	deviceBadCode      = "bad_verification_code"
 )
 
 var (
@@ -47,6 +34,12 @@ var (
 // without a browser shows a code, the user enters it on another device, the
 // program polls until the grant arrives and saves it.
 //
+// Polling goes through golang.org/x/oauth2's Config.DeviceAccessToken,
+// which paces it on the wall clock: a poll every interval the server names
+// (5 s when it names none; 1 s at the least, as the interval is in whole
+// seconds), 5 s more after each slow_down, until the device code's
+// expires_in has passed. Clock does not pace the polls.
+//
 // Google does not grant the Gmail scope to this flow; use it with Entra.
 type DeviceFlow struct {
 	DeviceURL    string
@@ -55,7 +48,9 @@ type DeviceFlow struct {
 	Store        tokenstore.Store
 	Key, Account string
 	Logger       *slog.Logger
-	Clock        retry.Clock // nil: retry.System
+	// Clock stamps the saved grant and paces the extra wait a throttled
+	// poll asks for (Retry-After); nil: retry.System.
+	Clock retry.Clock
 }
 
 // DevicePrompt is what the user must see: the code to enter and where.
@@ -72,11 +67,15 @@ type DevicePrompt struct {
 }
 
 // Authorize starts a device authorization, hands the code to prompt and
-// polls the token endpoint at the server's interval (5 s more on
-// slow_down) until the user approves, declines (ErrDeviceDeclined), the code
-// expires (ErrDeviceExpired) or ctx is done. On approval the grant is saved
-// under Key and returned. Throttling and network failures while polling do
-// not end the wait.
+// polls the token endpoint until the user approves, declines
+// (ErrDeviceDeclined), the code expires (ErrDeviceExpired) or ctx is done.
+// On approval the grant is saved under Key and returned. A confidential
+// client authenticates on every request, the start included.
+//
+// Throttling (429, 5xx) and network failures while polling do not end the
+// wait: polling resumes after the next interval, or after the Retry-After
+// the server named if that is longer. Any other refusal, or an answer that
+// is not a token endpoint's, ends it with the typed error.
 func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) error) (*tokenstore.Record, error) {
 	if f.Client == nil || f.Client.ID == "" {
 		return nil, errors.New("authorize: DeviceFlow needs a Client with an ID")
@@ -91,19 +90,12 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 	if err != nil {
 		return nil, fmt.Errorf("authorize: start device authorization: %w", provider.Annotate(err))
 	}
-	expiresIn, interval := defaultDeviceExpiry, DefaultDeviceInterval
-	if da.ExpiresIn > 0 {
-		expiresIn = da.ExpiresIn
-	}
-	if da.Interval > 0 {
-		interval = da.Interval
-	}
 	p := DevicePrompt{
 		UserCode:                da.UserCode,
 		VerificationURI:         da.VerificationURI,
 		VerificationURIComplete: da.VerificationURIComplete,
 		Message:                 da.Message,
-		ExpiresIn:               expiresIn,
+		ExpiresIn:               da.ExpiresIn,
 	}
 	if p.Message == "" {
 		p.Message = fmt.Sprintf("To sign in, open %s in a browser and enter the code %s.", p.VerificationURI, p.UserCode)
@@ -112,19 +104,8 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 		return nil, fmt.Errorf("authorize: device authorization prompt: %w", err)
 	}
 
-	deadline := f.now().Add(expiresIn)
-	var waited time.Duration
-	form := url.Values{"grant_type": {oauth.GrantDeviceCode}, "device_code": {da.DeviceCode}}
 	for {
-		wait := interval
-		if err := f.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("authorize: device authorization: %w", err)
-		}
-		waited += wait
-		if waited >= expiresIn || !f.now().Before(deadline) {
-			return nil, fmt.Errorf("authorize: device authorization: %w (after %s)", ErrDeviceExpired, expiresIn)
-		}
-		tok, err := f.Client.Do(ctx, form)
+		tok, err := f.Client.DeviceAccessToken(ctx, da)
 		if err == nil {
 			rec, err := SaveGrant(ctx, f.Store, f.Key, f.Account, f.Scopes, tok, f.now())
 			if err != nil {
@@ -134,7 +115,7 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 			return rec, nil
 		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("authorize: device authorization: %w", err)
+			return nil, fmt.Errorf("authorize: device authorization: %w", ctx.Err())
 		}
 		var te *oauth.TokenError
 		var ue *oauth.UnavailableError
@@ -142,12 +123,6 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 		switch {
 		case errors.As(err, &te):
 			switch te.Code() {
-			case deviceAuthorizationPending:
-				continue
-			case deviceSlowDown:
-				interval += deviceSlowDownStep
-				f.logger().DebugContext(ctx, "device flow: slow_down", "interval", interval)
-				continue
 			case deviceExpiredToken:
 				return nil, fmt.Errorf("authorize: device authorization: %w: %w", ErrDeviceExpired, err)
 			case deviceDeclined, deviceAccessDenied:
@@ -156,20 +131,22 @@ func (f *DeviceFlow) Authorize(ctx context.Context, prompt func(DevicePrompt) er
 				return nil, fmt.Errorf("authorize: device authorization: the server does not know the device code: %w", err)
 			}
 			return nil, fmt.Errorf("authorize: device authorization: %w", provider.Annotate(err))
+		case !time.Now().Before(da.Expiry):
+			// x/oauth2 stops polling at the expiry, on the wall clock.
+			return nil, fmt.Errorf("authorize: device authorization: %w (after %s)", ErrDeviceExpired, da.ExpiresIn)
 		case errors.As(err, &ue):
 			f.logger().WarnContext(ctx, "device flow: token endpoint unavailable, still waiting", "status", ue.StatusCode, "retry_after", ue.RetryAfter)
-			if ue.RetryAfter > interval {
-				if err := f.sleep(ctx, ue.RetryAfter-interval); err != nil {
+			if extra := ue.RetryAfter - da.Interval; extra > 0 {
+				if err := f.sleep(ctx, extra); err != nil {
 					return nil, fmt.Errorf("authorize: device authorization: %w", err)
 				}
-				waited += ue.RetryAfter - interval
 			}
 			continue
 		case errors.As(err, &ne):
-			f.logger().WarnContext(ctx, "device flow: token endpoint unreachable, still waiting", "err", ne.Err)
+			f.logger().WarnContext(ctx, "device flow: token endpoint unreachable, still waiting", "err", ne)
 			continue
 		}
-		return nil, fmt.Errorf("authorize: device authorization: %w", err)
+		return nil, fmt.Errorf("authorize: device authorization: %w", provider.Annotate(err))
 	}
 }
 

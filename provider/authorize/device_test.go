@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -15,25 +16,32 @@ import (
 	"github.com/mailoauth/mailoauth/provider/oauth"
 )
 
-// deviceAnswer is one scripted answer of the fake token endpoint.
+// deviceAnswer is one scripted answer of the fake token endpoint; drop
+// closes the connection instead of answering.
 type deviceAnswer struct {
-	status int
-	body   string
+	status     int
+	body       string
+	retryAfter string
+	drop       bool
 }
 
 func pending(status int) deviceAnswer {
-	return deviceAnswer{status, `{"error":"authorization_pending"}`}
+	return deviceAnswer{status: status, body: `{"error":"authorization_pending"}`}
 }
 
 // fakeDeviceServer answers the device authorization request with auth and
-// token polls from script, in order; the last answer repeats.
+// token polls from script, in order; the last answer repeats. It records
+// each form and when each poll came.
 type fakeDeviceServer struct {
 	*httptest.Server
 	mu         sync.Mutex
 	auth       string
 	script     []deviceAnswer
 	polls      int
-	deviceForm map[string][]string
+	pollTimes  []time.Time
+	deviceForm url.Values
+	pollForms  []url.Values
+	onPoll     func(n int) // called at the n-th poll (1-based) before it is answered
 }
 
 func newFakeDeviceServer(t *testing.T, auth string, script ...deviceAnswer) *fakeDeviceServer {
@@ -50,15 +58,33 @@ func newFakeDeviceServer(t *testing.T, auth string, script ...deviceAnswer) *fak
 	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
 		_ = r.ParseForm()
 		s.mu.Lock()
-		defer s.mu.Unlock()
 		if r.PostForm.Get("grant_type") != oauth.GrantDeviceCode || r.PostForm.Get("device_code") != "DC" {
+			s.mu.Unlock()
 			w.WriteHeader(400)
 			fmt.Fprint(w, `{"error":"invalid_request"}`)
 			return
 		}
 		a := s.script[min(s.polls, len(s.script)-1)]
 		s.polls++
+		n := s.polls
+		s.pollTimes = append(s.pollTimes, time.Now())
+		s.pollForms = append(s.pollForms, r.PostForm)
+		onPoll := s.onPoll
+		s.mu.Unlock()
+		if onPoll != nil {
+			onPoll(n)
+		}
+		if a.drop {
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err == nil {
+				conn.Close()
+			}
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
+		if a.retryAfter != "" {
+			w.Header().Set("Retry-After", a.retryAfter)
+		}
 		w.WriteHeader(a.status)
 		fmt.Fprint(w, a.body)
 	})
@@ -67,91 +93,109 @@ func newFakeDeviceServer(t *testing.T, auth string, script ...deviceAnswer) *fak
 	return s
 }
 
+func (s *fakeDeviceServer) pollCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.polls
+}
+
+// The answers announce an interval of 1 s, the shortest x/oauth2 polls at.
 const (
-	entraDeviceAuth  = `{"device_code":"DC","user_code":"ABCD-EFGH","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":5,"message":"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD-EFGH to authenticate."}`
-	googleDeviceAuth = `{"device_code":"DC","user_code":"GQVQ-JKEC","verification_url":"https://www.google.com/device","expires_in":"1800","interval":5}`
+	entraDeviceAuth  = `{"device_code":"DC","user_code":"ABCD-EFGH","verification_uri":"https://microsoft.com/devicelogin","expires_in":900,"interval":1,"message":"To sign in, use a web browser to open the page https://microsoft.com/devicelogin and enter the code ABCD-EFGH to authenticate."}`
+	googleDeviceAuth = `{"device_code":"DC","user_code":"GQVQ-JKEC","verification_url":"https://www.google.com/device","expires_in":"1800","interval":1}`
 	deviceOK         = `{"access_token":"AT","token_type":"Bearer","expires_in":3600,"refresh_token":"RT"}`
 )
 
+// sleepRecorder is the flow's Clock: it records the waits asked of it
+// (the extra wait a Retry-After asks for; polls are paced by x/oauth2).
 type sleepRecorder struct {
-	mu     sync.Mutex
-	slept  []time.Duration
-	clock  *testclock.Clock
-	cancel context.CancelFunc // called at the n-th sleep when set
-	n      int
+	mu    sync.Mutex
+	slept []time.Duration
 }
 
-// Now reads the recorder's clock, or testNow without one.
-func (s *sleepRecorder) Now() time.Time {
-	if s.clock != nil {
-		return s.clock.Now()
-	}
-	return testNow
-}
+func (s *sleepRecorder) Now() time.Time { return testNow }
 
 func (s *sleepRecorder) Sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.slept = append(s.slept, d)
-	n := len(s.slept)
 	s.mu.Unlock()
-	if s.clock != nil {
-		s.clock.Advance(d)
-	}
-	if s.cancel != nil && n == s.n {
-		s.cancel()
-	}
 	return ctx.Err()
 }
 
 func (srv *fakeDeviceServer) flow(store *memStore, sl *sleepRecorder) *DeviceFlow {
-	f := &DeviceFlow{
+	return &DeviceFlow{
 		DeviceURL: srv.URL + "/device",
-		Client:    &oauth.Client{TokenURL: srv.URL + "/token", ID: "app-1", Clock: sl},
+		Client:    &oauth.Client{TokenURL: srv.URL + "/token", ID: "app-1", Clock: testclock.At(testNow)},
 		Scopes:    []string{"offline_access", "https://outlook.office.com/IMAP.AccessAsUser.All"},
 		Store:     store, Key: "entra/bob", Account: "bob@example.com",
 		Clock: sl,
 	}
-	return f
 }
 
 func TestDeviceFlowPollsThroughEveryWaitingState(t *testing.T) {
+	t.Parallel()
 	srv := newFakeDeviceServer(t, entraDeviceAuth,
 		pending(400),
 		pending(428), // Google's status for pending
-		deviceAnswer{400, `{"error":"slow_down"}`},
-		pending(400),
-		deviceAnswer{503, `{"error":"temporarily_unavailable"}`},
-		deviceAnswer{200, deviceOK},
+		deviceAnswer{status: 503, body: `{"error":"temporarily_unavailable"}`, retryAfter: "3"},
+		deviceAnswer{drop: true}, // a network failure
+		deviceAnswer{status: 200, body: deviceOK},
 	)
 	store := newMemStore()
 	sl := &sleepRecorder{}
+	f := srv.flow(store, sl)
+	f.Client.Auth = oauth.ClientSecretPost("app-secret-value")
 	var got DevicePrompt
-	rec, err := srv.flow(store, sl).Authorize(context.Background(), func(p DevicePrompt) error { got = p; return nil })
+	rec, err := f.Authorize(context.Background(), func(p DevicePrompt) error { got = p; return nil })
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.UserCode != "ABCD-EFGH" || got.VerificationURI != "https://microsoft.com/devicelogin" || got.ExpiresIn != 15*time.Minute || !strings.Contains(got.Message, "ABCD-EFGH") {
 		t.Errorf("prompt %+v", got)
 	}
-	s := 5 * time.Second
-	want := []time.Duration{s, s, s, 2 * s, 2 * s, 2 * s}
-	if fmt.Sprint(sl.slept) != fmt.Sprint(want) {
-		t.Errorf("slept %v, want %v", sl.slept, want)
+	if srv.polls != 5 {
+		t.Errorf("polls = %d, want 5", srv.polls)
 	}
-	if srv.polls != 6 {
-		t.Errorf("polls = %d", srv.polls)
+	// The 503 asked for 3 s: 2 s more than the interval x/oauth2 waits anyway.
+	if fmt.Sprint(sl.slept) != "[2s]" {
+		t.Errorf("extra waits %v, want [2s]", sl.slept)
 	}
 	stored, _ := store.get("entra/bob")
-	if rec.Token.AccessToken != "AT" || stored.Token.RefreshToken != "RT" || stored.Account != "bob@example.com" || len(stored.Scopes) != 2 {
+	if rec.Token.AccessToken != "AT" || stored.Token.RefreshToken != "RT" || stored.Account != "bob@example.com" || len(stored.Scopes) != 2 ||
+		!stored.Token.Expiry.Equal(testNow.Add(time.Hour)) {
 		t.Errorf("stored %+v", stored)
 	}
-	if srv.deviceForm["client_id"][0] != "app-1" || !strings.Contains(srv.deviceForm["scope"][0], "IMAP.AccessAsUser.All") {
+	if srv.deviceForm.Get("client_id") != "app-1" || !strings.Contains(srv.deviceForm.Get("scope"), "IMAP.AccessAsUser.All") {
 		t.Errorf("device form %v", srv.deviceForm)
+	}
+	// The confidential client authenticates on every request.
+	for i, form := range append([]url.Values{srv.deviceForm}, srv.pollForms...) {
+		if form.Get("client_secret") != "app-secret-value" || form.Get("client_id") != "app-1" {
+			t.Errorf("request %d carries no client authentication: %v", i, form)
+		}
+	}
+	for i, form := range srv.pollForms {
+		if form.Has("scope") {
+			t.Errorf("poll %d sends a scope: %v", i, form)
+		}
+	}
+}
+
+func TestDeviceFlowSlowsDown(t *testing.T) {
+	t.Parallel()
+	srv := newFakeDeviceServer(t, entraDeviceAuth, deviceAnswer{status: 400, body: `{"error":"slow_down"}`}, deviceAnswer{status: 200, body: deviceOK})
+	if _, err := srv.flow(newMemStore(), &sleepRecorder{}).Authorize(context.Background(), func(DevicePrompt) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	// RFC 8628 section 3.5: 5 s more than the interval of 1 s.
+	if srv.polls != 2 || srv.pollTimes[1].Sub(srv.pollTimes[0]) < 6*time.Second {
+		t.Errorf("%d polls, %v apart; want 2, at least 6 s apart", srv.polls, srv.pollTimes[len(srv.pollTimes)-1].Sub(srv.pollTimes[0]))
 	}
 }
 
 func TestDeviceFlowAcceptsGoogleAnswer(t *testing.T) {
-	srv := newFakeDeviceServer(t, googleDeviceAuth, deviceAnswer{200, deviceOK})
+	t.Parallel()
+	srv := newFakeDeviceServer(t, googleDeviceAuth, deviceAnswer{status: 200, body: deviceOK})
 	var got DevicePrompt
 	_, err := srv.flow(newMemStore(), &sleepRecorder{}).Authorize(context.Background(), func(p DevicePrompt) error { got = p; return nil })
 	if err != nil {
@@ -164,20 +208,22 @@ func TestDeviceFlowAcceptsGoogleAnswer(t *testing.T) {
 }
 
 func TestDeviceFlowStops(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		name string
 		ans  deviceAnswer
 		is   error
 		code string
 	}{
-		{"expired_token", deviceAnswer{400, `{"error":"expired_token"}`}, ErrDeviceExpired, "expired_token"},
-		{"authorization_declined", deviceAnswer{400, `{"error":"authorization_declined"}`}, ErrDeviceDeclined, "authorization_declined"},
-		{"access_denied", deviceAnswer{403, `{"error":"access_denied"}`}, ErrDeviceDeclined, "access_denied"},
-		{"bad_verification_code", deviceAnswer{400, `{"error":"bad_verification_code"}`}, nil, "bad_verification_code"},
-		{"invalid_client", deviceAnswer{401, `{"error":"invalid_client"}`}, nil, "invalid_client"},
+		{"expired_token", deviceAnswer{status: 400, body: `{"error":"expired_token"}`}, ErrDeviceExpired, "expired_token"},
+		{"authorization_declined", deviceAnswer{status: 400, body: `{"error":"authorization_declined"}`}, ErrDeviceDeclined, "authorization_declined"},
+		{"access_denied", deviceAnswer{status: 403, body: `{"error":"access_denied"}`}, ErrDeviceDeclined, "access_denied"},
+		{"bad_verification_code", deviceAnswer{status: 400, body: `{"error":"bad_verification_code"}`}, nil, "bad_verification_code"},
+		{"invalid_client", deviceAnswer{status: 401, body: `{"error":"invalid_client"}`}, nil, "invalid_client"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newFakeDeviceServer(t, entraDeviceAuth, pending(400), tc.ans)
+			t.Parallel()
+			srv := newFakeDeviceServer(t, entraDeviceAuth, tc.ans)
 			store := newMemStore()
 			_, err := srv.flow(store, &sleepRecorder{}).Authorize(context.Background(), func(DevicePrompt) error { return nil })
 			if tc.is != nil && !errors.Is(err, tc.is) {
@@ -187,8 +233,8 @@ func TestDeviceFlowStops(t *testing.T) {
 			if !errors.As(err, &te) || te.Code() != tc.code {
 				t.Errorf("err = %v, want oauth.TokenError %s", err, tc.code)
 			}
-			if srv.polls != 2 {
-				t.Errorf("polls = %d, want 2 (stop at once)", srv.polls)
+			if srv.pollCount() != 1 {
+				t.Errorf("polls = %d, want 1 (stop at once)", srv.pollCount())
 			}
 			if _, ok := store.get("entra/bob"); ok {
 				t.Error("grant saved")
@@ -198,28 +244,34 @@ func TestDeviceFlowStops(t *testing.T) {
 }
 
 func TestDeviceFlowStopsAtDeadline(t *testing.T) {
-	srv := newFakeDeviceServer(t, `{"device_code":"DC","user_code":"U","verification_uri":"https://x","expires_in":20,"interval":5}`, pending(400))
-	sl := &sleepRecorder{clock: testclock.At(testNow)}
-	_, err := srv.flow(newMemStore(), sl).Authorize(context.Background(), func(DevicePrompt) error { return nil })
+	t.Parallel()
+	srv := newFakeDeviceServer(t, `{"device_code":"DC","user_code":"U","verification_uri":"https://x","expires_in":2,"interval":1}`, pending(400))
+	start := time.Now()
+	_, err := srv.flow(newMemStore(), &sleepRecorder{}).Authorize(context.Background(), func(DevicePrompt) error { return nil })
 	if !errors.Is(err, ErrDeviceExpired) {
 		t.Fatalf("err = %v, want ErrDeviceExpired", err)
 	}
-	if srv.polls != 3 {
-		t.Errorf("polls = %d, want 3 (at 5, 10 and 15 s of 20)", srv.polls)
+	if n := srv.pollCount(); n > 2 || time.Since(start) < 2*time.Second {
+		t.Errorf("%d polls in %v, want at most 2 and the whole 2 s", n, time.Since(start))
 	}
 }
 
 func TestDeviceFlowStopsWhenContextIsCancelled(t *testing.T) {
+	t.Parallel()
 	srv := newFakeDeviceServer(t, entraDeviceAuth, pending(400))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	sl := &sleepRecorder{cancel: cancel, n: 3}
-	_, err := srv.flow(newMemStore(), sl).Authorize(ctx, func(DevicePrompt) error { return nil })
+	srv.onPoll = func(n int) {
+		if n == 2 {
+			cancel()
+		}
+	}
+	_, err := srv.flow(newMemStore(), &sleepRecorder{}).Authorize(ctx, func(DevicePrompt) error { return nil })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
-	if srv.polls != 2 {
-		t.Errorf("polls = %d, want 2", srv.polls)
+	if srv.pollCount() != 2 {
+		t.Errorf("polls = %d, want 2", srv.pollCount())
 	}
 }
 
@@ -236,5 +288,25 @@ func TestDeviceFlowBadStart(t *testing.T) {
 	_, err := srv.flow(newMemStore(), &sleepRecorder{}).Authorize(context.Background(), func(DevicePrompt) error { return errors.New("no terminal") })
 	if err == nil || !strings.Contains(err.Error(), "no terminal") || srv.polls != 0 {
 		t.Errorf("prompt failure: err = %v polls %d", err, srv.polls)
+	}
+}
+
+// TestDeviceFlowRefusesImpossibleTimes: a device authorization whose
+// expires_in or interval is not a finite, plausible number of seconds is
+// refused before the user is prompted.
+func TestDeviceFlowRefusesImpossibleTimes(t *testing.T) {
+	for _, field := range []string{"expires_in", "interval"} {
+		for _, v := range []string{`"NaN"`, `"Inf"`, `1e400`, `-5`, `1e12`} {
+			t.Run(field+"="+v, func(t *testing.T) {
+				answer := strings.Replace(entraDeviceAuth, `"`+field+`":`+map[string]string{"expires_in": "900", "interval": "1"}[field], `"`+field+`":`+v, 1)
+				srv := newFakeDeviceServer(t, answer, deviceAnswer{status: 200, body: deviceOK})
+				prompted := false
+				_, err := srv.flow(newMemStore(), &sleepRecorder{}).Authorize(context.Background(), func(DevicePrompt) error { prompted = true; return nil })
+				var re *oauth.ResponseError
+				if !errors.As(err, &re) || !strings.Contains(re.Reason, field) || prompted {
+					t.Errorf("err = %v (prompted %v), want a ResponseError about %s", err, prompted, field)
+				}
+			})
+		}
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 
+	"golang.org/x/oauth2"
+
 	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -141,7 +143,7 @@ func (f *fakeIdP) token(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case r.PostForm.Get("grant_type") != oauth.GrantAuthorizationCode || !ok:
 		fail("invalid_grant", "unknown code")
-	case pkceChallenge(r.PostForm.Get("code_verifier")) != c[0]:
+	case oauth2.S256ChallengeFromVerifier(r.PostForm.Get("code_verifier")) != c[0]:
 		fail("invalid_grant", "PKCE verification failed")
 	case r.PostForm.Get("redirect_uri") != c[1]:
 		fail("invalid_grant", "redirect_uri mismatch")

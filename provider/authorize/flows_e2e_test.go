@@ -181,64 +181,60 @@ func TestE2EAuthorizationCodeExchangeFailureIsAPage(t *testing.T) {
 	}
 }
 
-// deviceRig drives providertest's clock from the flow's Sleep, so polling
-// at the interval is what the server sees.
+// deviceRig is an Entra device flow against providertest, announcing an
+// interval of 1 s (x/oauth2 polls on the wall clock). afterPoll, when set,
+// runs after the n-th poll's answer (1-based): the user acts there.
 type deviceRig struct {
 	*e2eRig
-	mu     sync.Mutex
-	sleeps int
-	// onSleep runs before the n-th sleep (1-based) returns; it may act as
-	// the user and choose how far the server clock moves.
-	onSleep func(n int, d time.Duration) time.Duration
-}
-
-// Now reads the identity provider's clock.
-func (r *deviceRig) Now() time.Time { return r.idp.Now() }
-
-// Sleep acts as the user at the n-th wait and moves the server clock.
-func (r *deviceRig) Sleep(ctx context.Context, d time.Duration) error {
-	r.mu.Lock()
-	r.sleeps++
-	n := r.sleeps
-	r.mu.Unlock()
-	adv := d
-	if r.onSleep != nil {
-		adv = r.onSleep(n, d)
-	}
-	r.idp.Advance(adv)
-	return ctx.Err()
-}
-
-// realNow is a rig whose sleeps move the server's clock while its own
-// time stays the real one.
-type realNow struct{ *deviceRig }
-
-func (realNow) Now() time.Time { return time.Now() }
-
-func (r *deviceRig) flow() *authorize.DeviceFlow {
-	return &authorize.DeviceFlow{DeviceURL: r.base + "/devicecode", Client: r.token, Scopes: entraScopes,
-		Store: r.store, Key: "entra/device", Account: e2eUser, Clock: r}
+	mu        sync.Mutex
+	polls     int
+	afterPoll func(n int)
 }
 
 func newDeviceRig(t *testing.T) *deviceRig {
-	return &deviceRig{e2eRig: newE2E(t, providertest.App{ClientID: e2eClient, Public: true})}
+	r := &deviceRig{e2eRig: newE2E(t, providertest.App{ClientID: e2eClient, Public: true})}
+	// Announced as 1 s (whole seconds); the server calls a poll early
+	// below 0.5 s, the slack a ticker needs when the first poll also opens
+	// the TLS connection.
+	r.idp.SetDeviceInterval(500 * time.Millisecond)
+	base := r.idp.Client().Transport
+	hc := *r.idp.Client()
+	hc.Transport = roundTripper(func(req *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(req)
+		if strings.HasSuffix(req.URL.Path, "/token") {
+			r.mu.Lock()
+			r.polls++
+			n, after := r.polls, r.afterPoll
+			r.mu.Unlock()
+			if after != nil {
+				after(n)
+			}
+		}
+		return resp, err
+	})
+	r.token.HTTPClient = &hc
+	return r
 }
 
-func TestE2EDeviceCodeThroughEveryPollingState(t *testing.T) {
+type roundTripper func(*http.Request) (*http.Response, error)
+
+func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+func (r *deviceRig) flow() *authorize.DeviceFlow {
+	return &authorize.DeviceFlow{DeviceURL: r.base + "/devicecode", Client: r.token, Scopes: entraScopes,
+		Store: r.store, Key: "entra/device", Account: e2eUser, Clock: r.idp}
+}
+
+func TestE2EDeviceCodeThroughThePollingStates(t *testing.T) {
+	t.Parallel()
 	rig := newDeviceRig(t)
 	var prompt authorize.DevicePrompt
-	var slept []time.Duration
-	rig.onSleep = func(n int, d time.Duration) time.Duration {
-		slept = append(slept, d)
-		switch n {
-		case 2:
-			return d / 2 // the next poll comes too early: slow_down
-		case 4:
+	rig.afterPoll = func(n int) {
+		if n == 2 {
 			if err := rig.idp.ApproveDevice(prompt.UserCode); err != nil {
 				t.Error(err)
 			}
 		}
-		return d
 	}
 	rec, err := rig.flow().Authorize(context.Background(), func(p authorize.DevicePrompt) error { prompt = p; return nil })
 	if err != nil {
@@ -247,16 +243,9 @@ func TestE2EDeviceCodeThroughEveryPollingState(t *testing.T) {
 	if prompt.UserCode == "" || !strings.HasSuffix(prompt.VerificationURI, "/devicelogin") || !strings.Contains(prompt.Message, prompt.UserCode) || prompt.ExpiresIn != 15*time.Minute {
 		t.Errorf("prompt %+v", prompt)
 	}
-	// pending, slow_down (interval 5 s -> 10 s), pending, approved.
-	want := []time.Duration{5 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Second}
-	if len(slept) != len(want) {
-		t.Fatalf("slept %v, want %v", slept, want)
-	}
-	for i := range want {
-		if slept[i] != want[i] {
-			t.Errorf("slept %v, want %v", slept, want)
-			break
-		}
+	// pending, pending, approved: at the server's interval, so never slow_down.
+	if n := rig.idp.Requests("device_code"); n != 3 {
+		t.Errorf("%d polls, want 3", n)
 	}
 	if user, err := rig.idp.Verify(rec.Token.AccessToken); err != nil || !strings.EqualFold(user, e2eUser) {
 		t.Errorf("Verify = %q, %v", user, err)
@@ -267,15 +256,15 @@ func TestE2EDeviceCodeThroughEveryPollingState(t *testing.T) {
 }
 
 func TestE2EDeviceCodeDeclined(t *testing.T) {
+	t.Parallel()
 	rig := newDeviceRig(t)
 	var code string
-	rig.onSleep = func(n int, d time.Duration) time.Duration {
-		if n == 2 {
+	rig.afterPoll = func(n int) {
+		if n == 1 {
 			if err := rig.idp.DeclineDevice(code); err != nil {
 				t.Error(err)
 			}
 		}
-		return d
 	}
 	_, err := rig.flow().Authorize(context.Background(), func(p authorize.DevicePrompt) error { code = p.UserCode; return nil })
 	if !errors.Is(err, authorize.ErrDeviceDeclined) {
@@ -290,44 +279,42 @@ func TestE2EDeviceCodeDeclined(t *testing.T) {
 }
 
 func TestE2EDeviceCodeExpires(t *testing.T) {
+	t.Parallel()
 	// The server's expired_token answer: its clock jumps past the expiry
-	// while our deadline (counted in sleeps) is not reached yet.
+	// after the first poll, long before ours reaches it.
 	rig := newDeviceRig(t)
-	rig.onSleep = func(n int, d time.Duration) time.Duration {
-		if n == 2 {
-			return 16 * time.Minute
+	rig.afterPoll = func(n int) {
+		if n == 1 {
+			rig.idp.Advance(16 * time.Minute)
 		}
-		return d
 	}
-	f := rig.flow()
-	f.Clock = realNow{rig} // our clock does not jump with the server's
-	_, err := f.Authorize(context.Background(), func(authorize.DevicePrompt) error { return nil })
+	_, err := rig.flow().Authorize(context.Background(), func(authorize.DevicePrompt) error { return nil })
 	var te *oauth.TokenError
 	if !errors.Is(err, authorize.ErrDeviceExpired) || !errors.As(err, &te) || te.Code() != "expired_token" {
 		t.Fatalf("err = %v, want ErrDeviceExpired from expired_token", err)
 	}
 
-	// Our own deadline: the user never acts; polling stops at expires_in
-	// after 180 polls of 5 s, not later.
+	// Our own deadline: the user never acts; polling stops at expires_in.
 	rig2 := newDeviceRig(t)
+	rig2.idp.SetDeviceExpiry(2 * time.Second)
 	_, err = rig2.flow().Authorize(context.Background(), func(authorize.DevicePrompt) error { return nil })
 	if !errors.Is(err, authorize.ErrDeviceExpired) {
 		t.Fatalf("err = %v, want ErrDeviceExpired", err)
 	}
-	if n := rig2.idp.Requests("urn:ietf:params:oauth:grant-type:device_code"); n > 180 {
-		t.Errorf("%d polls in 15 minutes at 5 s", n)
+	if n := rig2.idp.Requests("device_code"); n > 2 {
+		t.Errorf("%d polls in 2 s at 1 s", n)
 	}
 }
 
 func TestE2EDeviceCodeCancelled(t *testing.T) {
+	t.Parallel()
 	rig := newDeviceRig(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	rig.onSleep = func(n int, d time.Duration) time.Duration {
-		if n == 3 {
+	rig.afterPoll = func(n int) {
+		if n == 2 {
 			cancel()
 		}
-		return d
 	}
 	_, err := rig.flow().Authorize(ctx, func(authorize.DevicePrompt) error { return nil })
 	if !errors.Is(err, context.Canceled) {
@@ -375,7 +362,7 @@ func TestE2ELoopbackWithGoogleRoutes(t *testing.T) {
 	}
 }
 
-// TestE2ERefreshWithRotation redeems refresh tokens through TokenEndpoint
+// TestE2ERefreshWithRotation redeems refresh tokens through oauth.Client
 // and tokenstore.Refresher against Entra's rotating refresh, then shows
 // what a strict server does with a stale copy.
 func TestE2ERefreshWithRotation(t *testing.T) {
@@ -387,7 +374,7 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 		t.Fatal(err)
 	}
 	refresh := func(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
-		return rig.token.Refresh(ctx, rec.Token.RefreshToken, rec.Scopes)
+		return rig.token.Refresh(ctx, rec.Token.RefreshToken)
 	}
 	r := tokenstore.NewRefresher(rig.store, "entra/alice", refresh, &tokenstore.RefresherOptions{Clock: rig.idp})
 	for i := range 3 {
@@ -422,7 +409,7 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 	// A strict server: a rotated-away refresh token revokes the family.
 	rig.idp.SetRotation(true)
 	rig.idp.SetReuseDetection(true)
-	if _, err := rig.token.Refresh(ctx, rt, entraScopes); err == nil {
+	if _, err := rig.token.Refresh(ctx, rt); err == nil {
 		t.Fatal("rotated-away refresh token accepted")
 	}
 	rig.idp.Advance(2 * time.Hour)
@@ -436,36 +423,36 @@ func TestE2ERefreshWithRotation(t *testing.T) {
 	}
 }
 
-// TestE2ETokenEndpointFaults: the typed errors of TokenEndpoint for
+// TestE2ETokenEndpointFaults: the typed errors of oauth.Client for
 // providertest's injected faults.
 func TestE2ETokenEndpointFaults(t *testing.T) {
 	rig := newE2E(t, providertest.App{ClientID: e2eClient, Secret: e2eSecret, Roles: []string{"SMTP.SendAsApp"}})
-	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"https://outlook.office365.com/.default"}}
+	scopes := []string{"https://outlook.office365.com/.default"}
 	ctx := context.Background()
-	if _, err := rig.token.Do(ctx, form); err != nil {
+	if _, err := rig.token.ClientCredentials(ctx, scopes); err != nil {
 		t.Fatalf("client credentials: %v", err)
 	}
 	rig.idp.FailNext(1, providertest.TooManyRequests(7*time.Second))
 	var ue *oauth.UnavailableError
-	if _, err := rig.token.Do(ctx, form); !errors.As(err, &ue) || ue.StatusCode != 429 || ue.RetryAfter != 7*time.Second {
+	if _, err := rig.token.ClientCredentials(ctx, scopes); !errors.As(err, &ue) || ue.StatusCode != 429 || ue.RetryAfter != 7*time.Second {
 		t.Errorf("429: %v", err)
 	}
 	rig.idp.FailNext(1, providertest.ServerError(503))
-	if _, err := rig.token.Do(ctx, form); !errors.As(err, &ue) || ue.StatusCode != 503 {
+	if _, err := rig.token.ClientCredentials(ctx, scopes); !errors.As(err, &ue) || ue.StatusCode != 503 {
 		t.Errorf("503: %v", err)
 	}
 	var re *oauth.ResponseError
 	rig.idp.FailNext(1, providertest.MalformedJSON())
-	if _, err := rig.token.Do(ctx, form); !errors.As(err, &re) {
+	if _, err := rig.token.ClientCredentials(ctx, scopes); !errors.As(err, &re) {
 		t.Errorf("malformed: %v", err)
 	}
 	rig.idp.FailNext(1, providertest.OversizedBody())
-	if _, err := rig.token.Do(ctx, form); !errors.As(err, &re) || !strings.Contains(re.Reason, "larger than") {
+	if _, err := rig.token.ClientCredentials(ctx, scopes); !errors.As(err, &re) || !strings.Contains(re.Reason, "larger than") {
 		t.Errorf("oversized: %v", err)
 	}
 	rig.idp.FailNext(1, providertest.AADSTS(7000222, "invalid_client", "The provided client secret keys for app are expired."))
 	var te *oauth.TokenError
-	_, err := rig.token.Do(ctx, form)
+	_, err := rig.token.ClientCredentials(ctx, scopes)
 	var oe *oauth2.RetrieveError
 	if !errors.As(err, &te) || !errors.As(err, &oe) || !strings.Contains(string(oe.Body), "7000222") {
 		t.Errorf("AADSTS: %v", err)

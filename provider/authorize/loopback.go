@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/oauth"
@@ -62,8 +63,7 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 	if open == nil {
 		return nil, errors.New("authorize: LoopbackFlow.Authorize needs an open function")
 	}
-	authURL, err := url.Parse(f.AuthURL)
-	if err != nil || authURL.Scheme == "" || authURL.Host == "" {
+	if u, err := url.Parse(f.AuthURL); err != nil || u.Scheme == "" || u.Host == "" {
 		return nil, fmt.Errorf("authorize: LoopbackFlow.AuthURL %q is not an absolute URL", f.AuthURL)
 	}
 	timeout := f.Timeout
@@ -83,21 +83,8 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 	redirectURL := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
 
 	state := newState()
-	pk := NewPKCE()
-	q := authURL.Query()
-	for k, v := range f.Params {
-		q[k] = append([]string(nil), v...)
-	}
-	q.Set("response_type", "code")
-	q.Set("client_id", f.Client.ID)
-	q.Set("redirect_uri", redirectURL)
-	q.Set("scope", strings.Join(f.Scopes, " "))
-	q.Set("state", state)
-	pk.AddTo(q)
-	if f.Account != "" && q.Get("login_hint") == "" {
-		q.Set("login_hint", f.Account)
-	}
-	authURL.RawQuery = q.Encode()
+	verifier := oauth2.GenerateVerifier()
+	to := authCodeURL(f.AuthURL, f.Client.ID, redirectURL, f.Scopes, state, verifier, f.Params, f.Account)
 
 	done := make(chan loopbackResult, 1)
 	var once sync.Once // the first request with the right state wins
@@ -115,7 +102,7 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 		handled := false
 		once.Do(func() {
 			handled = true
-			res := f.handleRedirect(ctx, w, rq, pk.Verifier, redirectURL)
+			res := f.handleRedirect(ctx, w, rq, verifier, redirectURL)
 			done <- res
 		})
 		if !handled {
@@ -138,7 +125,7 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 		<-srvDone
 	}()
 
-	if err := open(authURL.String()); err != nil {
+	if err := open(to); err != nil {
 		return nil, fmt.Errorf("authorize: loopback authorization: open browser: %w", err)
 	}
 	select {

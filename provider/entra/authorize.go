@@ -12,16 +12,17 @@ import (
 )
 
 // NewDeviceFlow returns the device-code authorization of cfg's mailbox,
-// ready to run (flow.Authorize) or to adjust first (tests set Sleep). The
-// app registration must allow public client flows when it has no secret or
-// certificate. The grant is saved in store under cfg.Key(), where Delegated
-// finds it.
+// ready to run (flow.Authorize) or to adjust first. The app registration
+// must allow public client flows when it has no secret or certificate; a
+// confidential app authenticates on every request. The grant is saved in
+// store under cfg.Key(), where Delegated finds it. The flow polls at the
+// interval Entra names (5 s), on the wall clock.
 func NewDeviceFlow(cfg Config, store tokenstore.Store) (*authorize.DeviceFlow, error) {
 	if err := cfg.validate(false); err != nil {
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "the program passed no token store to save the grant in (a programming error)"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {
@@ -48,7 +49,7 @@ func NewDeviceFlow(cfg Config, store tokenstore.Store) (*authorize.DeviceFlow, e
 // prompt must return quickly: show or send the message and return nil.
 func AuthorizeDevice(ctx context.Context, cfg Config, store tokenstore.Store, prompt func(authorize.DevicePrompt) error) (*tokenstore.Record, error) {
 	if prompt == nil {
-		return nil, &provider.ConfigError{Package: "entra", Field: "prompt", Reason: "AuthorizeDevice needs a prompt function to show the user code"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "prompt", Reason: "the program passed no function to show the user code (a programming error)"}
 	}
 	f, err := NewDeviceFlow(cfg, store)
 	if err != nil {
@@ -72,7 +73,7 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*a
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "the program passed no token store to save the grant in (a programming error)"}
 	}
 	if err := checkRedirectURL(redirectURL); err != nil {
 		return nil, err
@@ -98,7 +99,7 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*a
 func checkRedirectURL(s string) error {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-		return &provider.ConfigError{Package: "entra", Field: "redirectURL", Reason: fmt.Sprintf("%q is not an absolute http(s) URL without fragment", truncate(s, 120))}
+		return &provider.ConfigError{Package: "entra", Field: "redirectURL", Reason: fmt.Sprintf("the callback URL %q is not an absolute http(s) URL without fragment", truncate(s, 120))}
 	}
 	return nil
 }

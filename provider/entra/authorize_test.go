@@ -17,48 +17,30 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/mailoauth/mailoauth/internal/testclock"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
-func TestDeviceCodeThroughEveryPollingState(t *testing.T) {
+func TestDeviceCodeThroughThePollingStates(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	cfg := e.publicApp()
 	e.srv.SignIn(testUser)
 	e.srv.GrantMailbox(testMailbox, testUser)
 	store := tokenstore.NewMemory()
+	var prompt authorize.DevicePrompt
+	cfg = afterPolls(cfg, func(n int) {
+		if n == 2 { // the user approves after two polls found the code pending
+			assert.NoError(t, e.srv.ApproveDevice(prompt.UserCode))
+		}
+	})
 	f, err := entra.NewDeviceFlow(cfg, store)
 	require.NoError(t, err)
 	assert.Equal(t, cfg.DeviceCodeURL(), f.DeviceURL)
 	assert.Equal(t, cfg.DelegatedScopes(), f.Scopes)
 
-	var (
-		prompt authorize.DevicePrompt
-		sleeps []time.Duration
-		polls  []int // device_code token requests seen at each sleep
-	)
-	f.Clock = testclock.Funcs{NowFunc: e.srv.Now, SleepFunc: func(ctx context.Context, d time.Duration) error {
-		sleeps = append(sleeps, d)
-		polls = append(polls, e.srv.Requests("urn:ietf:params:oauth:grant-type:device_code"))
-		switch len(sleeps) {
-		case 1: // wait the interval: the poll finds authorization_pending
-			e.srv.Advance(d)
-		case 2: // poll too soon: slow_down
-		case 3: // the interval, now 5 s longer: still pending
-			e.srv.Advance(d)
-		case 4: // the user approves
-			e.srv.Advance(d)
-			if err := e.srv.ApproveDevice(prompt.UserCode); err != nil {
-				return err
-			}
-		default:
-			return fmt.Errorf("unexpected sleep %d", len(sleeps))
-		}
-		return ctx.Err()
-	}}
 	rec, err := f.Authorize(context.Background(), func(p authorize.DevicePrompt) error {
 		prompt = p
 		return nil
@@ -69,10 +51,7 @@ func TestDeviceCodeThroughEveryPollingState(t *testing.T) {
 	assert.NotEmpty(t, prompt.VerificationURI)
 	assert.Contains(t, prompt.Message, prompt.UserCode)
 	assert.Equal(t, 15*time.Minute, prompt.ExpiresIn)
-	assert.Equal(t, []time.Duration{5 * time.Second, 5 * time.Second, 10 * time.Second, 10 * time.Second}, sleeps,
-		"the announced interval, then 5 s more after slow_down")
-	assert.Equal(t, []int{0, 1, 2, 3}, polls)
-	assert.Equal(t, 4, e.srv.Requests("urn:ietf:params:oauth:grant-type:device_code"))
+	assert.Equal(t, 3, e.srv.Requests("urn:ietf:params:oauth:grant-type:device_code"), "pending, pending, approved")
 
 	stored, err := store.Load(context.Background(), cfg.Key())
 	require.NoError(t, err)
@@ -84,35 +63,36 @@ func TestDeviceCodeThroughEveryPollingState(t *testing.T) {
 func TestDeviceCodeEndings(t *testing.T) {
 	cases := []struct {
 		name  string
-		act   func(e *envT, code string, cancel context.CancelFunc, d time.Duration)
+		act   func(e *envT, code string, cancel context.CancelFunc)
 		check func(t *testing.T, err error)
 	}{
-		{"declined", func(e *envT, code string, _ context.CancelFunc, d time.Duration) {
-			e.srv.Advance(d)
+		{"declined", func(e *envT, code string, _ context.CancelFunc) {
 			_ = e.srv.DeclineDevice(code)
 		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, authorize.ErrDeviceDeclined) }},
-		{"expired", func(e *envT, _ string, _ context.CancelFunc, _ time.Duration) {
+		{"expired", func(e *envT, _ string, _ context.CancelFunc) {
 			e.srv.Advance(16 * time.Minute)
 		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, authorize.ErrDeviceExpired) }},
-		{"cancelled", func(_ *envT, _ string, cancel context.CancelFunc, _ time.Duration) {
+		{"cancelled", func(_ *envT, _ string, cancel context.CancelFunc) {
 			cancel()
 		}, func(t *testing.T, err error) { assert.ErrorIs(t, err, context.Canceled) }},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			e := newEnv(t)
 			cfg := e.publicApp()
 			e.srv.SignIn(testUser)
 			store := tokenstore.NewMemory()
-			f, err := entra.NewDeviceFlow(cfg, store)
-			require.NoError(t, err)
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
 			var code string
-			f.Clock = testclock.Funcs{NowFunc: e.srv.Now, SleepFunc: func(ctx context.Context, d time.Duration) error {
-				tc.act(e, code, cancel, d)
-				return ctx.Err()
-			}}
+			cfg = afterPolls(cfg, func(n int) {
+				if n == 1 {
+					tc.act(e, code, cancel)
+				}
+			})
+			f, err := entra.NewDeviceFlow(cfg, store)
+			require.NoError(t, err)
 			_, err = f.Authorize(ctx, func(p authorize.DevicePrompt) error { code = p.UserCode; return nil })
 			require.Error(t, err)
 			tc.check(t, err)
@@ -126,8 +106,8 @@ func TestDeviceCodeEndings(t *testing.T) {
 type envT = env
 
 func TestAuthorizeDevice(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
-	e.srv.SetDeviceInterval(10 * time.Millisecond) // announced as 1 s: one real wait
 	cfg := e.publicApp()
 	e.srv.SignIn(testUser)
 	store := tokenstore.NewMemory()

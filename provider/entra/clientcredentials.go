@@ -3,12 +3,12 @@ package entra
 import (
 	"context"
 	"fmt"
-	"net/url"
 	"strings"
 
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/firsttoken"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/oauth"
 )
@@ -61,13 +61,16 @@ func ClientCredentials(ctx context.Context, cfg Config) (*provider.Mailbox, erro
 		scope:    cfg.cloud().AppOnlyScope(),
 		watcher:  newExpiryWatcher(cfg),
 	}
-	mb := cfg.mailbox(auth.NewSource(base, cfg.sourceOptions()))
+	var first *oauth2.Token
 	if !cfg.Lazy {
-		if _, err := mb.Tokens.Token(ctx); err != nil {
+		// Fetched here, not through the Source: a failure is this call's
+		// one report, with no retry promised, and the token is not fetched
+		// twice.
+		if first, err = base.Refresh(ctx, nil); err != nil {
 			return nil, provider.Annotate(err)
 		}
 	}
-	return mb, nil
+	return cfg.mailbox(auth.NewSource(firsttoken.New(base, first, cfg.Clock), cfg.sourceOptions())), nil
 }
 
 // mailbox returns the Exchange Online Mailbox of cfg with tokens.
@@ -115,10 +118,7 @@ type appOnly struct {
 // Refresh implements auth.Refresher: a new token each call.
 func (s *appOnly) Refresh(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
 	s.watcher.check(ctx)
-	tok, err := s.endpoint.Do(ctx, url.Values{
-		"grant_type": {oauth.GrantClientCredentials},
-		"scope":      {s.scope},
-	})
+	tok, err := s.endpoint.ClientCredentials(ctx, []string{s.scope})
 	if err != nil {
 		return nil, fmt.Errorf("entra: app-only token for %s (tenant %s, client %s): %w",
 			s.cfg.Mailbox, s.cfg.TenantID, s.cfg.ClientID, wrapExpired(s.cfg, err))

@@ -110,7 +110,7 @@ func TestClientCredentialsExpiredSecretNamesTheDate(t *testing.T) {
 	require.NotNil(t, d)
 	assert.Equal(t, provider.Misconfigured, d.Kind)
 	assert.Contains(t, d.Summary, date)
-	assert.Equal(t, []string{"ERROR entra: the client secret expired on " + date + "; token requests will fail: add a new client secret under the app registration's Certificates & secrets, put its Value in the configuration and update SecretExpiresAt"},
+	assert.Equal(t, []string{"ERROR entra: the client secret expired on " + date + "; token requests will fail: add a new client secret under the app registration's Certificates & secrets and give the program its value and its expiry date"},
 		entraRecords(e.logs.records(t, slog.LevelWarn)))
 	assert.NotContains(t, e.logs.String(), testSecret)
 }

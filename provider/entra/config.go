@@ -72,8 +72,9 @@ type Config struct {
 	// at start-up, not at the first message.
 	Lazy bool
 	// Clock tells the time for token expiry, assertions and expiry
-	// warnings, and paces the device flow's polling; nil: retry.System.
-	// Tests give providertest's Server.
+	// warnings; nil: retry.System. Tests give providertest's Server. The
+	// device flow's polls are paced on the wall clock (golang.org/x/oauth2
+	// does the polling).
 	Clock retry.Clock
 }
 
@@ -177,7 +178,7 @@ func (c Config) DelegatedScopes() []string {
 func (c Config) Credential() (oauth.ClientAuth, error) {
 	switch {
 	case c.ClientSecret != "" && c.Certificate != nil:
-		return nil, &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "both a client secret and a certificate are set; set one"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "both a client secret and a certificate are given; give one"}
 	case c.ClientSecret != "":
 		return oauth.ClientSecretPost(c.ClientSecret), nil
 	case c.Certificate != nil:
@@ -206,10 +207,10 @@ func (c Config) validate(appOnly bool) error {
 		return err
 	}
 	if strings.TrimSpace(c.Mailbox) == "" {
-		return &provider.ConfigError{Package: "entra", Field: "Mailbox", Reason: "missing: set the mailbox address (the SASL user name)"}
+		return &provider.ConfigError{Package: "entra", Field: "Mailbox", Reason: "missing: give the address of the mailbox to open"}
 	}
 	if strings.ContainsAny(c.Mailbox, "\x00\x01\r\n") {
-		return &provider.ConfigError{Package: "entra", Field: "Mailbox", Reason: "contains control characters"}
+		return &provider.ConfigError{Package: "entra", Field: "Mailbox", Reason: "the mailbox address contains control characters"}
 	}
 	return nil
 }
@@ -230,7 +231,7 @@ func (c Config) validateApp(appOnly bool) error {
 		return &provider.ConfigError{Package: "entra", Field: "ClientID", Reason: "missing: set the application (client) ID from the app registration's Overview page"}
 	}
 	if c.ClientSecret != "" && c.Certificate != nil {
-		return &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "both a client secret and a certificate are set; set one"}
+		return &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "both a client secret and a certificate are given; give one"}
 	}
 	if appOnly && c.ClientSecret == "" && c.Certificate == nil {
 		return &provider.ConfigError{Package: "entra", Field: "ClientSecret", Reason: "client credentials need a client secret or a certificate"}
@@ -238,10 +239,10 @@ func (c Config) validateApp(appOnly bool) error {
 	cl := c.cloud()
 	u, err := url.Parse(cl.AuthorityHost)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
-		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: fmt.Sprintf("%q is not a URL like https://login.microsoftonline.com", truncate(cl.AuthorityHost, 80))}
+		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: fmt.Sprintf("the login host %q is not a URL like https://login.microsoftonline.com", truncate(cl.AuthorityHost, 80))}
 	}
 	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
-		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: "plain http is allowed only to a loopback address: credentials and tokens would travel in clear"}
+		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: "the login host uses plain http, which is allowed only to a loopback address: credentials and tokens would travel in clear"}
 	}
 	if _, err := c.Credential(); err != nil {
 		return err

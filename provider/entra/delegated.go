@@ -33,7 +33,7 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
+		return nil, &provider.ConfigError{Package: "entra", Field: "store", Reason: "the program passed no token store holding the grant (a programming error)"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {
@@ -46,13 +46,14 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		}
 	}
 	refresher := tokenstore.NewRefresher(store, d.key, d.refresh, &tokenstore.RefresherOptions{Logger: cfg.Logger, Clock: cfg.Clock})
-	mb := cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions()))
 	if !cfg.Lazy {
-		if _, err := mb.Tokens.Token(ctx); err != nil {
+		// The refresher keeps the token for the Source's first call; asked
+		// directly, a failure is this call's one report.
+		if _, err := refresher.Refresh(ctx, nil); err != nil {
 			return nil, provider.Annotate(err)
 		}
 	}
-	return mb, nil
+	return cfg.mailbox(auth.NewSource(refresher, cfg.sourceOptions())), nil
 }
 
 // delegatedGrant is the refresh side of one delegated Mailbox.
@@ -68,7 +69,7 @@ type delegatedGrant struct {
 func (d *delegatedGrant) load(ctx context.Context) (*tokenstore.Record, error) {
 	rec, err := d.store.Load(ctx, d.key)
 	if errors.Is(err, tokenstore.ErrNotFound) {
-		return nil, fmt.Errorf("entra: no delegated grant for %s under key %q: authorize the mailbox first (AuthorizeDevice or the authorization-code handlers): %w",
+		return nil, fmt.Errorf("entra: no delegated grant for %s under key %q: authorize the mailbox first (with a device code, or in a browser): %w",
 			d.cfg.Mailbox, d.key, err)
 	}
 	if err != nil {
@@ -85,7 +86,7 @@ func (d *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*
 			d.cfg.Mailbox, d.key)
 	}
 	d.watcher.check(ctx)
-	tok, err := d.endpoint.Refresh(ctx, rec.Token.RefreshToken, d.cfg.DelegatedScopes())
+	tok, err := d.endpoint.Refresh(ctx, rec.Token.RefreshToken)
 	if err != nil {
 		return nil, fmt.Errorf("entra: refresh delegated grant for %s: %w", d.cfg.Mailbox, wrapExpired(d.cfg, err))
 	}

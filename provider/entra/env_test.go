@@ -16,7 +16,6 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mailoauth/mailoauth/internal/testclock"
 	"github.com/mailoauth/mailoauth/provider/authorize"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/providertest"
@@ -41,6 +40,11 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	srv := providertest.New()
 	t.Cleanup(srv.Close)
+	// Device codes announce an interval of 1 s, the shortest x/oauth2
+	// polls at (whole seconds, on the wall clock); the server calls a poll
+	// early below 0.5 s, the slack a ticker needs when the first poll also
+	// opens the TLS connection.
+	srv.SetDeviceInterval(500 * time.Millisecond)
 	logs := &logBuffer{}
 	return &env{
 		srv:  srv,
@@ -72,7 +76,6 @@ func (e *env) authorize(t *testing.T, cfg entra.Config, store tokenstore.Store) 
 	e.srv.GrantMailbox(cfg.Mailbox, testUser)
 	f, err := entra.NewDeviceFlow(cfg, store)
 	require.NoError(t, err)
-	f.Clock = testclock.Funcs{NowFunc: e.srv.Now, SleepFunc: func(ctx context.Context, d time.Duration) error { e.srv.Advance(d); return ctx.Err() }}
 	rec, err := f.Authorize(context.Background(), func(p authorize.DevicePrompt) error {
 		return e.srv.ApproveDevice(p.UserCode)
 	})
@@ -118,6 +121,28 @@ func (l *logBuffer) records(t *testing.T, level slog.Level) []string {
 		}
 	}
 	return out
+}
+
+// afterPolls returns cfg whose HTTP client calls after with the number of
+// token requests so far (in a device flow: the polls), after each answer.
+func afterPolls(cfg entra.Config, after func(n int)) entra.Config {
+	base := cfg.HTTPClient.Transport
+	var mu sync.Mutex
+	polls := 0
+	c := *cfg.HTTPClient
+	c.Transport = roundTripper(func(r *http.Request) (*http.Response, error) {
+		resp, err := base.RoundTrip(r)
+		if strings.HasSuffix(r.URL.Path, "/token") {
+			mu.Lock()
+			polls++
+			n := polls
+			mu.Unlock()
+			after(n)
+		}
+		return resp, err
+	})
+	cfg.HTTPClient = &c
+	return cfg
 }
 
 // recordingClient is base whose requests' forms are handed to seen.

@@ -229,11 +229,11 @@ func (c *Claims) problems(p Protocols, strict bool, mailbox, tenant string, now 
 	}
 
 	if tenant = strings.TrimSpace(tenant); isGUID(tenant) && c.Tenant != "" && !strings.EqualFold(tenant, c.Tenant) {
-		add("the token was issued by tenant %s, not %s: use the token endpoint of tenant %s (TenantID) and an app registered or consented there", c.Tenant, tenant, tenant)
+		add("the token was issued by tenant %s, not %s: use the token endpoint of tenant %s (the program's directory (tenant) ID) and an app registered or consented there", c.Tenant, tenant, tenant)
 	}
 
 	if !c.ExpiresAt.IsZero() && !now.Before(c.ExpiresAt) {
-		add("the token expired at %s, %s ago: get a fresh one (auth.NewSource refreshes before expiry)",
+		add("the token expired at %s, %s ago: get a fresh one (the program's token cache renews a token before it expires)",
 			c.ExpiresAt.UTC().Format(time.RFC3339), now.Sub(c.ExpiresAt).Round(time.Second))
 	}
 

@@ -29,7 +29,7 @@ func KeepAlive(ctx context.Context, cfg Config, store tokenstore.Store) (refresh
 		return false, err
 	}
 	if store == nil {
-		return false, &provider.ConfigError{Package: "entra", Field: "store", Reason: "KeepAlive needs the tokenstore.Store holding the grant"}
+		return false, &provider.ConfigError{Package: "entra", Field: "store", Reason: "the program passed no token store holding the grant (a programming error)"}
 	}
 	ep, err := cfg.tokenEndpoint()
 	if err != nil {

@@ -66,7 +66,7 @@ func ProbeCredentials(ctx context.Context, cfg Config) (*ProbeResult, error) {
 	case cfg.Certificate != nil:
 		res.Credential = SourceCertificate
 	}
-	_, err = ep.Refresh(ctx, probeRefreshToken, cfg.DelegatedScopes())
+	_, err = ep.Refresh(ctx, probeRefreshToken)
 	if err == nil || isInvalidGrant(err) {
 		res.Accepted = true
 		res.Warning = expiryWarning(cfg)
@@ -97,23 +97,23 @@ func probeProblem(cfg Config, err error, d *provider.Diagnosis) string {
 	has := func(code int) bool { return hasErrorCode(err, code) }
 	switch {
 	case has(7000215) && isGUID(strings.TrimSpace(cfg.ClientSecret)):
-		return "ClientSecret holds the secret's ID (a GUID), not its value: copy the Value column under App registrations → <app> → Certificates & secrets (it is shown only when the secret is created; create a new one if it is gone)"
+		return "the client secret given is the secret's ID (a GUID), not its value: copy the Value column under App registrations → <app> → Certificates & secrets (it is shown only when the secret is created; create a new one if it is gone)"
 	case has(7000215):
 		return "the client secret is wrong for app " + client + ": copy the secret's Value again or create a new client secret"
 	case has(aadstsSecretExpired):
 		var exp *ExpiredCredentialError
 		if errors.As(err, &exp) && !exp.ExpiresAt.IsZero() {
-			return "the client secret expired on " + exp.ExpiresAt.UTC().Format(time.DateOnly) + ": create a new client secret and update ClientSecret and SecretExpiresAt"
+			return "the client secret expired on " + exp.ExpiresAt.UTC().Format(time.DateOnly) + ": create a new client secret and give the program its value and its expiry date"
 		}
-		return "the client secret has expired: create a new client secret and update ClientSecret and SecretExpiresAt"
+		return "the client secret has expired: create a new client secret and give the program its value and its expiry date"
 	case has(700016), has(700011):
-		return "app " + client + " is not registered in tenant " + tenant + " (" + cloud + " cloud): check ClientID and TenantID on the app registration's Overview page, the cloud, and for a multi-tenant app the tenant's admin consent"
+		return "app " + client + " is not registered in tenant " + tenant + " (" + cloud + " cloud): check the application (client) ID and the directory (tenant) ID on the app registration's Overview page, the cloud, and for a multi-tenant app the tenant's admin consent"
 	case has(90002):
-		return "tenant " + tenant + " does not exist in the " + cloud + " cloud: check TenantID (Directory (tenant) ID) and Cloud"
+		return "tenant " + tenant + " does not exist in the " + cloud + " cloud: check the directory (tenant) ID and the cloud"
 	case has(90038):
-		return "tenant " + tenant + " belongs to another national cloud than " + cloud + ": set Cloud to the tenant's cloud"
+		return "tenant " + tenant + " belongs to another national cloud than " + cloud + ": configure the tenant's cloud"
 	case has(7000218):
-		return "app " + client + " is a confidential client and the configuration has no credential: set ClientSecret or Certificate"
+		return "app " + client + " is a confidential client and the configuration has no credential: give the program the app's client secret or certificate"
 	case has(700025):
 		return "app " + client + " is a public client and must not send a " + credentialName(cfg) + ": remove it from the configuration"
 	case has(700027):
@@ -123,7 +123,7 @@ func probeProblem(cfg Config, err error, d *provider.Diagnosis) string {
 	}
 	var te *oauth.TokenError
 	if errors.As(err, &te) && te.Code() == "invalid_client" && isGUID(strings.TrimSpace(cfg.ClientSecret)) {
-		return "the client was refused and ClientSecret is a GUID, which is a secret's ID, not its value"
+		return "the client was refused and the client secret given is a GUID, which is a secret's ID, not its value"
 	}
 	if d != nil {
 		return strings.TrimSuffix(d.Summary, ".")
@@ -158,7 +158,7 @@ func expiryWarning(cfg Config) string {
 	left := exp.Sub(cfg.now())
 	switch {
 	case left <= 0:
-		return "the " + src + " expired on " + exp.UTC().Format(time.DateOnly) + " according to the configuration, yet Entra accepted it: check SecretExpiresAt"
+		return "the " + src + " expired on " + exp.UTC().Format(time.DateOnly) + " according to the configuration, yet Entra accepted it: check the secret's expiry date given to the program"
 	case left <= probeWarnBefore:
 		return "the " + src + " expires on " + exp.UTC().Format(time.DateOnly) + ": " + renewAdvice(src)
 	}

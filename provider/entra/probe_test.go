@@ -94,7 +94,7 @@ func TestProbeCredentials(t *testing.T) {
 			problem: "the client secret is wrong for app " + probeClientID, code: "AADSTS7000215", kind: provider.Misconfigured, cred: entra.SourceClientSecret},
 		{name: "secret ID pasted instead of the value", app: confidentialApp(),
 			edit:    func(_ *providertest.Server, cfg *entra.Config) { cfg.ClientSecret = probeSecretID },
-			problem: "ClientSecret holds the secret's ID (a GUID), not its value", code: "AADSTS7000215", kind: provider.Misconfigured, cred: entra.SourceClientSecret},
+			problem: "the client secret given is the secret's ID (a GUID), not its value", code: "AADSTS7000215", kind: provider.Misconfigured, cred: entra.SourceClientSecret},
 		{name: "expired secret with its date configured",
 			app: providertest.App{ClientID: probeClientID, Secret: probeSecret, SecretExpiresAt: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)},
 			edit: func(srv *providertest.Server, cfg *entra.Config) {

@@ -108,7 +108,7 @@ func renewAdvice(source string) string {
 	if source == SourceCertificate {
 		return "upload a new certificate under the app registration's Certificates & secrets and load it here"
 	}
-	return "add a new client secret under the app registration's Certificates & secrets, put its Value in the configuration and update SecretExpiresAt"
+	return "add a new client secret under the app registration's Certificates & secrets and give the program its value and its expiry date"
 }
 
 func plural(n int, unit string) string {
@@ -157,7 +157,7 @@ func (e *ExpiredCredentialError) Diagnosis() *provider.Diagnosis {
 
 func (e *ExpiredCredentialError) summary() string {
 	if e.ExpiresAt.IsZero() {
-		return "the " + e.Source + " has expired (its date is not configured: set Config.SecretExpiresAt to be warned before the next one expires)"
+		return "the " + e.Source + " has expired (the program was not given its expiry date; give it the next one's to be warned before it expires)"
 	}
 	return "the " + e.Source + " expired on " + e.ExpiresAt.UTC().Format(time.DateOnly)
 }

@@ -79,14 +79,14 @@ func TestExpiryWarningsAtThresholds(t *testing.T) {
 	}{
 		{45 * day, nil},
 		{30*day + time.Hour, nil},
-		{30 * day, []string{"WARN entra: the client secret expires in 30 days, on 2026-09-30: add a new client secret under the app registration's Certificates & secrets, put its Value in the configuration and update SecretExpiresAt"}},
+		{30 * day, []string{"WARN entra: the client secret expires in 30 days, on 2026-09-30: add a new client secret under the app registration's Certificates & secrets and give the program its value and its expiry date"}},
 		{29 * day, nil}, // once per threshold, not on every token
 		{10 * day, nil},
-		{7 * day, []string{"WARN entra: the client secret expires in 7 days, on 2026-09-30: add a new client secret under the app registration's Certificates & secrets, put its Value in the configuration and update SecretExpiresAt"}},
+		{7 * day, []string{"WARN entra: the client secret expires in 7 days, on 2026-09-30: add a new client secret under the app registration's Certificates & secrets and give the program its value and its expiry date"}},
 		{3 * day, nil},
-		{23 * time.Hour, []string{"WARN entra: the client secret expires in 1 day, on 2026-09-30: add a new client secret under the app registration's Certificates & secrets, put its Value in the configuration and update SecretExpiresAt"}},
+		{23 * time.Hour, []string{"WARN entra: the client secret expires in 1 day, on 2026-09-30: add a new client secret under the app registration's Certificates & secrets and give the program its value and its expiry date"}},
 		{time.Hour, nil},
-		{0, []string{"ERROR entra: the client secret expired on 2026-09-30; token requests will fail: add a new client secret under the app registration's Certificates & secrets, put its Value in the configuration and update SecretExpiresAt"}},
+		{0, []string{"ERROR entra: the client secret expired on 2026-09-30; token requests will fail: add a new client secret under the app registration's Certificates & secrets and give the program its value and its expiry date"}},
 		{-day, nil},
 	}
 	for _, s := range steps {
@@ -163,7 +163,7 @@ func TestExpiredSecretErrorNamesTheDate(t *testing.T) {
 	cfg.SecretExpiresAt = time.Time{}
 	err = wrapExpired(cfg, tokenError("invalid_client", 7000222))
 	require.True(t, errors.As(err, &ee))
-	assert.Contains(t, err.Error(), "has expired (its date is not configured")
+	assert.Contains(t, err.Error(), "has expired (the program was not given its expiry date")
 
 	// Past the configured date, an invalid_client refusal is the expiry
 	// even without the code (the certificate case: Entra answers 700027).

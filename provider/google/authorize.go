@@ -29,11 +29,11 @@ func NewAuthCodeFlow(cfg Config, store tokenstore.Store, redirectURL string) (*a
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "the program passed no token store to save the grant in (a programming error)"}
 	}
 	u, err := url.Parse(redirectURL)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.Fragment != "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "redirectURL", Reason: fmt.Sprintf("%q is not an absolute http(s) URL without fragment", truncate(redirectURL, 120))}
+		return nil, &provider.ConfigError{Package: "google", Field: "redirectURL", Reason: fmt.Sprintf("the callback URL %q is not an absolute http(s) URL without fragment", truncate(redirectURL, 120))}
 	}
 	authURL, _ := endpointURLs(c.BaseURL)
 	return &authorize.AuthCodeFlow{
@@ -60,7 +60,7 @@ func NewLoopbackFlow(cfg Config, store tokenstore.Store) (*authorize.LoopbackFlo
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "authorization needs a tokenstore.Store to save the grant in"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "the program passed no token store to save the grant in (a programming error)"}
 	}
 	authURL, _ := endpointURLs(c.BaseURL)
 	return &authorize.LoopbackFlow{

@@ -46,8 +46,9 @@ type Config struct {
 	// Lazy makes Delegated and ServiceAccount return without getting a
 	// first access token.
 	Lazy bool
-	// Clock tells the time for assertions and token expiry; nil:
-	// retry.System. Tests give providertest's Server.
+	// Clock tells the time for token expiry; nil: retry.System. Tests give
+	// providertest's Server. Service-account assertions are stamped with
+	// the wall clock by golang.org/x/oauth2/jwt.
 	Clock retry.Clock
 }
 
@@ -99,14 +100,14 @@ func (c Config) resolve() (Config, error) {
 	if len(c.ClientJSON) > 0 {
 		var f clientFileJSON
 		if err := json.Unmarshal(c.ClientJSON, &f); err != nil {
-			return c, &provider.ConfigError{Package: "google", Field: "ClientJSON", Reason: "not a JSON client file"}
+			return c, &provider.ConfigError{Package: "google", Field: "ClientJSON", Reason: "the OAuth client file is not JSON"}
 		}
 		cj := f.Installed
 		if cj == nil {
 			cj = f.Web
 		}
 		if cj == nil {
-			return c, &provider.ConfigError{Package: "google", Field: "ClientJSON", Reason: `has neither an "installed" nor a "web" object (a service-account key goes to ServiceAccount)`}
+			return c, &provider.ConfigError{Package: "google", Field: "ClientJSON", Reason: `the OAuth client file has neither an "installed" nor a "web" object (a service account's key file is no OAuth client file)`}
 		}
 		if c.ClientID == "" {
 			c.ClientID = cj.ClientID
@@ -118,7 +119,7 @@ func (c Config) resolve() (Config, error) {
 	c.ClientID = strings.TrimSpace(c.ClientID)
 	c.ClientSecret = strings.TrimSpace(c.ClientSecret)
 	if c.ClientID == "" {
-		return c, &provider.ConfigError{Package: "google", Field: "ClientID", Reason: "empty (set ClientID or ClientJSON)"}
+		return c, &provider.ConfigError{Package: "google", Field: "ClientID", Reason: "missing: give the program the OAuth client's ID, or the client file Google Cloud console downloads (APIs & Services > Credentials)"}
 	}
 	return c, nil
 }

@@ -29,18 +29,25 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		return nil, err
 	}
 	if store == nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "Delegated needs a tokenstore.Store holding the grant"}
+		return nil, &provider.ConfigError{Package: "google", Field: "store", Reason: "the program passed no token store holding the grant (a programming error)"}
 	}
 	g := &delegatedGrant{cfg: c, key: c.Key(), endpoint: c.tokenEndpoint()}
 	if !c.Lazy {
 		if _, err := store.Load(ctx, g.key); err != nil {
 			if errors.Is(err, tokenstore.ErrNotFound) {
-				return nil, fmt.Errorf("google: no grant for %s under key %q: authorize the mailbox first (NewAuthCodeFlow or AuthorizeLoopback): %w", c.Mailbox, g.key, err)
+				return nil, fmt.Errorf("google: no grant for %s under key %q: authorize the mailbox first, in a browser: %w", c.Mailbox, g.key, err)
 			}
 			return nil, fmt.Errorf("google: load grant for %s: %w", c.Mailbox, err)
 		}
 	}
 	refresher := tokenstore.NewRefresher(store, g.key, g.refresh, &tokenstore.RefresherOptions{Logger: c.Logger, Clock: c.Clock})
+	if !c.Lazy {
+		// The refresher keeps the token for the Source's first call; asked
+		// directly, a failure is this call's one report.
+		if _, err := refresher.Refresh(ctx, nil); err != nil {
+			return nil, provider.Annotate(err)
+		}
+	}
 	smtp, imap := servers(c.SMTPImplicitTLS)
 	mb := &provider.Mailbox{
 		Address:   c.Mailbox,
@@ -49,11 +56,6 @@ func Delegated(ctx context.Context, cfg Config, store tokenstore.Store) (*provid
 		Mechanism: auth.XOAUTH2,
 		Tokens:    auth.NewSource(refresher, c.sourceOptions()),
 		Limits:    limits(),
-	}
-	if !c.Lazy {
-		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, provider.Annotate(err)
-		}
 	}
 	return mb, nil
 }
@@ -69,9 +71,9 @@ type delegatedGrant struct {
 // Google's refresh needs no scope: the grant's scopes come back.
 func (g *delegatedGrant) refresh(ctx context.Context, rec *tokenstore.Record) (*oauth2.Token, error) {
 	if rec == nil || rec.Token == nil || rec.Token.RefreshToken == "" {
-		return nil, fmt.Errorf("google: the grant stored for %s under key %q has no refresh token: authorize again (with access_type=offline and prompt=consent, as NewAuthCodeFlow does)", g.cfg.Mailbox, g.key)
+		return nil, fmt.Errorf("google: the grant stored for %s under key %q has no refresh token: authorize again, asking for offline access (access_type=offline, prompt=consent)", g.cfg.Mailbox, g.key)
 	}
-	tok, err := g.endpoint.Refresh(ctx, rec.Token.RefreshToken, nil)
+	tok, err := g.endpoint.Refresh(ctx, rec.Token.RefreshToken)
 	if err != nil {
 		return nil, fmt.Errorf("google: refresh grant for %s: %w", g.cfg.Mailbox, err)
 	}

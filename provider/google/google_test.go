@@ -106,7 +106,7 @@ func TestParseServiceAccountKeyRefusesBadInput(t *testing.T) {
 		in   []byte
 		want string
 	}{
-		"not json":     {[]byte("-----BEGIN PRIVATE KEY-----"), "not a JSON"},
+		"not json":     {[]byte("-----BEGIN PRIVATE KEY-----"), "is not JSON"},
 		"client file":  {[]byte(`{"installed":{"client_id":"x"}}`), "OAuth client file"},
 		"wrong type":   {with("type", "authorized_user"), "authorized_user"},
 		"no email":     {with("client_email", ""), "client_email"},
@@ -127,6 +127,17 @@ func TestParseServiceAccountKeyRefusesBadInput(t *testing.T) {
 			t.Errorf("%s: error quotes key material", name)
 		}
 	}
+}
+
+// assertionClaims are the claims of a service account's assertion
+// (https://developers.google.com/identity/protocols/oauth2/service-account).
+type assertionClaims struct {
+	Iss   string `json:"iss"`
+	Scope string `json:"scope"`
+	Aud   string `json:"aud"`
+	Iat   int64  `json:"iat"`
+	Exp   int64  `json:"exp"`
+	Sub   string `json:"sub"`
 }
 
 // fakeGoogle is a token endpoint that verifies service-account assertions
@@ -204,15 +215,22 @@ func (f *fakeGoogle) get(fn func(f *fakeGoogle)) {
 
 func TestServiceAccountSignsDelegationAssertion(t *testing.T) {
 	g := newFakeGoogle(t)
+	before := time.Now()
 	mb, err := ServiceAccount(context.Background(), Config{ServiceAccountKey: keyFile(t, rsaKey(t), TokenURL), Mailbox: "helpdesk@example.com", BaseURL: g.URL, HTTPClient: g.Client(), Clock: testclock.At(testNow), Scopes: []string{ScopeMail, ScopeIMAPAdmin}})
 	if err != nil {
 		t.Fatal(err)
 	}
+	after := time.Now()
 	g.get(func(g *fakeGoogle) {
 		c := g.claims
 		if c.Iss != "mailer@p.iam.gserviceaccount.com" || c.Sub != "helpdesk@example.com" || c.Aud != g.URL+"/token" ||
-			c.Scope != ScopeMail+" "+ScopeIMAPAdmin || c.Iat != testNow.Unix() || c.Exp != testNow.Add(time.Hour).Unix() {
+			c.Scope != ScopeMail+" "+ScopeIMAPAdmin || c.Exp-c.Iat != 3600 {
 			t.Errorf("claims %+v", c)
+		}
+		// x/oauth2/jwt stamps the assertion on the wall clock, 10 s early
+		// against clock skew; Google refuses more than an hour.
+		if iat := time.Unix(c.Iat, 0); iat.Before(before.Add(-11*time.Second)) || iat.After(after) {
+			t.Errorf("iat %v, want about %v", iat, before.Add(-10*time.Second))
 		}
 		if g.header["alg"] != "RS256" || g.header["kid"] != "kid-123" || g.header["typ"] != "JWT" {
 			t.Errorf("header %v", g.header)

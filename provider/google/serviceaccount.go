@@ -10,20 +10,15 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/jwt"
 
 	"github.com/mailoauth/mailoauth/auth"
-	"github.com/mailoauth/mailoauth/internal/jwt"
+	"github.com/mailoauth/mailoauth/internal/firsttoken"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/oauth"
-	"github.com/mailoauth/mailoauth/retry"
 )
-
-// assertionLifetime is the validity of a service-account assertion; Google
-// refuses more than one hour (https://developers.google.com/identity/protocols/oauth2/service-account).
-const assertionLifetime = time.Hour
 
 // ServiceAccountKey is a parsed service-account key file (the JSON a Google
 // Cloud console downloads for a key of a service account). Its private key
@@ -34,6 +29,8 @@ type ServiceAccountKey struct {
 	PrivateKeyID string // the assertion's kid
 	TokenURI     string // where assertions go; Google's token endpoint
 	Key          crypto.Signer
+
+	pem []byte // the private key as the file holds it, for x/oauth2/jwt
 }
 
 // String names the key without its secret parts.
@@ -62,19 +59,19 @@ type serviceAccountJSON struct {
 func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 	var j serviceAccountJSON
 	if err := json.Unmarshal(keyJSON, &j); err != nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "not a JSON service-account key file"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "the service account's key file is not JSON"}
 	}
 	if len(j.Installed) > 0 || len(j.Web) > 0 {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "this is an OAuth client file, not a service-account key: use Delegated with Config.ClientJSON, or download a key of the service account (IAM > Service accounts > Keys)"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "this is an OAuth client file, not a service account's key file: give it to the program as the OAuth client file (a user then authorizes the mailbox), or download a key of the service account (IAM & Admin > Service accounts > Keys)"}
 	}
 	if j.Type != "" && j.Type != "service_account" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("key file type is %q, want \"service_account\"", truncate(j.Type, 40))}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("key file type is %q, want \"service_account\"", truncate(j.Type, 40))}
 	}
 	if j.ClientEmail == "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "key file has no client_email"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "key file has no client_email"}
 	}
 	if j.PrivateKey == "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "key file has no private_key"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "key file has no private_key"}
 	}
 	signer, err := parsePrivateKey(j.PrivateKey)
 	if err != nil {
@@ -86,12 +83,13 @@ func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 		PrivateKeyID: j.PrivateKeyID,
 		TokenURI:     j.TokenURI,
 		Key:          signer,
+		pem:          []byte(j.PrivateKey),
 	}
 	if k.TokenURI == "" {
 		k.TokenURI = TokenURL
 	}
 	if u, err := url.Parse(k.TokenURI); err != nil || u.Scheme != "https" || u.Host == "" {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("token_uri %q is not an https URL", truncate(k.TokenURI, 120))}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("token_uri %q is not an https URL", truncate(k.TokenURI, 120))}
 	}
 	return k, nil
 }
@@ -101,7 +99,7 @@ func ParseServiceAccountKey(keyJSON []byte) (*ServiceAccountKey, error) {
 func parsePrivateKey(p string) (crypto.Signer, error) {
 	block, _ := pem.Decode([]byte(p))
 	if block == nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "private_key is not PEM"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "private_key is not PEM"}
 	}
 	var key any
 	var err error
@@ -111,14 +109,14 @@ func parsePrivateKey(p string) (crypto.Signer, error) {
 	case "RSA PRIVATE KEY":
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	default:
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("private_key is a PEM %q block, want PRIVATE KEY", truncate(block.Type, 40))}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("private_key is a PEM %q block, want PRIVATE KEY", truncate(block.Type, 40))}
 	}
 	if err != nil {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: "private_key does not parse as PKCS#8 or PKCS#1"}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: "private_key does not parse as PKCS#8 or PKCS#1"}
 	}
 	rk, ok := key.(*rsa.PrivateKey)
 	if !ok {
-		return nil, &provider.ConfigError{Package: "google", Field: "keyJSON", Reason: fmt.Sprintf("private_key is %T; Google service-account keys are RSA", key)}
+		return nil, &provider.ConfigError{Package: "google", Field: "ServiceAccountKey", Reason: fmt.Sprintf("private_key is %T; Google service-account keys are RSA", key)}
 	}
 	return rk, nil
 }
@@ -150,8 +148,14 @@ func ServiceAccount(ctx context.Context, cfg Config) (*provider.Mailbox, error) 
 	src := &serviceAccount{
 		key:     key,
 		mailbox: mailbox,
-		scope:   strings.Join(cfg.scopes(), " "),
-		clock:   retry.Or(cfg.Clock),
+		assertion: &jwt.Config{
+			Email:        key.ClientEmail,
+			PrivateKey:   key.pem,
+			PrivateKeyID: key.PrivateKeyID,
+			Subject:      mailbox,
+			Scopes:       cfg.scopes(),
+			TokenURL:     tokenURL,
+		},
 		endpoint: &oauth.Client{
 			TokenURL:   tokenURL,
 			HTTPClient: cfg.HTTPClient,
@@ -159,79 +163,44 @@ func ServiceAccount(ctx context.Context, cfg Config) (*provider.Mailbox, error) 
 			Clock:      cfg.Clock,
 		},
 	}
+	var first *oauth2.Token
+	if !cfg.Lazy {
+		// Fetched here, not through the Source: a failure is this call's
+		// one report, with no retry promised, and the token is not fetched
+		// twice.
+		if first, err = src.Refresh(ctx, nil); err != nil {
+			return nil, provider.Annotate(err)
+		}
+	}
 	smtp, imap := servers(cfg.SMTPImplicitTLS)
 	mb := &provider.Mailbox{
 		Address:   mailbox,
 		SMTP:      smtp,
 		IMAP:      imap,
 		Mechanism: auth.XOAUTH2,
-		Tokens:    auth.NewSource(src, cfg.sourceOptions()),
+		Tokens:    auth.NewSource(firsttoken.New(src, first, cfg.Clock), cfg.sourceOptions()),
 		Limits:    limits(),
-	}
-	if !cfg.Lazy {
-		if _, err := mb.Tokens.Token(ctx); err != nil {
-			return nil, provider.Annotate(err)
-		}
 	}
 	return mb, nil
 }
 
-// serviceAccount gets a token per call with a fresh assertion;
-// auth.Source caches the tokens. It holds no mutable state.
+// serviceAccount gets a token per call, with an assertion x/oauth2/jwt
+// signs anew each time; auth.Source caches the tokens. It holds no mutable
+// state.
 type serviceAccount struct {
-	key      *ServiceAccountKey
-	mailbox  string
-	scope    string
-	clock    retry.Clock
-	endpoint *oauth.Client
-}
-
-// assertionClaims are the claims Google requires of a service account's
-// assertion (https://developers.google.com/identity/protocols/oauth2/service-account).
-type assertionClaims struct {
-	Iss   string `json:"iss"`
-	Scope string `json:"scope"`
-	Aud   string `json:"aud"`
-	Iat   int64  `json:"iat"`
-	Exp   int64  `json:"exp"`
-	Sub   string `json:"sub"`
+	key       *ServiceAccountKey
+	mailbox   string
+	assertion *jwt.Config // the JWT-bearer grant (RFC 7523) with sub = mailbox
+	endpoint  *oauth.Client
 }
 
 // Refresh implements auth.Refresher: a new token each call.
 func (s *serviceAccount) Refresh(ctx context.Context, _ *oauth2.Token) (*oauth2.Token, error) {
-	assertion, err := s.assertion()
-	if err != nil {
-		return nil, err
-	}
-	tok, err := s.endpoint.Do(ctx, url.Values{
-		"grant_type": {oauth.GrantJWTBearer},
-		"assertion":  {assertion},
-	})
+	tok, err := s.endpoint.JWTBearer(ctx, s.assertion)
 	if err != nil {
 		return nil, fmt.Errorf("google: service account %s acting as %s: %w", s.key.ClientEmail, s.mailbox, err)
 	}
 	return tok, nil
-}
-
-// assertion signs a new assertion valid from now for assertionLifetime.
-func (s *serviceAccount) assertion() (string, error) {
-	now := s.clock.Now()
-	header := map[string]any{}
-	if s.key.PrivateKeyID != "" {
-		header["kid"] = s.key.PrivateKeyID
-	}
-	a, err := jwt.Sign(s.key.Key, jwt.RS256, header, assertionClaims{
-		Iss:   s.key.ClientEmail,
-		Scope: s.scope,
-		Aud:   s.endpoint.TokenURL,
-		Iat:   now.Unix(),
-		Exp:   now.Add(assertionLifetime).Unix(),
-		Sub:   s.mailbox,
-	})
-	if err != nil {
-		return "", fmt.Errorf("google: sign service-account assertion for %s: %w", s.key.ClientEmail, err)
-	}
-	return a, nil
 }
 
 // sourceOptions are the auth.Source options of a Gmail mailbox.

@@ -26,6 +26,7 @@ type tokenServer struct {
 	*httptest.Server
 	mu       sync.Mutex
 	forms    []url.Values
+	auths    []string // the Authorization header of each request
 	status   int
 	body     string
 	header   http.Header
@@ -41,6 +42,7 @@ func newTokenServer(t *testing.T, status int, body string) *tokenServer {
 		}
 		ts.mu.Lock()
 		ts.forms = append(ts.forms, r.PostForm)
+		ts.auths = append(ts.auths, r.Header.Get("Authorization"))
 		status, body, size := ts.status, ts.body, ts.bodySize
 		for k, v := range ts.header {
 			w.Header()[k] = v
@@ -103,7 +105,7 @@ func TestClientParsesSuccess(t *testing.T) {
 				exp = `,"expires_in":` + tc.expiresIn
 			}
 			ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"Bearer","refresh_token":"RT","scope":"a b","id_token":"IDT"`+exp+`}`)
-			tok, err := ts.endpoint(ClientSecretPost("s3cret")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}, "scope": {"x"}})
+			tok, err := ts.endpoint(ClientSecretPost("s3cret")).ClientCredentials(context.Background(), []string{"x"})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -133,21 +135,22 @@ func TestClientParsesSuccess(t *testing.T) {
 
 func TestClientPublicClientSendsNoSecret(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"access_token":"AT","token_type":"bearer","expires_in":60}`)
-	form := url.Values{"grant_type": {"refresh_token"}}
-	if _, err := ts.endpoint(nil).Do(context.Background(), form); err != nil {
+	if _, err := ts.endpoint(nil).Refresh(context.Background(), "RT-public"); err != nil {
 		t.Fatal(err)
 	}
-	if f := ts.lastForm(); f.Has("client_secret") || f.Get("client_id") != "client-1" {
+	if f := ts.lastForm(); f.Has("client_secret") || f.Has("client_assertion") || f.Get("client_id") != "client-1" {
 		t.Errorf("form = %v", f)
 	}
-	if form.Has("client_id") {
-		t.Error("Do changed the caller's form")
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if len(ts.forms) != 1 || ts.auths[0] != "" {
+		t.Errorf("%d requests, Authorization %q: x/oauth2 must not probe another client authentication", len(ts.forms), ts.auths)
 	}
 }
 
 func TestClientRefreshKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"access_token":"AT2","token_type":"Bearer","expires_in":3600}`)
-	tok, err := ts.endpoint(nil).Refresh(context.Background(), "RT1", []string{"s1", "s2"})
+	tok, err := ts.endpoint(nil).Refresh(context.Background(), "RT1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,20 +158,17 @@ func TestClientRefreshKeepsOldRefreshTokenWhenNoneReturned(t *testing.T) {
 		t.Errorf("RefreshToken = %q, want RT1", tok.RefreshToken)
 	}
 	f := ts.lastForm()
-	if f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "RT1" || f.Get("scope") != "s1 s2" {
-		t.Errorf("form = %v", f)
+	if f.Get("grant_type") != "refresh_token" || f.Get("refresh_token") != "RT1" || f.Has("scope") {
+		t.Errorf("form = %v (no scope: the grant's come back)", f)
 	}
 
-	ts.set(200, `{"access_token":"AT3","token_type":"Bearer","refresh_token":"RT2"}`)
-	tok, err = ts.endpoint(nil).Refresh(context.Background(), "RT1", nil)
+	ts.set(200, `{"access_token":"AT3","token_type":"Bearer","refresh_token":"RT2","expires_in":60}`)
+	tok, err = ts.endpoint(nil).Refresh(context.Background(), "RT1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tok.RefreshToken != "RT2" {
 		t.Errorf("rotated RefreshToken = %q, want RT2", tok.RefreshToken)
-	}
-	if ts.lastForm().Has("scope") {
-		t.Error("scope sent although none asked")
 	}
 }
 
@@ -176,7 +176,7 @@ const aadstsBody = `{"error":"invalid_client","error_description":"AADSTS7000215
 
 func TestClientErrorAnswerWrapsRetrieveError(t *testing.T) {
 	ts := newTokenServer(t, 401, aadstsBody)
-	_, err := ts.endpoint(ClientSecretPost("topsecret-value")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	_, err := ts.endpoint(ClientSecretPost("topsecret-value")).ClientCredentials(context.Background(), nil)
 	var te *TokenError
 	if !errors.As(err, &te) {
 		t.Fatalf("err = %T %v, want *TokenError", err, err)
@@ -218,7 +218,7 @@ func TestClientUnavailable(t *testing.T) {
 			if tc.retryAfter != "" {
 				ts.setHeader("Retry-After", tc.retryAfter)
 			}
-			_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"RTsecret"}})
+			_, err := ts.endpoint(nil).Refresh(context.Background(), "RTsecret")
 			var ue *UnavailableError
 			if !errors.As(err, &ue) {
 				t.Fatalf("err = %T %v, want *UnavailableError", err, err)
@@ -248,6 +248,8 @@ func TestClientUnusableAnswers(t *testing.T) {
 		{"wrong token type", 200, `{"access_token":"A","token_type":"mac"}`, "", 0, "not Bearer"},
 		{"form encoded", 200, `access_token=A`, "application/x-www-form-urlencoded", 0, "not JSON"},
 		{"oversized", 200, ``, "", MaxTokenResponse + 10, "larger than"},
+		{"redirect", 307, ``, "", 0, "redirects"},
+		{"expires_in zero", 200, `{"access_token":"A","expires_in":0}`, "", 0, "expires_in is 0"},
 		{"4xx html", 400, `<html>bad</html>`, "text/html", 0, "not JSON"},
 		{"4xx json without error", 400, `{"message":"no"}`, "", 0, "without an OAuth error code"},
 	} {
@@ -259,7 +261,10 @@ func TestClientUnusableAnswers(t *testing.T) {
 			if tc.ctype != "" {
 				ts.setHeader("Content-Type", tc.ctype)
 			}
-			_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"authorization_code"}, "code": {"CODEsecret"}})
+			if tc.status == 307 {
+				ts.setHeader("Location", "/elsewhere")
+			}
+			_, err := ts.endpoint(nil).Exchange(context.Background(), "CODEsecret", "https://app.example/cb", "")
 			var re *ResponseError
 			if !errors.As(err, &re) {
 				t.Fatalf("err = %T %v, want *ResponseError", err, err)
@@ -276,7 +281,7 @@ func TestClientUnusableAnswers(t *testing.T) {
 
 func TestClient200WithErrorIsTokenError(t *testing.T) {
 	ts := newTokenServer(t, 200, `{"error":"invalid_grant","error_description":"bad"}`)
-	_, err := ts.endpoint(nil).Do(context.Background(), url.Values{"grant_type": {"refresh_token"}})
+	_, err := ts.endpoint(nil).Refresh(context.Background(), "RT")
 	var te *TokenError
 	if !errors.As(err, &te) || te.Code() != "invalid_grant" {
 		t.Fatalf("err = %v, want TokenError invalid_grant", err)
@@ -287,7 +292,7 @@ func TestClientNetworkError(t *testing.T) {
 	ts := newTokenServer(t, 200, `{}`)
 	e := ts.endpoint(nil)
 	ts.Close()
-	_, err := e.Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	_, err := e.ClientCredentials(context.Background(), nil)
 	var ne *NetworkError
 	if !errors.As(err, &ne) {
 		t.Fatalf("err = %T %v, want *NetworkError", err, err)
@@ -295,18 +300,18 @@ func TestClientNetworkError(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err = (&Client{TokenURL: "http://127.0.0.1:1/token"}).Do(ctx, url.Values{"grant_type": {"x"}})
+	_, err = (&Client{TokenURL: "http://127.0.0.1:1/token"}).ClientCredentials(ctx, nil)
 	if !errors.Is(err, context.Canceled) || !errors.As(err, &ne) {
 		t.Fatalf("err = %v, want NetworkError wrapping context.Canceled", err)
 	}
 }
 
 func TestClientCredentialErrorAndEmptyURL(t *testing.T) {
-	if _, err := (&Client{}).Do(context.Background(), url.Values{}); err == nil {
+	if _, err := (&Client{}).ClientCredentials(context.Background(), nil); err == nil {
 		t.Error("empty URL: no error")
 	}
 	ts := newTokenServer(t, 200, `{"access_token":"A"}`)
-	_, err := ts.endpoint(ClientSecretPost("")).Do(context.Background(), url.Values{"grant_type": {"client_credentials"}})
+	_, err := ts.endpoint(ClientSecretPost("")).ClientCredentials(context.Background(), nil)
 	if err == nil || !strings.Contains(err.Error(), "client secret is empty") {
 		t.Errorf("err = %v", err)
 	}
@@ -331,10 +336,78 @@ func TestClientConcurrentUse(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Go(func() {
-			if _, err := e.Do(context.Background(), url.Values{"grant_type": {"client_credentials"}}); err != nil {
+			if _, err := e.ClientCredentials(context.Background(), nil); err != nil {
 				t.Error(err)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// TestClientNeverScrubsASuccess: a success answer is handed out as it
+// came, even when the new refresh token equals the one sent (a server that
+// does not rotate).
+func TestClientNeverScrubsASuccess(t *testing.T) {
+	ts := newTokenServer(t, 200, `{"access_token":"AT-0123456789","token_type":"Bearer","expires_in":60,"refresh_token":"RT-same-0123456789"}`)
+	tok, err := ts.endpoint(ClientSecretPost("RT-same-0123456789")).Refresh(context.Background(), "RT-same-0123456789")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.RefreshToken != "RT-same-0123456789" || tok.AccessToken != "AT-0123456789" {
+		t.Errorf("token %+v", tok)
+	}
+}
+
+// TestClientRefusesToPostElsewhere: a token endpoint that redirects gets
+// a ResponseError, and the form, secrets and all, is not posted to the
+// redirect's target.
+func TestClientRefusesToPostElsewhere(t *testing.T) {
+	var hits sync.Map
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, true)
+		io.WriteString(w, `{"access_token":"stolen","token_type":"Bearer","expires_in":60}`)
+	}))
+	defer target.Close()
+	ts := newTokenServer(t, http.StatusTemporaryRedirect, ``)
+	ts.setHeader("Location", target.URL+"/grab")
+	_, err := ts.endpoint(ClientSecretPost("s3cret-value")).Refresh(context.Background(), "RT-0123456789")
+	var re *ResponseError
+	if !errors.As(err, &re) || !strings.Contains(re.Reason, "redirects") || re.StatusCode != 307 {
+		t.Fatalf("err = %v, want a ResponseError for the redirect", err)
+	}
+	if _, ok := hits.Load("/grab"); ok {
+		t.Error("the form was posted to the redirect's target")
+	}
+}
+
+// TestClientTimeoutAndCancellation: the HTTP client's Timeout bounds each
+// request, and the caller's context stops it, for every grant (x/oauth2
+// sends the JWT and device authorization requests without the caller's
+// context).
+func TestClientTimeoutAndCancellation(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer srv.Close()
+	defer close(release)
+	for _, g := range grantCalls {
+		hc := *srv.Client()
+		hc.Timeout = 50 * time.Millisecond
+		c := &Client{ID: "client-1", TokenURL: srv.URL + "/token", HTTPClient: &hc}
+		var ne *NetworkError
+		if err := g.run(context.Background(), c, srv.URL); !errors.As(err, &ne) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with a 50 ms timeout: err = %v, want a NetworkError past its deadline", g.name, err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		c.HTTPClient = srv.Client()
+		err := g.run(ctx, c, srv.URL)
+		cancel()
+		if !errors.Is(err, context.DeadlineExceeded) {
+			t.Errorf("%s with a context of 50 ms: err = %v, want it past its deadline", g.name, err)
+		}
+	}
 }

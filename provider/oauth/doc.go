@@ -1,15 +1,27 @@
 // Package oauth is the OAuth 2.0 client under every provider package: a
-// Client posts the token requests of each grant (client credentials,
-// refresh token, authorization code, device code, JWT bearer) to one
-// authorization server, authenticates the app on each of them, and turns
-// every answer that is not a token into a typed error that
-// provider.Diagnose explains: TokenError, UnavailableError, ResponseError,
-// NetworkError. No secret of a request ever appears in an error.
+// Client runs each grant (client credentials, refresh token, authorization
+// code with PKCE, device code, JWT bearer) at one authorization server
+// through golang.org/x/oauth2, and adds the two things x/oauth2 cannot do:
+//
+//   - the client's credential on every request, the same way for every
+//     grant and for the device authorization request: a client secret, or
+//     a client assertion signed anew for each request (x/oauth2 takes only
+//     a fixed secret, golang/oauth2#744);
+//   - answers that are not a token turned into typed errors that
+//     provider.Diagnose explains (TokenError, UnavailableError with
+//     Retry-After, ResponseError, NetworkError), with every secret of the
+//     request scrubbed from everything derived from the answer.
+//
+// Both live in one place: x/oauth2 gets, under the oauth2.HTTPClient
+// context key, an http.Client whose transport adds the credential to the
+// request x/oauth2 built, keeps the secrets it carries, and keeps the
+// answer, from which the token's Expiry is counted on the Client's Clock
+// and the typed errors are made.
 //
 //	c := &oauth.Client{
 //		ID:       "helpdesk",
 //		TokenURL: "https://idp.example.com/token",
 //		Auth:     oauth.ClientSecretPost(secret),
 //	}
-//	tok, err := c.Refresh(ctx, refreshToken, nil)
+//	tok, err := c.Refresh(ctx, refreshToken)
 package oauth

@@ -13,8 +13,10 @@ import (
 // OAuth error code) to a token request: invalid_grant, invalid_client,
 // unauthorized_client, authorization_pending, ...
 //
-// Branch on Err.ErrorCode; Err.Body keeps the raw answer (Entra's
-// error_codes, Google's error_subtype) for Diagnose.
+// Branch on Err.ErrorCode; Err.Body keeps the answer (Entra's
+// error_codes, Google's error_subtype) for Diagnose. Every text of Err is
+// scrubbed of the request's secrets, and Err.Response carries status and
+// headers only.
 type TokenError struct {
 	Endpoint   string // the token URL, without query
 	Grant      string // the grant_type of the request
@@ -97,10 +99,15 @@ type NetworkError struct {
 	Endpoint string
 	Grant    string
 	Err      error
+	text     string // Err's text without the request's secrets (a malformed answer may be quoted); "" when Err's is used
 }
 
 func (e *NetworkError) Error() string {
-	return fmt.Sprintf("oauth: token endpoint %s unreachable for %s grant: %v", e.Endpoint, e.Grant, e.Err)
+	text := e.text
+	if text == "" && e.Err != nil {
+		text = e.Err.Error()
+	}
+	return fmt.Sprintf("oauth: token endpoint %s unreachable for %s grant: %s", e.Endpoint, e.Grant, text)
 }
 
 // Unwrap returns the transport's error.

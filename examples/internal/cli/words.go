@@ -47,7 +47,6 @@ var fieldSettings = map[string]string{
 	"Mailbox":                          "mailbox",
 	"ClientJSON":                       "google-client-json",
 	"Config.ClientJSON":                "google-client-json",
-	"keyJSON":                          "google-key-file",
 	"ServiceAccountKey":                "google-key-file",
 	"BaseURL":                          "google-base-url",
 	"redirectURL":                      "public-url",
@@ -66,20 +65,30 @@ var fieldSettings = map[string]string{
 // field; Mailbox never, as servers' texts say "the Mailbox".
 var proseFields = regexp.MustCompile(`\b(?:Config\.)?(TLSConfig\.RootCAs and ServerName|TLSConfig\.RootCAs|Cloud\.AuthorityHost|Server\.Host|Server\.Port|Server\.Security|SecretExpiresAt|ClientSecret|ClientJSON|ServiceAccountKey|TenantID|ClientID|BaseURL)\b|((?:[Ss]et |into | or | and )(?:Config\.)?)(Cloud|Certificate)\b`)
 
+// operatorPhrases are the library's words for a setting, in the
+// operator's terms ("its expiry date"): Words names the program's setting
+// after them.
+var operatorPhrases = regexp.MustCompile(`\b(?:its|the secret's) expiry date\b`)
+
 // Words returns text, a library's message, diagnosis or problem, with
 // the Go names of configuration fields replaced by the settings of the
-// examples, as a user of an example sets them. err, when not nil, is the
+// examples, as a user of an example sets them, and the program's setting
+// added after the library's words for it. err, when not nil, is the
 // failure the text is about: it tells the SMTP server's settings from the
 // IMAP server's.
 func Words(text string, err error) string {
 	proto := serverOf(err)
-	return proseFields.ReplaceAllStringFunc(text, func(m string) string {
+	text = proseFields.ReplaceAllStringFunc(text, func(m string) string {
 		sub := proseFields.FindStringSubmatch(m)
 		if sub[1] != "" {
 			return fieldWords(sub[1], proto)
 		}
 		return sub[2] + fieldWords(sub[3], proto)
 	})
+	if s := setting("secret-expires"); !strings.Contains(text, s) {
+		text = operatorPhrases.ReplaceAllStringFunc(text, func(m string) string { return m + " (" + s + ")" })
+	}
+	return text
 }
 
 // fieldWords is Words for one Go name.
