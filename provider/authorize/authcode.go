@@ -306,7 +306,7 @@ func exchangeAndSave(ctx context.Context, c *oauth.Client, code, verifier, redir
 func renderFailure(w http.ResponseWriter, err error) {
 	pg := page{
 		Title:     "Authorization failed",
-		Lines:     []string{"The mailbox was authorized, but the grant could not be obtained or saved: " + err.Error()},
+		Lines:     []string{"The sign-in was accepted, but the program could not obtain or save the grant, so the mailbox is not authorized: " + err.Error()},
 		Diagnosis: provider.Diagnose(err),
 	}
 	var te *oauth.TokenError

@@ -143,8 +143,13 @@ func (s *Server) newUserCodeLocked(google bool) string {
 	}
 }
 
+// pollSlack is how much sooner than the interval a poll may come without slow_down: a client polling
+// on a ticker sees its previous request's round trip (a TLS handshake, say) shorten the gap.
+const pollSlack = 500 * time.Millisecond
+
 // pollDeviceLocked applies the device_code grant's rules: expired_token by the server clock, slow_down
-// when polled sooner than the interval after the previous poll, then the grant's state.
+// when polled sooner than the interval (less pollSlack, at most half of it) after the previous poll,
+// then the grant's state.
 func (s *Server) pollDeviceLocked(deviceCode, clientID string) (*deviceGrant, *tokenError) {
 	if deviceCode == "" {
 		return nil, errMissingParam("device_code")
@@ -162,7 +167,7 @@ func (s *Server) pollDeviceLocked(deviceCode, clientID string) (*deviceGrant, *t
 	}
 	last := g.lastPoll
 	g.lastPoll = now
-	if !last.IsZero() && now.Sub(last) < g.interval {
+	if !last.IsZero() && now.Sub(last) < g.interval-min(pollSlack, g.interval/2) {
 		return nil, errDeviceSlowDown()
 	}
 	switch g.state {
