@@ -125,8 +125,10 @@ func TestDialGivesUpAfterTheFreshTokenIsRefusedToo(t *testing.T) {
 	if !errors.As(err, &d) {
 		t.Fatalf("error %v carries no *provider.Diagnosis", err)
 	}
-	if d.Kind != provider.StaleToken {
-		t.Errorf("diagnosis kind %v, want %v", d.Kind, provider.StaleToken)
+	// A fresh token refused too is no stale token: the scope, the
+	// audience or the user name are wrong.
+	if d.Kind != provider.Misconfigured || !strings.Contains(d.Fix, "scope") {
+		t.Errorf("diagnosis %v, want %v with a fix about the scope requested", d, provider.Misconfigured)
 	}
 	if !strings.Contains(err.Error(), "Authentication failed") {
 		t.Errorf("error text %q lacks the server's words", err)

@@ -157,7 +157,7 @@ func (e *Error) Reply() provider.Reply {
 	if !errors.As(e.Err, &ie) {
 		return provider.Reply{}
 	}
-	r := provider.Reply{Layer: provider.LayerIMAP, Status: string(ie.Type), Response: string(ie.Code), Text: ie.Text}
+	r := provider.Reply{Layer: provider.LayerIMAP, Status: string(ie.Type), Response: string(ie.Code), Text: ie.Text, Retried: e.Retried}
 	if w, ok := retry.Suggested(ie.Text); ok {
 		r.Wait = w
 	}

@@ -172,6 +172,7 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 		// cause is the grant or the server's configuration, which another
 		// token would not fix, so it is not invalidated.
 		c.abandon()
+		aerr.Retried = tokenRefused(aerr)
 		return nil, aerr
 	}
 	return c, nil
