@@ -331,7 +331,7 @@ func safeLink(u string) string {
 
 // Reply returns the identity provider's answer for provider.Diagnose.
 func (e *CallbackError) Reply() provider.Reply {
-	return provider.Reply{Layer: provider.LayerOAuth, Response: e.Code, Text: e.Description}
+	return provider.Reply{Layer: provider.LayerOAuth, Response: e.Code, Text: e.Description, Endpoint: provider.EndpointCallback}
 }
 
 // firstLine cuts Entra's multi-line descriptions (trace and correlation ids

@@ -189,13 +189,11 @@ func (c Config) Credential() (oauth.ClientAuth, error) {
 			return nil, &provider.ConfigError{Package: "entra", Field: "Certificate", Reason: fmt.Sprintf(
 				"Entra client assertions are signed with RSA (PS256 or RS256); this certificate has a %s key", keyKind(c.Certificate.Key.Public()))}
 		}
-		return &assertionCredential{
-			cert:      c.Certificate,
-			clientID:  strings.TrimSpace(c.ClientID),
-			alg:       c.AssertionAlgorithm,
-			sendChain: c.SendCertificateChain,
-			now:       c.now,
-		}, nil
+		a, err := c.Certificate.assertion(c.AssertionAlgorithm, c.SendCertificateChain, c.Clock)
+		if err != nil {
+			return nil, &provider.ConfigError{Package: "entra", Field: "AssertionAlgorithm", Reason: err.Error()}
+		}
+		return a, nil
 	}
 	return nil, nil
 }
