@@ -53,9 +53,9 @@ type AuthCodeFlow struct {
 	// RequireIssuer also refuses a callback without iss: set it when the
 	// provider's metadata announces authorization_response_iss_parameter_supported.
 	RequireIssuer bool
-	Store       tokenstore.Store
-	Key         string // store key of the record
-	Account     string // mailbox the record belongs to; sent as login_hint unless Params has one
+	Store         tokenstore.Store
+	Key           string // store key of the record
+	Account       string // mailbox the record belongs to; sent as login_hint unless Params has one
 	// OnComplete is called after the grant is saved, to answer the browser.
 	// nil: a plain success page.
 	OnComplete func(w http.ResponseWriter, r *http.Request, rec *tokenstore.Record)

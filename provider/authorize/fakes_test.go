@@ -87,7 +87,7 @@ type fakeIdP struct {
 	next      int
 	denyCode  string // non-empty: /authorize answers ?error=denyCode
 	denyDesc  string
-	tokenFail string // non-empty: /token answers 400 with this error
+	tokenFail string   // non-empty: /token answers 400 with this error
 	iss       []string // the iss parameters of each answer (RFC 9207); none: no iss
 	lastAuth  url.Values
 }

@@ -30,16 +30,16 @@ const loopbackShutdownTimeout = 5 * time.Second
 // a random port, has the caller open the consent page, catches the one
 // redirect back, exchanges the code and saves the grant.
 type LoopbackFlow struct {
-	AuthURL      string
-	Client       *oauth.Client
-	Scopes       []string
-	Params       url.Values // extra authorize parameters (resource, repeatable)
+	AuthURL string
+	Client  *oauth.Client
+	Scopes  []string
+	Params  url.Values // extra authorize parameters (resource, repeatable)
 	// Issuer and RequireIssuer check the redirect's iss parameter as
 	// AuthCodeFlow's do (RFC 9207).
 	Issuer        string
 	RequireIssuer bool
-	Store        tokenstore.Store
-	Key, Account string
+	Store         tokenstore.Store
+	Key, Account  string
 	// Timeout bounds the wait for the browser. Zero: StateLifetime.
 	Timeout time.Duration
 	Logger  *slog.Logger
