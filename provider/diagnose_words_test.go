@@ -96,7 +96,7 @@ var (
 
 // englishPackages are package names of this module that are also words an
 // operator reads ("Dovecot auth", "mail.google.com").
-var englishPackages = map[string]bool{"provider": true, "auth": true, "retry": true, "oauth": true, "google": true, "entra": true, "authorize": true, "main": true, "deps": true}
+var englishPackages = map[string]bool{"provider": true, "auth": true, "retry": true, "oauth": true, "google": true, "entra": true, "authorize": true, "main": true, "deps": true, "loopback": true}
 
 // goWords returns the Go identifiers in s: qualified names, the module's
 // compound exported names, and its package names that are no English
