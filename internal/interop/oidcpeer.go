@@ -218,7 +218,12 @@ func publicJWK(t *testing.T, k map[string]string) (crypto.PublicKey, []string) {
 		return &rsa.PublicKey{N: num("n"), E: int(num("e").Int64())}, []string{"RS256", "PS256"}
 	case "EC":
 		if k["crv"] == "P-256" {
-			return &ecdsa.PublicKey{Curve: elliptic.P256(), X: num("x"), Y: num("y")}, []string{"ES256"}
+			point := append([]byte{4}, append(num("x").FillBytes(make([]byte, 32)), num("y").FillBytes(make([]byte, 32))...)...)
+			pub, err := ecdsa.ParseUncompressedPublicKey(elliptic.P256(), point)
+			if err != nil {
+				t.Fatalf("interop: JWK: %v", err)
+			}
+			return pub, []string{"ES256"}
 		}
 	}
 	t.Fatalf("interop: a JWK of type %s %s", k["kty"], k["crv"])
@@ -233,8 +238,11 @@ func JWK(key crypto.PublicKey, kid string) map[string]string {
 	case *rsa.PublicKey:
 		return map[string]string{"kty": "RSA", "kid": kid, "use": "sig", "n": b64(k.N.Bytes()), "e": b64(big.NewInt(int64(k.E)).Bytes())}
 	case *ecdsa.PublicKey:
-		return map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig",
-			"x": b64(k.X.FillBytes(make([]byte, 32))), "y": b64(k.Y.FillBytes(make([]byte, 32)))}
+		point, err := k.Bytes() // 4, then X and Y of 32 bytes each
+		if err != nil || len(point) != 65 {
+			panic(fmt.Sprintf("interop: JWK of a P-256 key: %v", err))
+		}
+		return map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "x": b64(point[1:33]), "y": b64(point[33:])}
 	}
 	panic(fmt.Sprintf("interop: JWK of a %T", key))
 }
