@@ -30,6 +30,9 @@ var rules = []struct {
 	{"provider/oauth", []string{module + "/tokenstore", "html/template", "github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2"}, "the token client knows no grant store or pages"},
 	{"provider/entra", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", module + "/smtpx", module + "/imapx"}, "providers never import a transport"},
 	{"provider/google", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", module + "/smtpx", module + "/imapx"}, "providers never import a transport"},
+	{"provider/workload", []string{module + "/provider/entra", module + "/provider/google", module + "/provider/oauth", module + "/tokenstore",
+		"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", "html/template", "database/sql"},
+		"a platform's tokens serve entra (and any caller) without pulling in a provider, a grant store or a transport"},
 }
 
 // transports never import a particular provider.
