@@ -33,7 +33,14 @@ const (
 	// (https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity#rest-endpoint-reference).
 	envIdentityEndpoint = "IDENTITY_ENDPOINT"
 	envIdentityHeader   = "IDENTITY_HEADER"
-	appServiceHeader    = "X-IDENTITY-HEADER"
+	// Other hosts' variables, as MSAL tells the hosts apart
+	// (https://github.com/AzureAD/microsoft-authentication-library-for-go/blob/main/apps/managedidentity/managedidentity.go):
+	// Service Fabric adds a server thumbprint, Azure Arc an IMDS_ENDPOINT,
+	// Cloud Shell sets only MSI_ENDPOINT.
+	envServiceFabricThumbprint = "IDENTITY_SERVER_THUMBPRINT"
+	envArcIMDSEndpoint         = "IMDS_ENDPOINT"
+	envCloudShellEndpoint      = "MSI_ENDPOINT"
+	appServiceHeader           = "X-IDENTITY-HEADER"
 	// defaultScopeSuffix is dropped from an audience given as a v2.0 scope.
 	defaultScopeSuffix = "/.default"
 )
@@ -58,6 +65,9 @@ const (
 // keeps its own cache; wrap it with Refresher and auth.NewSource to cache
 // access tokens. Throttling, 5xx and the metadata service's 404 and 410
 // ("updating") are retried with backoff, as Microsoft advises.
+//
+// Azure Arc, Service Fabric and Cloud Shell speak other protocols and are
+// refused with a *provider.ConfigError naming them.
 //
 // The metadata address is refused in a test binary (go test): set
 // Endpoint to a local double (providertest's IMDSEndpoint), or to
@@ -207,6 +217,10 @@ func (m *ManagedIdentity) request(resource string) (*request, error) {
 	get := lookup(m.Getenv)
 	raw, appService := m.Endpoint, false
 	if raw == "" {
+		if host := unsupportedHost(get); host != "" {
+			return nil, &provider.ConfigError{Package: "workload", Field: "ManagedIdentity",
+				Reason: host + "'s managed identity endpoint is not supported: use a federated credential, or App Service or a VM's identity"}
+		}
 		if e, h := get(envIdentityEndpoint), get(envIdentityHeader); e != "" && h != "" {
 			raw, appService = e, true
 		} else {
@@ -247,6 +261,21 @@ func (m *ManagedIdentity) request(resource string) (*request, error) {
 	}
 	u.RawQuery = q.Encode()
 	return r, nil
+}
+
+// unsupportedHost names the Azure host the variables point to when it is
+// one whose endpoint speaks another protocol; "" otherwise.
+func unsupportedHost(get func(string) string) string {
+	endpoint, header := get(envIdentityEndpoint), get(envIdentityHeader)
+	switch {
+	case endpoint != "" && header != "" && get(envServiceFabricThumbprint) != "":
+		return "Service Fabric"
+	case endpoint != "" && header == "" && get(envArcIMDSEndpoint) != "":
+		return "Azure Arc"
+	case endpoint == "" && get(envCloudShellEndpoint) != "":
+		return "Cloud Shell"
+	}
+	return ""
 }
 
 // setIdentity names the user-assigned identity with the endpoint's

@@ -76,9 +76,16 @@ func TestManagedIdentityOnAppServiceReadsTheRotatedHeader(t *testing.T) {
 		t.Errorf("expiry %v, %d App Service and %d metadata requests", tok.Expiry, idp.Hits("appservice"), idp.Hits("imds"))
 	}
 	e.set("IDENTITY_HEADER", idp.RotateIdentityHeader())
+	var log logs
+	mi.Logger = log.logger()
+	idp.FailIdentity(1, providertest.ServerError(503))
 	if _, err := mi.Token(ctx, exchange); err != nil {
 		t.Fatalf("after the platform rotated the header: %v", err)
 	}
+	if !strings.Contains(log.String(), "retrying") {
+		t.Errorf("no retry logged:\n%s", log.String())
+	}
+	noSecret(t, log.String(), header, e.get("IDENTITY_HEADER"))
 
 	// A stale header (the platform rotated it, the variable was not updated) is refused.
 	idp.RotateIdentityHeader()
@@ -209,12 +216,21 @@ func TestManagedIdentityConfigErrors(t *testing.T) {
 		"remote http":        {workload.ManagedIdentity{Endpoint: "http://imds.example.com/token"}, exchange},
 		"header gone":        {workload.ManagedIdentity{Getenv: newEnv("IDENTITY_ENDPOINT", "http://127.0.0.1:1/msi/token").get}, exchange},
 		"endpoint not a URL": {workload.ManagedIdentity{Endpoint: "::"}, exchange},
+		"Service Fabric": {workload.ManagedIdentity{Getenv: newEnv("IDENTITY_ENDPOINT", "https://127.0.0.1:2377/metadata/identity/oauth2/token",
+			"IDENTITY_HEADER", "h", "IDENTITY_SERVER_THUMBPRINT", "ab").get}, exchange},
+		"Azure Arc": {workload.ManagedIdentity{Getenv: newEnv("IDENTITY_ENDPOINT", "http://localhost:40342/metadata/identity/oauth2/token",
+			"IMDS_ENDPOINT", "http://localhost:40342").get}, exchange},
+		"Cloud Shell": {workload.ManagedIdentity{Getenv: newEnv("MSI_ENDPOINT", "http://localhost:50342/oauth2/token").get}, exchange},
 	} {
 		tc.mi.HTTPClient = &http.Client{Transport: dialGuard{t}}
 		_, err := tc.mi.Token(ctx, tc.audience)
 		var ce *provider.ConfigError
 		if !errors.As(err, &ce) {
 			t.Errorf("%s: err = %v", name, err)
+		} else if name == "Service Fabric" || name == "Azure Arc" || name == "Cloud Shell" {
+			if !strings.HasPrefix(ce.Reason, name+"'s managed identity endpoint is not supported") {
+				t.Errorf("%s: %v", name, err)
+			}
 		}
 	}
 }
