@@ -101,8 +101,8 @@ func (s *Server) handleIAM(w http.ResponseWriter, r *http.Request) {
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)
 	decodeErr := json.NewDecoder(r.Body).Decode(&req)
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	signed, e := s.signJWTLocked(r, r.PathValue("project"), account, req, decodeErr)
+	s.mu.Unlock()
 	if e != nil {
 		e.write(w)
 		return

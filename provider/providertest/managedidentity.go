@@ -160,22 +160,26 @@ func (s *Server) handleIMDS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	m, status := s.pickIdentityLocked(req, true)
-	switch status {
-	case http.StatusConflict:
+	known := status == http.StatusOK && s.knownResourceLocked(req.resource)
+	var tok string
+	var exp int
+	if known {
+		tok, exp = s.mintIdentityLocked(m, req.resource)
+	}
+	now := s.nowLocked().Unix()
+	s.mu.Unlock()
+	switch {
+	case status == http.StatusConflict:
 		fail(http.StatusBadRequest, errInvalidRequest, imdsMultiple)
 		return
-	case http.StatusNotFound:
+	case status == http.StatusNotFound:
 		fail(http.StatusBadRequest, errInvalidRequest, imdsNotFound)
 		return
-	}
-	if !s.knownResourceLocked(req.resource) {
+	case !known:
 		fail(http.StatusBadRequest, "invalid_resource", unknownResource(req.resource, m.Tenant))
 		return
 	}
-	tok, exp := s.mintIdentityLocked(m, req.resource)
-	now := s.nowLocked().Unix()
 	writeJSON(w, http.StatusOK, map[string]string{
 		"access_token": tok, "client_id": m.ClientID, "expires_in": strconv.Itoa(exp),
 		"expires_on": strconv.FormatInt(now+int64(exp), 10), "ext_expires_in": strconv.Itoa(exp),
@@ -198,8 +202,9 @@ func (s *Server) handleAppService(w http.ResponseWriter, r *http.Request) {
 	}
 	req := readIdentityRequest(r, "client_id", "principal_id", "mi_res_id", "object_id")
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if h := r.Header.Get(appServiceHeader); h == "" || subtle.ConstantTimeCompare([]byte(h), []byte(s.idHeader)) != 1 {
+	want := s.idHeader
+	s.mu.Unlock()
+	if h := r.Header.Get(appServiceHeader); h == "" || subtle.ConstantTimeCompare([]byte(h), []byte(want)) != 1 {
 		fail(http.StatusUnauthorized, "The "+appServiceHeader+" header is missing or does not match IDENTITY_HEADER.")
 		return
 	}
@@ -214,17 +219,24 @@ func (s *Server) handleAppService(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "Only one of client_id, principal_id and mi_res_id may be given.")
 		return
 	}
+	s.mu.Lock()
 	m, status := s.pickIdentityLocked(req, false)
-	if status != http.StatusOK {
+	known := status == http.StatusOK && s.knownResourceLocked(req.resource)
+	var tok string
+	var exp int
+	if known {
+		tok, exp = s.mintIdentityLocked(m, req.resource)
+	}
+	now := s.nowLocked().Unix()
+	s.mu.Unlock()
+	switch {
+	case status != http.StatusOK:
 		fail(http.StatusBadRequest, appServiceUnknown)
 		return
-	}
-	if !s.knownResourceLocked(req.resource) {
+	case !known:
 		fail(http.StatusBadRequest, unknownResource(req.resource, m.Tenant))
 		return
 	}
-	tok, exp := s.mintIdentityLocked(m, req.resource)
-	now := s.nowLocked().Unix()
 	writeJSON(w, http.StatusOK, map[string]string{
 		"access_token": tok, "client_id": m.ClientID, "expires_on": strconv.FormatInt(now+int64(exp), 10),
 		"not_before": strconv.FormatInt(now, 10), "resource": req.resource, "token_type": "Bearer",

@@ -159,7 +159,7 @@ func (m *ManagedIdentity) Token(ctx context.Context, audience string) (*oauth2.T
 	}
 	client := m.HTTPClient
 	if client == nil {
-		client = &http.Client{Transport: noProxy}
+		client = &http.Client{Transport: noProxy()}
 	}
 	endpoint := fetch.Redacted(req.endpoint)
 	clock := retry.Or(m.Clock)
@@ -194,13 +194,15 @@ func (m *ManagedIdentity) Token(ctx context.Context, audience string) (*oauth2.T
 	return tok, nil
 }
 
-// noProxy is a transport that never uses a proxy: Microsoft does not
-// support reaching the metadata service through one.
-var noProxy http.RoundTripper = func() http.RoundTripper {
+// noProxy is a transport that never uses a proxy (Microsoft does not
+// support reaching the metadata service through one) and keeps no
+// connection open: a token is asked for about once an hour.
+func noProxy() http.RoundTripper {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.Proxy = nil
+	t.DisableKeepAlives = true
 	return t
-}()
+}
 
 // request resolves the endpoint and the identity parameters.
 func (m *ManagedIdentity) request(resource string) (*request, error) {
