@@ -228,7 +228,7 @@ func (m *ManagedIdentity) request(resource string) (*request, error) {
 		} else {
 			if testing.Testing() {
 				return nil, &provider.ConfigError{Package: "workload", Field: "ManagedIdentity.Endpoint",
-					Reason: "a test must not reach the instance metadata service: set Endpoint to a local double, or to IMDSEndpoint to mean it"}
+					Reason: "a test must not reach the instance metadata service: point the managed identity's endpoint at a local double, or name the metadata address itself"}
 			}
 			raw = IMDSEndpoint
 		}
