@@ -30,6 +30,12 @@ var rules = []struct {
 	{"provider/oauth", []string{module + "/tokenstore", "html/template", "github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2"}, "the token client knows no grant store or pages"},
 	{"provider/entra", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", module + "/smtpx", module + "/imapx"}, "providers never import a transport"},
 	{"provider/google", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", module + "/smtpx", module + "/imapx"}, "providers never import a transport"},
+	{"provider/workload", []string{module + "/provider/entra", module + "/provider/google", module + "/provider/oauth", module + "/tokenstore",
+		"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", "html/template", "database/sql"},
+		"a platform's tokens serve entra (and any caller) without pulling in a provider, a grant store or a transport"},
+	{"provider/google/iam", []string{"golang.org/x/oauth2/google", "cloud.google.com/go/compute/metadata", module + "/provider/google",
+		module + "/provider/oauth", module + "/tokenstore", "github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2"},
+		"signJwt takes the caller's credentials as an oauth2.TokenSource, and google imports it"},
 }
 
 // transports never import a particular provider.
