@@ -95,6 +95,14 @@ const (
 	// FailLikeExchange answers "NO AUTHENTICATE failed." at once: no
 	// challenge, no response code (Exchange Online).
 	FailLikeExchange
+	// FailEchoing answers "NO [AUTHENTICATIONFAILED]" with a text that
+	// repeats what the client sent, as careless servers do: the SASL
+	// response in base64 as it came over the wire, the decoded response
+	// and the token alone.
+	FailEchoing
+	// FailEchoingBad is FailEchoing with BAD, a server that calls the
+	// response malformed and quotes it.
+	FailEchoingBad
 )
 
 // Server is a running test IMAP server. Its methods are safe for concurrent
@@ -520,6 +528,6 @@ func (s *Server) Throttled() int { return int(s.throttled.Load()) }
 // expired (Options.ExpiringSessions).
 func (s *Server) ExpiredSessions() int { return int(s.expired.Load()) }
 
-// Drops returns the number of connections dropped by DropAfterCommands
-// and DropRandomly.
+// Drops returns the number of connections dropped by DropAfterCommands,
+// DropRandomly and LoseReplies.
 func (s *Server) Drops() int { return int(s.drops.Load()) }

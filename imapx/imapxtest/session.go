@@ -1,7 +1,10 @@
 package imapxtest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -108,8 +111,11 @@ func (sess *session) Authenticate(mech string) (sasl.Server, error) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported authentication mechanism"}
 	}
 	how, forced := s.takeAuthFailure()
-	if forced && how == FailLikeExchange {
+	switch {
+	case forced && how == FailLikeExchange:
 		return &refuser{s: s}, nil
+	case forced && (how == FailEchoing || how == FailEchoingBad):
+		return &echoer{s: s, bad: how == FailEchoingBad}, nil
 	}
 	a := &authServer{sess: sess}
 	verify := func(username, token string) error {
@@ -177,6 +183,34 @@ func (r *refuser) Next(response []byte) ([]byte, bool, error) {
 	}
 	r.s.authFailures.Add(1)
 	return nil, false, errAuthFailedExchange
+}
+
+// echoer fails an exchange with a reply that quotes the client's response
+// (FailEchoing, FailEchoingBad).
+type echoer struct {
+	s   *Server
+	bad bool
+}
+
+func (e *echoer) Next(response []byte) ([]byte, bool, error) {
+	if response == nil {
+		return nil, false, nil // ask for the response
+	}
+	e.s.authFailures.Add(1)
+	token := response
+	if _, after, ok := bytes.Cut(response, []byte("auth=Bearer ")); ok {
+		token, _, _ = bytes.Cut(after, []byte{0x01})
+	}
+	ie := &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Code: imap.ResponseCodeAuthenticationFailed,
+		Text: fmt.Sprintf("Invalid credentials %s (response %s, token %s)",
+			base64.StdEncoding.EncodeToString(response), response, token),
+	}
+	if e.bad {
+		ie.Type, ie.Code = imap.StatusResponseTypeBad, ""
+	}
+	return nil, false, ie
 }
 
 // Idle counts IDLE commands and sends the BYE a test asked for.
