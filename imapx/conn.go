@@ -5,7 +5,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mailoauth/mailoauth/imapx/internal/linescan"
 	"github.com/mailoauth/mailoauth/internal/redact"
@@ -27,13 +26,12 @@ type wireConn struct {
 	net.Conn
 	tr *transcript // nil without Options.Debug
 
-	mu        sync.Mutex // guards the fields below, the scanners and Conn swaps
-	in, out   linescan.Scanner
-	authTag   string // tag of the AUTHENTICATE in progress; "" outside one
-	bye       string
-	byeSeen   bool
-	throttle  time.Duration
-	throttled bool
+	mu       sync.Mutex // guards the fields below, the scanners and Conn swaps
+	in, out  linescan.Scanner
+	authTag  string // tag of the AUTHENTICATE in progress; "" outside one
+	bye      string // the text of the "* BYE", raw
+	byeSeen  bool
+	throttle string // the last throttling status line, raw: "BAD Request is throttled. ..."
 }
 
 func newWireConn(c net.Conn, tr *transcript) *wireConn {
@@ -87,8 +85,8 @@ func (w *wireConn) serverLine(seg []byte, first, whole bool) {
 		case w.authTag != "" && string(tag) == w.authTag:
 			w.authTag = ""
 		}
-		if d, ok := parseThrottle(string(rest)); ok {
-			w.throttle, w.throttled = d, true
+		if isThrottle(string(rest)) {
+			w.throttle = string(rest)
 		}
 	}
 	if w.tr != nil {
@@ -135,11 +133,12 @@ func (w *wireConn) clientLine(seg []byte, first, whole bool) {
 	}
 }
 
-// observed returns the BYE text and the throttling backoff seen so far.
-func (w *wireConn) observed() (bye string, byeSeen bool, throttle time.Duration, throttled bool) {
+// observed returns the BYE text and the throttling status line seen so far,
+// raw: scrub them before use.
+func (w *wireConn) observed() (bye string, byeSeen bool, throttle string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.bye, w.byeSeen, w.throttle, w.throttled
+	return w.bye, w.byeSeen, w.throttle
 }
 
 // prefixConn is a connection whose first bytes come from r: after our

@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"golang.org/x/oauth2"
 
@@ -125,5 +128,38 @@ func eventually(t testing.TB, within time.Duration, what string, cond func() boo
 			t.Fatalf("timed out after %v waiting for %s", within, what)
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// deliverWhileRunning delivers messages 0 to n-1 to INBOX from another
+// goroutine, pausing after each group of every messages, as mail arrives
+// while a mailgate runs. The test waits for it at cleanup.
+func deliverWhileRunning(t testing.TB, srv *imapxtest.Server, n, every int, pause time.Duration) {
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			if _, err := srv.Deliver(user, "INBOX", message(fmt.Sprint(i), strings.Repeat("line of text\r\n", i%40))); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%every == every-1 {
+				time.Sleep(pause)
+			}
+		}
+	}()
+}
+
+// inboxSettled reports whether every message left in INBOX is flagged
+// \Deleted (a server without UIDPLUS keeps moved messages so).
+func inboxSettled(t testing.TB, srv *imapxtest.Server) func() bool {
+	return func() bool {
+		for _, m := range mustMessages(t, srv, "INBOX") {
+			if !m.HasFlag(imap.FlagDeleted) {
+				return false
+			}
+		}
+		return true
 	}
 }

@@ -663,17 +663,7 @@ func TestMailgateLosesNothingWhileConnectionsDrop(t *testing.T) {
 	opts.ReconnectBackoff = retry.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}
 	srv.DropRandomly(0.15, 20260101)
 	stop := run(t, imapx.NewMailgate(srv.Mailbox(user, nil), opts, rec.handle))
-	go func() {
-		for i := 0; i < n; i++ {
-			if _, err := srv.Deliver(user, "INBOX", message(fmt.Sprint(i), strings.Repeat("line of text\r\n", i%40))); err != nil {
-				t.Error(err)
-				return
-			}
-			if i%4 == 3 {
-				time.Sleep(8 * time.Millisecond)
-			}
-		}
-	}()
+	deliverWhileRunning(t, srv, n, 4, 8*time.Millisecond)
 	eventually(t, 60*time.Second, "every message handled", func() bool { return rec.succeeded() == n })
 	eventually(t, 20*time.Second, "every message moved", func() bool {
 		return len(mustMessages(t, srv, "INBOX")) == 0
