@@ -128,8 +128,9 @@ func TestDialGivesUpAfterTheFreshTokenIsRefusedToo(t *testing.T) {
 	if !errors.As(err, &d) {
 		t.Fatalf("error %v carries no *provider.Diagnosis", err)
 	}
-	if d.Kind != provider.StaleToken {
-		t.Errorf("diagnosis kind %v, want %v", d.Kind, provider.StaleToken)
+	// The retry happened: the cause is the configuration, not the token's age.
+	if d.Kind != provider.Misconfigured {
+		t.Errorf("diagnosis kind %v, want %v", d.Kind, provider.Misconfigured)
 	}
 	if !strings.Contains(err.Error(), "Authentication failed") {
 		t.Errorf("error text %q lacks the server's words", err)
