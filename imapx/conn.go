@@ -10,17 +10,20 @@ import (
 	"github.com/mailoauth/mailoauth/internal/redact"
 )
 
-// emptySASLResponse is what go-imap writes for an empty SASL response; IMAP
-// (RFC 9051 §6.2.2) and Google's XOAUTH2 error completion want an empty
-// line instead.
+// emptySASLResponse is what go-imap v2.0.0-beta.8 writes for an empty SASL
+// response after a continuation; IMAP (RFC 9051 §6.2.2) and Google's
+// XOAUTH2 error completion want an empty line instead (emersion/go-imap
+// issue 760, fix proposed in pull request 761;
+// TestUpstreamEmptySASLResponseIsEquals pins it).
 var emptySASLResponse = []byte("=\r\n")
 
 // wireConn is the connection under go-imap's client. It follows both
 // directions of the dialogue (go-imap's DebugWriter mixes them and shows
-// the token) to
+// the token: TestUpstreamDebugWriterShowsTheToken) to
 //   - write the redacted transcript to Options.Debug,
-//   - remember a "* BYE" and a throttling reply, which go-imap reports only
-//     as a closed connection or a bare error,
+//   - remember a "* BYE" and a throttling reply, which go-imap v2.0.0-beta.8
+//     reports only as a closed connection or a bare error (no upstream
+//     issue; TestUpstreamByeTextIsLost),
 //   - send the empty answer to a SASL challenge as an empty line, not "=".
 type wireConn struct {
 	net.Conn
@@ -142,7 +145,8 @@ func (w *wireConn) observed() (bye string, byeSeen bool, throttle string) {
 }
 
 // prefixConn is a connection whose first bytes come from r: after our
-// STARTTLS exchange go-imap's client needs a greeting to start from.
+// STARTTLS exchange (see startTLS) go-imap's client needs a greeting to
+// start from.
 type prefixConn struct {
 	net.Conn
 	r *strings.Reader

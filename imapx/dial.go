@@ -376,9 +376,11 @@ func (d *dialer) tlsConfig(implicit bool) (*tls.Config, error) {
 }
 
 // startTLS reads the greeting and asks for STARTTLS on a connection that is
-// still in clear; go-imap's own STARTTLS would hide the dialogue after it
-// from our wireConn. Bytes after the server's OK are refused: they would be
-// a STARTTLS injection.
+// still in clear. go-imap's own STARTTLS puts TLS inside the connection it
+// was given, which would hide the dialogue after it from our wireConn (by
+// design upstream, no issue; TestUpstreamStartTLSHidesTheDialogueFromTheConnection
+// pins it), and it hands bytes buffered after the OK to TLS; here they are
+// refused: they would be a STARTTLS injection (RFC 9051 §6.2.1).
 func startTLS(c net.Conn) error {
 	br := bufio.NewReaderSize(c, maxPreambleLine)
 	greeting, err := readPreambleLine(br)

@@ -48,7 +48,9 @@ type copyAttempt struct {
 // so a lost reply shows in the next session's search). Otherwise COPY, and
 // only once the COPY took effect, \Deleted and UID EXPUNGE of exactly
 // those messages (go-imap's own fallback pipelines the three, and a plain
-// EXPUNGE would also remove messages others flagged \Deleted). A COPY whose
+// EXPUNGE would also remove messages others flagged \Deleted; its STORE and
+// EXPUNGE run even when the COPY failed: v2.0.0-beta.8, no upstream issue,
+// TestUpstreamMoveFallbackDeletesWhenTheCopyFails pins it). A COPY whose
 // reply was lost is not repeated blindly: the destination is checked for
 // the messages first (see copied).
 func (fs *folderSession) move(ctx context.Context, uids []imap.UID, dest string) error {

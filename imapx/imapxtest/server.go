@@ -220,8 +220,9 @@ func New(opts *Options) *Server {
 		},
 		Caps:   caps,
 		Logger: log.New(io.Discard, "", 0),
-		// Our conn hides *tls.Conn from imapserver; session.Authenticate
-		// enforces TLS itself.
+		// Our conn hides *tls.Conn from imapserver, which then allows
+		// no AUTHENTICATE (TestUpstreamAuthOnlyOnATLSConnItself);
+		// session.Authenticate enforces TLS itself.
 		InsecureAuth: true,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

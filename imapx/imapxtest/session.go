@@ -96,7 +96,11 @@ func (sess *session) AuthenticateMechanisms() []string {
 }
 
 // Authenticate implements imapserver.SessionSASL: the bearer mechanisms of
-// package auth, verified by the server's verify function.
+// package auth, verified by the server's verify function. Their servers
+// start with a nil challenge, which imapserver writes as "+ "; an empty
+// one would go out as "+ =" (TestUpstreamEmptyChallengeIsEquals). TLS is
+// checked here, not by imapserver, which cannot see it through our conn
+// (TestUpstreamAuthOnlyOnATLSConnItself).
 func (sess *session) Authenticate(mech string) (sasl.Server, error) {
 	s := sess.s
 	if !sess.c.secure.Load() && s.security != provider.Plaintext {
@@ -237,8 +241,10 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 const idleRecheck = 50 * time.Millisecond
 
 // idle writes the updates queued before the IDLE (imapmemserver's IDLE
-// only reports updates made while it listens, and the poll after FETCH,
-// STORE and SEARCH holds back everything behind an EXPUNGE), then listens.
+// only reports updates made while it listens: v2.0.0-beta.8, no upstream
+// issue, TestUpstreamIdleHoldsBackMailQueuedBeforeIt pins it; and the poll
+// after FETCH, STORE and SEARCH holds back everything behind an EXPUNGE, as
+// RFC 9051 §7.5.1 wants), then listens.
 // It restarts the listening every idleRecheck, so an update queued just
 // before listening began is not held back for long.
 func (sess *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
