@@ -269,7 +269,7 @@ func TestNoTokenInTranscriptsLogsOrErrors(t *testing.T) {
 		tokens := newRecordingTokens(srv.TokenSource(user))
 		var transcript bytes.Buffer
 		var logs logBuffer
-		o := &imapx.Options{TLSConfig: srv.TLSConfig(), Debug: &transcript, Logger: logs.logger()}
+		o := &imapx.Options{TLSConfig: srv.TLSConfig(), Debug: &transcript, Logger: logs.Logger()}
 
 		srv.FailAuth(1, imapxtest.FailWithChallenge) // refused, then accepted
 		c, err := imapx.Dial(context.Background(), srv.Mailbox(user, tokens), o)

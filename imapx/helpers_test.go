@@ -1,10 +1,8 @@
 package imapx_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +14,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/internal/testrun"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -78,27 +77,8 @@ func (r *recordingTokens) callTimes() []time.Time {
 	return append([]time.Time(nil), r.calls...)
 }
 
-// logBuffer is a slog JSON log in memory, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// logBuffer is a slog JSON log in memory.
+type logBuffer = testrun.Log
 
 // newServer starts an imapxtest server closed with the test: TLS from the
 // first byte, as Exchange Online's port 993, unless opts (nil: none) says
@@ -122,13 +102,7 @@ func message(id string, body string) []byte {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testrun.Eventually(t, within, what, cond)
 }
 
 // deliverWhileRunning delivers messages 0 to n-1 to INBOX from another

@@ -108,7 +108,7 @@ func (w *work) settle(ctx context.Context, ids []string, present map[string]stru
 	if len(again) == 0 {
 		return nil
 	}
-	w.g.log.InfoContext(ctx, "mailgate: applying actions left unconfirmed by an earlier session",
+	w.g.log.InfoContext(ctx, "mailgate: applying again actions not confirmed yet",
 		"count", len(again), "action", w.g.opts.After.String())
 	return w.apply(ctx, w.g.opts.After, w.g.opts.MoveTo, again)
 }
