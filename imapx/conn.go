@@ -80,15 +80,14 @@ func (w *wireConn) serverLine(seg []byte, first, whole bool) {
 	line := linescan.Trim(seg)
 	if first && whole {
 		tag, rest, _ := bytes.Cut(line, []byte(" "))
+		kind, text, _ := bytes.Cut(rest, []byte(" "))
 		switch {
-		case string(tag) == "*":
-			if kind, text, _ := bytes.Cut(rest, []byte(" ")); strings.EqualFold(string(kind), "BYE") {
-				w.bye, w.byeSeen = string(text), true
-			}
+		case string(tag) == "*" && strings.EqualFold(string(kind), "BYE"):
+			w.bye, w.byeSeen = string(text), true
 		case w.authTag != "" && string(tag) == w.authTag:
 			w.authTag = ""
 		}
-		if isThrottle(string(rest)) {
+		if isStatus(kind) && isThrottle(string(text)) {
 			w.throttle = string(rest)
 		}
 	}
@@ -98,6 +97,13 @@ func (w *wireConn) serverLine(seg []byte, first, whole bool) {
 			w.tr.literal("S: ", n)
 		}
 	}
+}
+
+// isStatus reports whether kind names a status response that can refuse
+// or end something (RFC 9051 §7.1): not the OK of every command, nor the
+// untagged data of a FETCH.
+func isStatus(kind []byte) bool {
+	return strings.EqualFold(string(kind), "NO") || strings.EqualFold(string(kind), "BAD") || strings.EqualFold(string(kind), "BYE")
 }
 
 // clientLine looks at a line the client sends; w.mu is held.
