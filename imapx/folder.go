@@ -88,7 +88,7 @@ func (fs *folderSession) open(ctx context.Context) error {
 		b.validity, b.copies, b.expunge = data.UIDValidity, make(map[imap.UID]*copyAttempt), nil
 	}
 	fs.caps = c.Caps()
-	b.log.DebugContext(ctx, "imapx: mailgate: session ready", "folder", b.opts.Folder,
+	b.log.DebugContext(ctx, "imapx: session ready", "folder", b.opts.Folder,
 		"messages", data.NumMessages, "idle", fs.caps.Has(imap.CapIdle), "move", fs.caps.Has(imap.CapMove))
 	return nil
 }

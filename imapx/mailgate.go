@@ -26,7 +26,7 @@ import (
 // handlers idempotent (Message.Key makes a key).
 //
 // Messages are streamed to the handler one after the other from FETCH
-// commands of about 16 MiB of mail (judged from the sizes seen so far); the
+// commands of about 64 MiB of mail (judged from the sizes seen so far); the
 // actions of the messages of one FETCH are applied together when it is
 // over.
 //

@@ -59,7 +59,7 @@ func (fs *folderSession) move(ctx context.Context, uids []imap.UID, dest string)
 		_, err := c.Move(imap.UIDSetNum(uids...), dest).Wait()
 		return err
 	}
-	done, todo, err := fs.copied(uids, dest)
+	done, todo, err := fs.copied(ctx, uids, dest)
 	if err != nil {
 		return err
 	}
@@ -103,7 +103,7 @@ func (fs *folderSession) move(ctx context.Context, uids []imap.UID, dest string)
 // messages that arrived in dest since are compared with the source's by
 // Message-ID, or by size, date and subject when there is none. Looking
 // into dest selects it for a moment, then the watched folder again.
-func (fs *folderSession) copied(uids []imap.UID, dest string) (done, todo []imap.UID, err error) {
+func (fs *folderSession) copied(ctx context.Context, uids []imap.UID, dest string) (done, todo []imap.UID, err error) {
 	var (
 		uncertain []imap.UID
 		since     imap.UID // the lowest UIDNEXT of the attempts
@@ -138,7 +138,7 @@ func (fs *folderSession) copied(uids []imap.UID, dest string) (done, todo []imap
 	if len(uncertain) == 0 {
 		return done, todo, nil
 	}
-	fs.b.log.InfoContext(context.Background(), "imapx: mailgate: checking whether a COPY whose reply was lost took effect",
+	fs.b.log.InfoContext(ctx, "imapx: checking whether a COPY whose reply was lost took effect",
 		"count", len(uncertain), "folder", dest)
 	opts := &imap.FetchOptions{UID: true, Envelope: true, RFC822Size: true, InternalDate: true}
 	sources, err := c.Fetch(imap.UIDSetNum(uncertain...), opts).Collect()
@@ -247,7 +247,7 @@ func (fs *folderSession) warnNoUIDPlus(ctx context.Context) {
 		return
 	}
 	fs.warnedPlus = true
-	fs.b.log.WarnContext(ctx, "imapx: mailgate: the server lacks UIDPLUS: handled messages are flagged \\Deleted but not expunged (a plain EXPUNGE would also remove messages others flagged); the mailgate ignores them",
+	fs.b.log.WarnContext(ctx, "imapx: the server lacks UIDPLUS: handled messages are flagged \\Deleted but not expunged (a plain EXPUNGE would also remove messages others flagged); the mailgate ignores them",
 		"folder", fs.b.opts.Folder)
 }
 
