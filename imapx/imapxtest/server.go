@@ -3,8 +3,9 @@
 // generated certificate, Close stops it. It stores mail in memory (go-imap's
 // imapmemserver), authenticates with AUTHENTICATE XOAUTH2 and OAUTHBEARER
 // only, verifying each token with a function, and has switches for the
-// failures a long-running IMAP client meets: refused tokens, dropped
-// connections, a BYE during IDLE, throttling.
+// failures a long-running IMAP client meets: refused tokens (also with a
+// reply that quotes the client's response), dropped connections, lost
+// replies, a BYE during IDLE, throttling.
 //
 //	srv := imapxtest.New(nil) // STARTTLS, like port 143; Options.Security: provider.ImplicitTLS for 993
 //	defer srv.Close()
