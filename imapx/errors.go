@@ -113,12 +113,15 @@ func (e *Error) Unwrap() []error {
 }
 
 // Is reports whether e is, for a mailgate.Gate, mailgate.ErrRefused (a NO
-// or BAD, the session goes on) or mailgate.ErrSessionExpired (the BYE
+// or BAD, the session goes on; not a throttling reply, after which the
+// server closes the connection) or mailgate.ErrSessionExpired (the BYE
 // Exchange sends when the session's token expired).
 func (e *Error) Is(target error) bool {
 	switch target {
 	case mailgate.ErrRefused:
-		return isServerRefusal(e.Err)
+		// A throttling reply is followed by the end of the session.
+		var ie *imap.Error
+		return isServerRefusal(e.Err) && errors.As(e.Err, &ie) && !isThrottle(ie.Text)
 	case mailgate.ErrSessionExpired:
 		return e.expired()
 	}
@@ -131,12 +134,16 @@ func (e *Error) expired() bool {
 }
 
 // Reply returns the server's status response for provider.Diagnose: the
-// command's NO or BAD, else the BYE that ended the session; a zero Reply
-// when the failure was not a server's answer.
+// command's NO or BAD, else the BYE that ended the session, else a
+// throttling reply seen on the connection; a zero Reply when the failure
+// was not a server's answer.
 func (e *Error) Reply() provider.Reply {
 	var ie *imap.Error
 	if !errors.As(e.Err, &ie) {
 		ie = e.bye
+	}
+	if ie == nil {
+		ie = e.throttle
 	}
 	if ie == nil {
 		return provider.Reply{}

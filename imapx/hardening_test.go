@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -238,5 +239,36 @@ func TestMailgateCopyFallbackMovesEachMessageOnceUnderDrops(t *testing.T) {
 				t.Errorf("only %d drops: the faults did not bite", srv.Drops())
 			}
 		})
+	}
+}
+
+// TestMailgateWaitsAfterAThrottledAction: Exchange answers the STORE after
+// a FETCH with its throttling reply and closes the connection. The session
+// ends on the closed connection, and the wait the server asked for still
+// reaches the reconnection, from the reply seen on the wire.
+func TestMailgateWaitsAfterAThrottledAction(t *testing.T) {
+	srv := newServer(t, nil)
+	srv.Deliver(user, "INBOX", message("1", "body"))
+	const suggested = 300 * time.Millisecond
+	var armed sync.Once
+	rec := newRecorder()
+	var logs logBuffer
+	g := imapx.NewMailgate(srv.Mailbox(user, nil), fast(srv, &logs), func(ctx context.Context, m *imapx.Message) error {
+		armed.Do(func() { srv.Throttle(1, suggested) }) // the command after the FETCH: the STORE
+		return rec.handle(ctx, m)
+	})
+	run(t, g)
+	eventually(t, 10*time.Second, "the message marked after the throttling", func() bool {
+		msgs := mustMessages(t, srv, "INBOX")
+		return len(msgs) == 1 && msgs[0].HasFlag(imap.FlagSeen)
+	})
+	if srv.Throttled() != 1 {
+		t.Fatalf("%d throttling replies, want 1", srv.Throttled())
+	}
+	if !strings.Contains(logs.String(), `"wait":300000000`) {
+		t.Errorf("the reconnection did not wait the 300ms the server asked for:\n%s", logs.String())
+	}
+	if rec.callsOf("1") != 1 {
+		t.Errorf("the message was handled %d times, want once", rec.callsOf("1"))
 	}
 }
