@@ -100,13 +100,20 @@ func (e *Error) Error() string {
 	return b.String()
 }
 
-// Unwrap returns the cause, the challenge and the BYE, so that errors.As
-// finds *imap.Error and *auth.ChallengeError.
+// Unwrap returns the cause, the challenge, the BYE and a throttling reply
+// seen on the wire, so that errors.As finds *imap.Error and
+// *auth.ChallengeError.
 func (e *Error) Unwrap() []error {
-	var errs []error
-	for _, err := range []error{e.Err, e.Challenge, e.bye, e.throttle} {
-		if err != nil && err != (*auth.ChallengeError)(nil) && err != (*imap.Error)(nil) {
-			errs = append(errs, err)
+	errs := make([]error, 0, 4)
+	if e.Err != nil {
+		errs = append(errs, e.Err)
+	}
+	if e.Challenge != nil {
+		errs = append(errs, e.Challenge)
+	}
+	for _, ie := range []*imap.Error{e.bye, e.throttle} {
+		if ie != nil {
+			errs = append(errs, ie)
 		}
 	}
 	return errs

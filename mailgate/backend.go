@@ -10,6 +10,12 @@ import (
 // opens sessions on it. A Gate calls a Backend and its sessions from one
 // goroutine, one session at a time.
 //
+// Errors of a Backend and its sessions say what happened: wrapping
+// ErrRefused or ErrSessionExpired, and, for a server's answer, being a
+// provider.Replier (Diagnose explains it in the log; a Reply's Wait, a
+// throttling reply's or a Retry-After, is the pause before the next
+// session).
+//
 // A Backend may also implement Checker, a Session Expirer, and a Backend
 // slog.LogValuer (the gate's log lines then name it).
 type Backend interface {
