@@ -272,3 +272,38 @@ func TestMailgateWaitsAfterAThrottledAction(t *testing.T) {
 		t.Errorf("the message was handled %d times, want once", rec.callsOf("1"))
 	}
 }
+
+// TestMailgateExpungesAfterALostReply: with Delete (and with the move
+// fallback) a STORE \Deleted whose reply was lost leaves the messages
+// flagged; the next session expunges them, exactly those.
+func TestMailgateExpungesAfterALostReply(t *testing.T) {
+	for _, lose := range []string{"UID STORE", "UID EXPUNGE"} {
+		t.Run(lose, func(t *testing.T) {
+			srv := newServer(t, nil)
+			foreign, _ := srv.Deliver(user, "INBOX", message("foreign", "deleted by a person"))
+			if err := srv.SetFlags(user, "INBOX", foreign, imap.FlagDeleted); err != nil {
+				t.Fatal(err)
+			}
+			for i := 1; i <= 3; i++ {
+				srv.Deliver(user, "INBOX", message(fmt.Sprint(i), "body"))
+			}
+			srv.LoseReplies(lose, 1)
+			rec := newRecorder()
+			opts := fast(srv, nil)
+			opts.After = imapx.Delete
+			run(t, imapx.NewMailgate(srv.Mailbox(user, nil), opts, rec.handle))
+			eventually(t, 10*time.Second, "the 3 messages expunged", func() bool { return len(mustMessages(t, srv, "INBOX")) == 1 })
+			if got := ids(mustMessages(t, srv, "INBOX")); got["foreign"] != 1 {
+				t.Errorf("INBOX holds %v, want someone else's \\Deleted message kept", got)
+			}
+			if srv.Drops() != 1 {
+				t.Errorf("%d drops, want the one lost reply", srv.Drops())
+			}
+			for i := 1; i <= 3; i++ {
+				if n := rec.callsOf(fmt.Sprint(i)); n != 1 {
+					t.Errorf("message %d handled %d times, want once", i, n)
+				}
+			}
+		})
+	}
+}

@@ -212,16 +212,20 @@ func (fs *folderSession) remove(ctx context.Context, uids []imap.UID) error {
 		return nil
 	}
 	c := fs.s.c
-	set := imap.UIDSetNum(uids...)
-	if err := c.Store(set, &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
+	plus := fs.caps.Has(imap.CapUIDPlus)
+	if plus {
+		// Noted first: the STORE may take effect and its reply be lost.
+		// Expunging a UID that is not flagged \Deleted does nothing.
+		fs.b.expunge.AddNum(uids...)
+	}
+	if err := c.Store(imap.UIDSetNum(uids...), &imap.StoreFlags{Op: imap.StoreFlagsAdd, Silent: true, Flags: []imap.Flag{imap.FlagDeleted}}, nil).Close(); err != nil {
 		return err
 	}
-	if !fs.caps.Has(imap.CapUIDPlus) {
+	if !plus {
 		fs.warnNoUIDPlus(ctx)
 		return nil
 	}
-	fs.b.expunge.AddNum(uids...)
-	if err := c.UIDExpunge(set).Close(); err != nil {
+	if err := c.UIDExpunge(fs.b.expunge).Close(); err != nil {
 		return err
 	}
 	fs.b.expunge = nil
