@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/mail"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -407,7 +408,7 @@ func (fs *folderSession) hand(m *meta, r io.Reader, size int64, yield func(*mail
 		Received: m.date,
 	}
 	for _, f := range m.flags {
-		if f == imap.FlagSeen {
+		if strings.EqualFold(string(f), string(imap.FlagSeen)) {
 			gm.Seen = true
 		}
 	}
