@@ -60,7 +60,7 @@ func TestNoEchoedSecretInErrorsLogsOrDiagnosis(t *testing.T) {
 	for _, how := range []imapxtest.AuthFailure{imapxtest.FailEchoing, imapxtest.FailEchoingBad} {
 		for _, mech := range []auth.Mechanism{auth.XOAUTH2, auth.OAUTHBEARER} {
 			for _, noIR := range []bool{false, true} {
-				name := fmt.Sprintf("%v/%s/no SASL-IR=%v", how, mech, noIR)
+				name := fmt.Sprintf("%s/%s/no SASL-IR=%v", map[imapxtest.AuthFailure]string{imapxtest.FailEchoing: "NO", imapxtest.FailEchoingBad: "BAD"}[how], mech, noIR)
 				t.Run(name, func(t *testing.T) {
 					srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, NoSASLIR: noIR})
 					tokens := newRecordingTokens(srv.TokenSource(user))
