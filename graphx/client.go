@@ -267,9 +267,9 @@ const staleTokenCode = "InvalidAuthenticationToken"
 // request for the limits.
 func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 	var (
-		tok     *oauth2.Token
-		tokens  int // tokens tried
-		retries int
+		tok       *oauth2.Token
+		refreshed bool // a refused token was invalidated already
+		retries   int
 	)
 	maxRetries := c.maxRetries
 	if r.noRetry {
@@ -290,8 +290,6 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 				release()
 				tok = nil
 				e = tokenError(ctx, err)
-			} else {
-				tokens++
 			}
 		}
 		var reached bool
@@ -314,7 +312,8 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 				// whether or not this one is tried again.
 				c.lim.pause(e.Wait)
 				if e.Status == http.StatusUnauthorized && !r.upload && staleToken(e, resp.Header) {
-					if tokens < 2 {
+					if !refreshed {
+						refreshed = true
 						c.log.InfoContext(ctx, "graphx: Graph refused the access token; retrying with a fresh one",
 							"phase", string(r.phase), "mailbox", c.mb.Address)
 						c.mb.Tokens.Invalidate(tok)
@@ -329,6 +328,7 @@ func (c *Client) do(ctx context.Context, r *request) (*http.Response, error) {
 			return nil, e
 		}
 		retries++
+		tok = nil // the source's current one: a wait may have outlived it
 		c.log.DebugContext(ctx, "graphx: retrying after a temporary failure",
 			"phase", string(r.phase), "attempt", retries, "error", e.Error())
 		if err := c.waitRetry(ctx, e, retries); err != nil {
