@@ -471,14 +471,18 @@ func secretsOf(tok *oauth2.Token) []string {
 	return []string{tok.AccessToken}
 }
 
-// releaseBody ends a request for the limits when its body is closed.
+// releaseBody ends a request for the limits when its body is first
+// closed.
 type releaseBody struct {
 	io.ReadCloser
 	release func()
+	closed  atomic.Bool
 }
 
 func (b *releaseBody) Close() error {
 	err := b.ReadCloser.Close()
-	b.release()
+	if !b.closed.Swap(true) {
+		b.release()
+	}
 	return err
 }

@@ -33,10 +33,12 @@ type field struct {
 }
 
 // scanHeader splits a header block (the blank line that ends it may be
-// missing) into its fields. It reads only what Send needs, and costs less
-// than net/mail, which builds a map of every field.
-func scanHeader(block []byte) ([]field, error) {
+// missing) into the fields named in names (any case; none: every field),
+// and checks the syntax of every line. A kept field's name is the one in
+// names. It costs less than net/mail, which builds a map of every field.
+func scanHeader(block []byte, names ...string) ([]field, error) {
 	var fields []field
+	keep := false // the field being read is kept
 	for len(block) > 0 {
 		line := block
 		if i := bytes.IndexByte(block, '\n'); i >= 0 {
@@ -49,17 +51,26 @@ func scanHeader(block []byte) ([]field, error) {
 			break
 		}
 		if line[0] == ' ' || line[0] == '\t' {
-			if len(fields) == 0 {
-				return nil, errors.New("the header starts with a continuation line")
+			if keep {
+				fields[len(fields)-1].value += string(line)
 			}
-			fields[len(fields)-1].value += string(line)
 			continue
 		}
 		colon := bytes.IndexByte(line, ':')
 		if colon <= 0 || !isFieldName(line[:colon]) {
 			return nil, fmt.Errorf("malformed header line %q", truncate(string(line), 64))
 		}
-		fields = append(fields, field{name: string(line[:colon]), value: string(bytes.TrimLeft(line[colon+1:], " \t"))})
+		name := string(line[:colon])
+		keep = len(names) == 0
+		for _, n := range names {
+			if len(n) == colon && bytes.EqualFold([]byte(n), line[:colon]) {
+				keep, name = true, n
+				break
+			}
+		}
+		if keep {
+			fields = append(fields, field{name: name, value: string(bytes.TrimLeft(line[colon+1:], " \t"))})
+		}
 	}
 	return fields, nil
 }
@@ -88,14 +99,17 @@ func truncate(s string, n int) string {
 // Cc and Bcc included, https://learn.microsoft.com/en-us/graph/outlook-send-mime-message),
 // From, and Content-Type.
 func parseHeader(block []byte) (*header, error) {
-	fields, err := scanHeader(block)
+	if len(block) > 0 && (block[0] == ' ' || block[0] == '\t') {
+		return nil, errors.New("reading the message's header: it starts with a continuation line")
+	}
+	fields, err := scanHeader(block, "To", "Cc", "Bcc", "From", "Content-Type")
 	if err != nil {
 		return nil, fmt.Errorf("reading the message's header: %w", err)
 	}
 	h := &header{crlf: bytes.Contains(block, []byte("\r\n")) || len(block) == 0}
 	for _, f := range fields {
 		switch {
-		case strings.EqualFold(f.name, "To"), strings.EqualFold(f.name, "Cc"), strings.EqualFold(f.name, "Bcc"):
+		case f.name == "To" || f.name == "Cc" || f.name == "Bcc":
 			list, err := addresses(f)
 			if err != nil {
 				return nil, err
@@ -105,7 +119,7 @@ func parseHeader(block []byte) (*header, error) {
 					h.recipients = append(h.recipients, a)
 				}
 			}
-		case strings.EqualFold(f.name, "From") && h.from == "":
+		case f.name == "From" && h.from == "":
 			list, err := addresses(f)
 			if err != nil {
 				return nil, err
@@ -113,7 +127,7 @@ func parseHeader(block []byte) (*header, error) {
 			if len(list) > 0 {
 				h.from = list[0]
 			}
-		case strings.EqualFold(f.name, "Content-Type") && h.contentType == "":
+		case f.name == "Content-Type" && h.contentType == "":
 			h.contentType = f.value
 		}
 	}

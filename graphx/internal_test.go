@@ -72,9 +72,12 @@ func TestScanHeaderUnfoldsAndRefusesBrokenLines(t *testing.T) {
 	require.Len(t, fs, 2)
 	assert.Equal(t, field{"To", "a@example.net, b@example.net"}, fs[0], "the line break removed, the space kept; the body not read")
 	for _, bad := range []string{" leading\r\n\r\n", "no colon\r\n\r\n", ": empty name\r\n\r\n", "Sp ace: x\r\n\r\n"} {
-		_, err := scanHeader([]byte(bad))
+		_, err := parseHeader([]byte(bad))
 		assert.Error(t, err, "%q", bad)
 	}
+	fs, err = scanHeader([]byte("X-A: 1\r\n\tmore\r\nto: a@b\r\n c@d\r\n\r\n"), "To")
+	require.NoError(t, err)
+	assert.Equal(t, []field{{"To", "a@b c@d"}}, fs, "only the fields asked for, any case, their folds too")
 	h, err := parseHeader([]byte("From: App <APP@example.com>\nTo: a@example.net\nCc: A@example.net, c@example.net\nBcc:\n"))
 	require.NoError(t, err)
 	assert.Equal(t, []string{"a@example.net", "c@example.net"}, h.recipients, "each once, lower case; an empty Bcc is none")

@@ -34,8 +34,8 @@ func newLimiter(clock retry.Clock, concurrent, perWindow int, span time.Duration
 }
 
 // acquire waits until a request may start and returns the function that
-// ends it. It waits out a pause first, then for a free slot, then for room
-// in the window.
+// ends it, to be called once. It waits out a pause first, then for a free
+// slot, then for room in the window.
 func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
 	if err := l.waitPause(ctx); err != nil {
 		return nil, err
@@ -47,19 +47,21 @@ func (l *limiter) acquire(ctx context.Context) (release func(), err error) {
 			return nil, ctx.Err()
 		}
 	}
-	done := func() {
-		if l.slots != nil {
-			<-l.slots
-		}
-	}
 	if l.requests != nil {
 		if err := l.requests.wait(ctx, l.clock); err != nil {
-			done()
+			l.release()
 			return nil, err
 		}
 	}
-	var once sync.Once
-	return func() { once.Do(done) }, nil
+	return l.release, nil
+}
+
+// release ends a request that acquire let start; call it once per
+// request.
+func (l *limiter) release() {
+	if l.slots != nil {
+		<-l.slots
+	}
 }
 
 // waitPause sleeps until the pause Graph asked for is over.

@@ -218,7 +218,7 @@ func readPartHeader(body io.ReaderAt, p *part) error {
 		}
 		end = len(buf) // a part with a header and no content
 	}
-	fields, err := scanHeader(buf[:end])
+	fields, err := scanHeader(buf[:end], "Content-Type", "Content-Disposition", "Content-ID", "Content-Transfer-Encoding")
 	if err != nil {
 		return fmt.Errorf("part %d: %w", p.index+1, err)
 	}

@@ -26,6 +26,9 @@ type source struct {
 	bodyLen int64
 	file    *os.File // the spool file, removed by close; nil when none
 	encoded []byte   // the base64 of a message that is in memory whole
+	// whole is the message as read, when it is in memory whole; header
+	// is its start unless Send changed the header.
+	whole []byte
 }
 
 // size returns the length of the message as it is sent.
@@ -78,7 +81,7 @@ func readSource(msg io.Reader, dir string) (*source, error) {
 		if end < 0 {
 			end = len(buf)
 		}
-		s := &source{header: buf[:end:end], body: bytes.NewReader(buf[end:]), bodyLen: int64(n - end)}
+		s := &source{header: buf[:end:end], body: bytes.NewReader(buf[end:]), bodyLen: int64(n - end), whole: buf}
 		return s, nil
 	case err != nil:
 		return nil, fmt.Errorf("reading the message: %w", err)
@@ -130,7 +133,11 @@ func inPlace(ra readerAtSeeker) (*source, error) {
 		}
 		h = len(buf)
 	}
-	return &source{header: buf[:h:h], body: io.NewSectionReader(ra, off+int64(h), end-off-int64(h)), bodyLen: end - off - int64(h)}, nil
+	s := &source{header: buf[:h:h], body: io.NewSectionReader(ra, off+int64(h), end-off-int64(h)), bodyLen: end - off - int64(h)}
+	if int64(len(buf)) == end-off {
+		s.whole = buf
+	}
+	return s, nil
 }
 
 // headerEnd returns the length of the header block at the start of b,
@@ -164,9 +171,12 @@ func (s *source) encodeSmall() error {
 	if s.size() > memoryLimit {
 		return nil
 	}
-	raw := make([]byte, s.size())
-	if _, err := io.ReadFull(s.reader(), raw); err != nil {
-		return fmt.Errorf("reading the message: %w", err)
+	raw := s.whole
+	if int64(len(raw)) != s.size() || !bytes.HasPrefix(raw, s.header) {
+		raw = make([]byte, s.size())
+		if _, err := io.ReadFull(s.reader(), raw); err != nil {
+			return fmt.Errorf("reading the message: %w", err)
+		}
 	}
 	s.encoded = make([]byte, base64.StdEncoding.EncodedLen(len(raw)))
 	base64.StdEncoding.Encode(s.encoded, raw)
