@@ -30,8 +30,9 @@ type DeltaPage struct {
 	// order (none promised). Graph may list a message again, in a later
 	// page or round: whoever handles them must skip those it handled.
 	Messages []MessageInfo
-	// Removed are the ids of messages that left the folder (deleted or
-	// moved out).
+	// Removed are the ids of messages the page lists as @removed (deleted
+	// or moved out). Delta asks for created messages only, so Graph
+	// should list none; they are kept apart, never in Messages.
 	Removed []string
 	// NextLink continues this round: call Delta with it. It may be kept,
 	// to resume the round after a restart.
