@@ -4,14 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/neterr"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/retry"
 )
@@ -236,21 +235,12 @@ func causeError(ctx context.Context, p Phase, err error) *Error {
 // isNetworkError reports a failure of the connection itself (refused,
 // reset, closed, timed out), as opposed to a verification or protocol
 // error.
-func isNetworkError(err error) bool {
-	var ne net.Error
-	var op *net.OpError
-	return errors.As(err, &op) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
-}
+func isNetworkError(err error) bool { return neterr.IsNetwork(err) }
 
 // tokenError wraps a failure of the mailbox's TokenSource.
 func tokenError(ctx context.Context, err error) *Error {
 	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
 		return &Error{Phase: PhaseToken, Message: "interrupted while getting a token", Err: err}
 	}
-	temp := isNetworkError(err)
-	if d := provider.Diagnose(err); d != nil && d.Kind == provider.Transient {
-		temp = true
-	}
-	return &Error{Phase: PhaseToken, Message: "cannot get an access token", Temporary: temp, Err: err}
+	return &Error{Phase: PhaseToken, Message: "cannot get an access token", Temporary: neterr.TemporaryToken(err), Err: err}
 }
