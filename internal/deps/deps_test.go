@@ -31,6 +31,8 @@ var rules = []struct {
 	{"retry", []string{module + "/auth", module + "/provider", module + "/tokenstore"}, "the bottom layer"},
 	{"tokenstore", []string{module + "/auth", module + "/provider", "github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2"}, "layers point down"},
 	{"provider/oauth", []string{module + "/tokenstore", "html/template", "github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2"}, "the token client knows no grant store or pages"},
+	{"graphx", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", "html/template", "database/sql", module + "/tokenstore", module + "/provider/oauth"},
+		"a program that sends through Graph pays for no SMTP, IMAP, templates, SQL, grant store or token client"},
 	{"provider/entra", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", module + "/smtpx", module + "/imapx"}, "providers never import a transport"},
 	{"provider/google", []string{"github.com/emersion/go-smtp", "github.com/emersion/go-imap/v2", module + "/smtpx", module + "/imapx"}, "providers never import a transport"},
 	{"provider/workload", []string{module + "/provider/entra", module + "/provider/google", module + "/provider/oauth", module + "/tokenstore",
@@ -93,7 +95,7 @@ func TestImportGraph(t *testing.T) {
 					t.Errorf("%s depends on %s (%s)", r.pkg, b, r.why)
 				}
 			}
-			if r.pkg == "smtpx" || r.pkg == "imapx" {
+			if r.pkg == "smtpx" || r.pkg == "imapx" || r.pkg == "graphx" {
 				for _, p := range providers {
 					if d[p] {
 						t.Errorf("%s depends on %s: transports take a provider.Mailbox, never a provider", r.pkg, p)
