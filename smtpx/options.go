@@ -79,8 +79,9 @@ type SenderOptions struct {
 	// MaxRetries bounds the retries of one message after temporary
 	// failures; zero: DefaultMaxRetries; negative: no retry.
 	MaxRetries int
-	// Backoff spaces the retries; zero bounds: DefaultBackoff's.
-	Backoff retry.Backoff
+	// RetryBackoff spaces the retries of a message, with retry.Backoff's
+	// jitter; zero bounds: DefaultRetryBackoff's.
+	RetryBackoff retry.Backoff
 	// ShrinkFor is how long the pool stays smaller after a "432 4.3.2 too
 	// many connections" reply; zero: DefaultShrinkFor.
 	ShrinkFor time.Duration
@@ -97,9 +98,9 @@ const (
 	DefaultShrinkFor   = time.Minute
 )
 
-// DefaultBackoff spaces a Sender's retries when SenderOptions.Backoff is
-// zero.
-var DefaultBackoff = retry.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+// DefaultRetryBackoff spaces a Sender's retries when
+// SenderOptions.RetryBackoff is zero.
+var DefaultRetryBackoff = retry.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // logger returns o's logger or one that discards.
 func (o *Options) logger() *slog.Logger {
