@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/redact"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -131,7 +132,10 @@ func clientTLSConfig(base *tls.Config, host string) (*tls.Config, error) {
 
 // dial connects and authenticates, refreshing a refused token once.
 func (d *dialer) dial(ctx context.Context) (*Client, error) {
-	c, err := d.connect(ctx)
+	// The secrets of this attempt, shared by its connections: a server may
+	// repeat the first token in its answer to the second.
+	secrets := &redact.Set{}
+	c, err := d.connect(ctx, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -162,7 +166,7 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 	if c.broken {
 		// The server closed the connection after the refusal.
 		c.abandon()
-		if c, err = d.connect(ctx); err != nil {
+		if c, err = d.connect(ctx, secrets); err != nil {
 			return nil, err
 		}
 		aerr = c.authenticate(ctx, tok)
@@ -184,8 +188,9 @@ func tokenRefused(e *Error) bool {
 		e.Code == codeAuthFailed && e.EnhancedCode != enhancedPolicyRefusal
 }
 
-// connect dials, secures and greets the server, ready for AUTH.
-func (d *dialer) connect(ctx context.Context) (*Client, error) {
+// connect dials, secures and greets the server, ready for AUTH. The
+// connection's transcript and errors scrub secrets.
+func (d *dialer) connect(ctx context.Context, secrets *redact.Set) (*Client, error) {
 	srv := d.mb.SMTP
 	addr := srv.Addr()
 	if srv.Security == provider.Plaintext {
@@ -207,7 +212,7 @@ func (d *dialer) connect(ctx context.Context) (*Client, error) {
 	id := d.conns.Add(1)
 	var tr *transcript
 	if d.debug != nil {
-		tr = newTranscript(d.debug, fmt.Sprintf("%s[%d] ", d.name, id))
+		tr = newTranscript(d.debug, fmt.Sprintf("%s[%d] ", d.name, id), secrets)
 	}
 	fail := func(p Phase, err error) (*Client, error) {
 		raw.Close()
@@ -255,7 +260,7 @@ func (d *dialer) connect(ctx context.Context) (*Client, error) {
 		}
 	}
 	d.log.DebugContext(ctx, "smtpx: connected", "server", addr, "security", srv.Security.String(), "conn", id)
-	return &Client{d: d, c: sc, conn: cc, tr: tr, id: id}, nil
+	return &Client{d: d, c: sc, conn: cc, tr: tr, secrets: secrets, id: id}, nil
 }
 
 // errNoSTARTTLS is the cause when a StartTLS server does not offer STARTTLS.
@@ -312,13 +317,13 @@ func (c *Client) authenticate(ctx context.Context, tok *oauth2.Token) *Error {
 	if serr != nil {
 		return &Error{Phase: PhaseAuth, Message: "cannot build the SASL message", Err: serr}
 	}
-	c.tr.addSecret(tok.AccessToken, ir)
+	c.secrets.Add(tok.AccessToken, string(ir))
 	if c.twoStep(mech, ir) {
 		sc = auth.TwoStep(sc)
 	}
 	if err := c.c.Auth(sc); err != nil {
 		e := c.fail(ctx, PhaseAuth, err)
-		e.Challenge = auth.Challenge(sc)
+		e.Challenge = scrubChallenge(auth.Challenge(sc), c.secrets)
 		return e
 	}
 	c.token = tok

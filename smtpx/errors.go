@@ -12,6 +12,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/redact"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/retry"
 )
@@ -47,7 +48,9 @@ var enhancedPolicyRefusal = smtp.EnhancedCode{5, 7, 139}
 //
 // errors.As also finds go-smtp's *smtp.SMTPError and, after a refused token,
 // the *auth.ChallengeError the server sent. Error texts never contain a
-// token.
+// token: whatever the server repeated of the AUTH payload (the token or the
+// SASL response, raw or in base64) is replaced by "[redacted]" in Message,
+// the wrapped *smtp.SMTPError and the Challenge.
 type Error struct {
 	Phase        Phase
 	Code         int               // SMTP reply code; 0 when the server did not answer
@@ -209,6 +212,38 @@ func replyError(p Phase, se *smtp.SMTPError) *Error {
 		Temporary:    se.Code/100 == classTransientReply,
 		Err:          se,
 	}
+}
+
+// scrub replaces the secrets of set wherever e repeats what the server
+// said: its Message, its cause (a scrubbed copy of an *smtp.SMTPError; any
+// other cause whose text holds a secret becomes that text, scrubbed) and
+// its challenge. It returns e.
+func (e *Error) scrub(set *redact.Set) *Error {
+	e.Message = set.Scrub(e.Message)
+	if e.Err != nil && set.Contains(e.Err.Error()) {
+		if se, ok := e.Err.(*smtp.SMTPError); ok {
+			e.Err = &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: set.Scrub(se.Message)}
+		} else {
+			e.Err = errors.New(set.Scrub(e.Err.Error()))
+		}
+	}
+	e.Challenge = scrubChallenge(e.Challenge, set)
+	return e
+}
+
+// scrubChallenge returns ch, or a copy of it without the secrets of set.
+func scrubChallenge(ch *auth.ChallengeError, set *redact.Set) *auth.ChallengeError {
+	if ch == nil {
+		return nil
+	}
+	cp := *ch
+	for _, f := range []*string{&cp.Status, &cp.Schemes, &cp.Scope, &cp.OpenIDConfiguration, &cp.Raw} {
+		*f = set.Scrub(*f)
+	}
+	if cp == *ch {
+		return ch
+	}
+	return &cp
 }
 
 // causeError classifies err, the failure of phase p: a reply, the context,
