@@ -144,6 +144,7 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 		c.abandon()
 		return nil, tokenError(ctx, err)
 	}
+	first := tok
 	aerr := c.authenticate(ctx, tok)
 	if aerr == nil {
 		return c, nil
@@ -174,7 +175,10 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 	if aerr != nil {
 		// A token fresh from the identity provider was refused too: the
 		// cause is the grant or the server's configuration, which another
-		// token would not fix, so it is not invalidated.
+		// token would not fix, so it is not invalidated. A source that gave
+		// the same token again did not refresh it: that is still a stale
+		// token.
+		aerr.Retried = tokenRefused(aerr) && tok.AccessToken != first.AccessToken
 		c.abandon()
 		return nil, aerr
 	}

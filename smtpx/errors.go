@@ -68,6 +68,11 @@ type Error struct {
 	Recipient string
 	// Challenge is the error challenge of a refused token, or nil.
 	Challenge *auth.ChallengeError
+	// Retried reports, in PhaseAuth errors, that the server refused a
+	// token fresh from the mailbox's TokenSource too, after the first was
+	// invalidated: the grant or the configuration is at fault, not a stale
+	// token.
+	Retried bool
 	// Err is the cause: an *smtp.SMTPError, a network, TLS or token error,
 	// or the context's error.
 	Err error
@@ -98,6 +103,9 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
+	if e.Retried {
+		b.WriteString(" (a fresh token was refused too)")
+	}
 	if e.Uncertain {
 		b.WriteString(" (the server may have accepted the message)")
 	}
@@ -123,7 +131,7 @@ func (e *Error) Reply() provider.Reply {
 	if e.Code == 0 {
 		return provider.Reply{}
 	}
-	r := provider.Reply{Layer: provider.LayerSMTP, Code: e.Code, Text: e.Message}
+	r := provider.Reply{Layer: provider.LayerSMTP, Code: e.Code, Text: e.Message, Retried: e.Retried}
 	if ec := e.EnhancedCode; ec[0] > 0 {
 		r.Enhanced = fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
 	}
