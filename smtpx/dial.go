@@ -259,30 +259,53 @@ func (d *dialer) connect(ctx context.Context, secrets *redact.Set) (*Client, err
 		return fail(helloPhase, err)
 	}
 	if srv.Security != provider.Plaintext {
-		if st, ok := sc.TLSConnectionState(); !ok || !st.HandshakeComplete || st.Version < tls.VersionTLS12 {
-			return fail(PhaseTLS, errors.New("the connection is not protected by TLS 1.2 or later"))
+		if err := checkTLS(sc.TLSConnectionState()); err != nil {
+			return fail(PhaseTLS, err)
 		}
 	}
 	d.log.DebugContext(ctx, "smtpx: connected", "server", addr, "security", srv.Security.String(), "conn", id)
 	return &Client{d: d, c: sc, conn: cc, tr: tr, secrets: secrets, id: id}, nil
 }
 
+// checkTLS is the last guard before AUTH: the connection go-smtp reports
+// (ok is false without TLS) has completed a handshake at TLS 1.2 or later.
+func checkTLS(st tls.ConnectionState, ok bool) error {
+	if !ok || !st.HandshakeComplete || st.Version < tls.VersionTLS12 {
+		return errNotTLS12
+	}
+	return nil
+}
+
+// tlsAlertOp is the net.OpError.Op of crypto/tls's error for an alert the
+// peer sent ("remote error: tls: protocol version not supported").
+const tlsAlertOp = "remote error"
+
+// errNotTLS12 is the cause when a connection that must be secure is not.
+var errNotTLS12 = errors.New("the connection is not protected by TLS 1.2 or later; no credential was sent")
+
 // errNoSTARTTLS is the cause when a StartTLS server does not offer STARTTLS.
 var errNoSTARTTLS = errors.New("the server does not offer STARTTLS; no credential was sent")
 
 // connError classifies a failure to connect or secure the connection:
-// certificate problems are permanent, network failures temporary.
+// certificate problems and the server's refusal of the handshake are
+// permanent, network failures temporary.
 func connError(ctx context.Context, p Phase, host string, err error) *Error {
 	var (
 		cve *tls.CertificateVerificationError
 		hn  x509.HostnameError
 		ua  x509.UnknownAuthorityError
 		ci  x509.CertificateInvalidError
+		op  *net.OpError
 	)
 	if errors.As(err, &cve) || errors.As(err, &hn) || errors.As(err, &ua) || errors.As(err, &ci) {
 		return &Error{Phase: PhaseTLS, Message: fmt.Sprintf("the server's certificate is not valid for %q", host), Err: err}
 	}
-	if err == errNoSTARTTLS {
+	if errors.As(err, &op) && op.Op == tlsAlertOp {
+		// A TLS alert from the server: no TLS version or cipher in
+		// common, which the next attempt would not change.
+		return &Error{Phase: PhaseTLS, Message: "the server refused the TLS handshake", Err: err}
+	}
+	if err == errNoSTARTTLS || err == errNotTLS12 {
 		return &Error{Phase: PhaseTLS, Message: err.Error(), Err: err}
 	}
 	return causeError(ctx, p, err)

@@ -57,22 +57,6 @@ func TestDialImplicitTLS(t *testing.T) {
 	}
 }
 
-func TestDialRefusesServerWithoutSTARTTLS(t *testing.T) {
-	e := newEnv(t, &smtpxtest.Options{Security: provider.Plaintext})
-	e.mb.SMTP.Security = provider.StartTLS
-	_, err := smtpx.Dial(context.Background(), e.mb, &e.opts)
-	var se *smtpx.Error
-	if !errors.As(recordErr(err), &se) || se.Phase != smtpx.PhaseTLS {
-		t.Fatalf("err = %v, want a TLS-phase *Error", err)
-	}
-	if n := e.srv.CommandCount("AUTH"); n != 0 {
-		t.Fatalf("the server saw %d AUTH commands", n)
-	}
-	if n := e.tokens.Requests(); n != 0 {
-		t.Errorf("%d token requests for a connection that cannot carry one", n)
-	}
-}
-
 func TestPlaintextOnlyToLoopback(t *testing.T) {
 	e := newEnv(t, &smtpxtest.Options{Security: provider.Plaintext})
 	e.mb.SMTP.Security = provider.Plaintext
