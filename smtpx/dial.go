@@ -161,6 +161,10 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 		c.abandon()
 		return nil, tokenError(ctx, err)
 	}
+	// go-smtp's Client.Auth answers a final 535 with a "*" (cancel) and
+	// reads the reply to it (emersion/go-smtp#316, open at v0.25.1;
+	// TestGoSMTPClientCancelsAfterAFinal535 pins it), so the connection is
+	// still in step for a second AUTH, unless the server closed it.
 	if !c.broken {
 		aerr = c.authenticate(ctx, tok)
 	}
@@ -237,6 +241,10 @@ func (d *dialer) connect(ctx context.Context, secrets *redact.Set) (*Client, err
 		if tr != nil {
 			cc.tap = tr
 		}
+		// go-smtp exports no STARTTLS of its own: NewClientStartTLS says
+		// "EHLO localhost" before TLS, by design (emersion/go-smtp#297), and
+		// allows the Hello below after it (emersion/go-smtp#265);
+		// TestGoSMTPStartTLSSaysLocalhostBeforeTLS pins both.
 		sc, err = smtp.NewClientStartTLS(cc, d.tlsConfig)
 		cc.tap = nil
 		if err != nil {

@@ -39,7 +39,8 @@ type Options struct {
 	TLSConfig *tls.Config
 	// LocalName is the name given in EHLO; zero: "localhost". With STARTTLS
 	// the EHLO before TLS says "localhost" whatever LocalName is (go-smtp
-	// sends it); the EHLO of the authenticated session says LocalName.
+	// v0.25.1 sends it, by design: emersion/go-smtp#297); the EHLO over
+	// TLS, the one the server keeps (RFC 3207 §4.2), says LocalName.
 	LocalName string
 	// Logger gets connection, authentication and retry events; nil
 	// discards them. No token ever reaches it.

@@ -102,10 +102,11 @@ func (a *authServer) verify(username, token string) error {
 	return nil
 }
 
-// Next runs one step of the exchange. Its errors are bare *smtp.SMTPError
-// values, never wrapped: go-smtp's server (v0.25.1, Conn.writeError) maps
-// an error to its reply with a type assertion, not errors.As, and writes
-// any other error as "454 4.7.0 <text>". No upstream issue tracks this;
+// Next runs one step of the exchange. Its errors, like every session
+// method's, are bare *smtp.SMTPError values, never wrapped: go-smtp's server
+// (v0.25.1, Conn.writeError) maps an error to its reply with a type
+// assertion, not errors.As, and writes any other error as "454 4.7.0
+// <text>". No upstream issue tracks this;
 // TestGoSMTPServerRepliesOnlyBareSMTPErrors pins it.
 func (a *authServer) Next(response []byte) ([]byte, bool, error) {
 	s := a.ss.s
