@@ -11,6 +11,7 @@ import (
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/internal/neterr"
+	"github.com/mailoauth/mailoauth/internal/redact"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/retry"
 )
@@ -46,7 +47,9 @@ var enhancedPolicyRefusal = smtp.EnhancedCode{5, 7, 139}
 //
 // errors.As also finds go-smtp's *smtp.SMTPError and, after a refused token,
 // the *auth.ChallengeError the server sent. Error texts never contain a
-// token.
+// token: whatever the server repeated of the AUTH payload (the token or the
+// SASL response, raw or in base64) is replaced by "[redacted]" in Message,
+// the wrapped *smtp.SMTPError and the Challenge.
 type Error struct {
 	Phase        Phase
 	Code         int               // SMTP reply code; 0 when the server did not answer
@@ -64,6 +67,11 @@ type Error struct {
 	Recipient string
 	// Challenge is the error challenge of a refused token, or nil.
 	Challenge *auth.ChallengeError
+	// Retried reports, in PhaseAuth errors, that the server refused a
+	// token fresh from the mailbox's TokenSource too, after the first was
+	// invalidated: the grant or the configuration is at fault, not a stale
+	// token.
+	Retried bool
 	// Err is the cause: an *smtp.SMTPError, a network, TLS or token error,
 	// or the context's error.
 	Err error
@@ -94,6 +102,9 @@ func (e *Error) Error() string {
 		b.WriteString(": ")
 		b.WriteString(e.Err.Error())
 	}
+	if e.Retried {
+		b.WriteString(" (a fresh token was refused too)")
+	}
 	if e.Uncertain {
 		b.WriteString(" (the server may have accepted the message)")
 	}
@@ -119,7 +130,7 @@ func (e *Error) Reply() provider.Reply {
 	if e.Code == 0 {
 		return provider.Reply{}
 	}
-	r := provider.Reply{Layer: provider.LayerSMTP, Code: e.Code, Text: e.Message}
+	r := provider.Reply{Layer: provider.LayerSMTP, Code: e.Code, Text: e.Message, Retried: e.Retried}
 	if ec := e.EnhancedCode; ec[0] > 0 {
 		r.Enhanced = fmt.Sprintf("%d.%d.%d", ec[0], ec[1], ec[2])
 	}
@@ -208,6 +219,38 @@ func replyError(p Phase, se *smtp.SMTPError) *Error {
 		Temporary:    se.Code/100 == classTransientReply,
 		Err:          se,
 	}
+}
+
+// scrub replaces the secrets of set wherever e repeats what the server
+// said: its Message, its cause (a scrubbed copy of an *smtp.SMTPError; any
+// other cause whose text holds a secret becomes that text, scrubbed) and
+// its challenge. It returns e.
+func (e *Error) scrub(set *redact.Set) *Error {
+	e.Message = set.Scrub(e.Message)
+	if e.Err != nil && set.Contains(e.Err.Error()) {
+		if se, ok := e.Err.(*smtp.SMTPError); ok {
+			e.Err = &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: set.Scrub(se.Message)}
+		} else {
+			e.Err = errors.New(set.Scrub(e.Err.Error()))
+		}
+	}
+	e.Challenge = scrubChallenge(e.Challenge, set)
+	return e
+}
+
+// scrubChallenge returns ch, or a copy of it without the secrets of set.
+func scrubChallenge(ch *auth.ChallengeError, set *redact.Set) *auth.ChallengeError {
+	if ch == nil {
+		return nil
+	}
+	cp := *ch
+	for _, f := range []*string{&cp.Status, &cp.Schemes, &cp.Scope, &cp.OpenIDConfiguration, &cp.Raw} {
+		*f = set.Scrub(*f)
+	}
+	if cp == *ch {
+		return ch
+	}
+	return &cp
 }
 
 // causeError classifies err, the failure of phase p: a reply, the context,

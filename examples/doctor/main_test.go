@@ -187,7 +187,7 @@ func TestServerRefusingAuthFails(t *testing.T) {
 	w := newWorld(t, &smtpxtest.Options{NoErrorChallenge: true})
 	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
 	w.smtp.RejectAuth(2) // the first token and the fresh one
-	want := provider.Diagnose(&smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful"})
+	want := provider.Diagnose(&smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful", Retried: true})
 	require.NotNil(t, want)
 
 	out, err := doctor(t, w.args("-to", recipient), secretEnv)
