@@ -18,6 +18,7 @@ import (
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/provider"
 )
 
 const (
@@ -89,7 +90,7 @@ func (in *inbox) reset(b *testing.B, first bool) {
 // unseen messages, fetch them (envelope, flags, size, date, body), read
 // each body, and mark them \Seen.
 func BenchmarkReceive(b *testing.B) {
-	srv := imapxtest.New(nil)
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
 	defer srv.Close()
 	mg := newInbox(b, srv, "mailgate@example.com")
 	raw := newInbox(b, srv, "raw@example.com")

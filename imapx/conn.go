@@ -5,35 +5,36 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/mailoauth/mailoauth/imapx/internal/linescan"
 	"github.com/mailoauth/mailoauth/internal/redact"
 )
 
-// emptySASLResponse is what go-imap writes for an empty SASL response; IMAP
-// (RFC 9051 §6.2.2) and Google's XOAUTH2 error completion want an empty
-// line instead.
+// emptySASLResponse is what go-imap v2.0.0-beta.8 writes for an empty SASL
+// response after a continuation; IMAP (RFC 9051 §6.2.2) and Google's
+// XOAUTH2 error completion want an empty line instead (emersion/go-imap
+// issue 760, fix proposed in pull request 761;
+// TestUpstreamEmptySASLResponseIsEquals pins it).
 var emptySASLResponse = []byte("=\r\n")
 
 // wireConn is the connection under go-imap's client. It follows both
 // directions of the dialogue (go-imap's DebugWriter mixes them and shows
-// the token) to
+// the token: TestUpstreamDebugWriterShowsTheToken) to
 //   - write the redacted transcript to Options.Debug,
-//   - remember a "* BYE" and a throttling reply, which go-imap reports only
-//     as a closed connection or a bare error,
+//   - remember a "* BYE" and a throttling reply, which go-imap v2.0.0-beta.8
+//     reports only as a closed connection or a bare error (no upstream
+//     issue; TestUpstreamByeTextIsLost),
 //   - send the empty answer to a SASL challenge as an empty line, not "=".
 type wireConn struct {
 	net.Conn
 	tr *transcript // nil without Options.Debug
 
-	mu        sync.Mutex // guards the fields below, the scanners and Conn swaps
-	in, out   linescan.Scanner
-	authTag   string // tag of the AUTHENTICATE in progress; "" outside one
-	bye       string
-	byeSeen   bool
-	throttle  time.Duration
-	throttled bool
+	mu       sync.Mutex // guards the fields below, the scanners and Conn swaps
+	in, out  linescan.Scanner
+	authTag  string // tag of the AUTHENTICATE in progress; "" outside one
+	bye      string // the text of the "* BYE", raw
+	byeSeen  bool
+	throttle string // the last throttling status line, raw: "BAD Request is throttled. ..."
 }
 
 func newWireConn(c net.Conn, tr *transcript) *wireConn {
@@ -79,16 +80,15 @@ func (w *wireConn) serverLine(seg []byte, first, whole bool) {
 	line := linescan.Trim(seg)
 	if first && whole {
 		tag, rest, _ := bytes.Cut(line, []byte(" "))
+		kind, text, _ := bytes.Cut(rest, []byte(" "))
 		switch {
-		case string(tag) == "*":
-			if kind, text, _ := bytes.Cut(rest, []byte(" ")); strings.EqualFold(string(kind), "BYE") {
-				w.bye, w.byeSeen = string(text), true
-			}
+		case string(tag) == "*" && strings.EqualFold(string(kind), "BYE"):
+			w.bye, w.byeSeen = string(text), true
 		case w.authTag != "" && string(tag) == w.authTag:
 			w.authTag = ""
 		}
-		if d, ok := parseThrottle(string(rest)); ok {
-			w.throttle, w.throttled = d, true
+		if isStatus(kind) && isThrottle(string(text)) {
+			w.throttle = string(rest)
 		}
 	}
 	if w.tr != nil {
@@ -97,6 +97,13 @@ func (w *wireConn) serverLine(seg []byte, first, whole bool) {
 			w.tr.literal("S: ", n)
 		}
 	}
+}
+
+// isStatus reports whether kind names a status response that can refuse
+// or end something (RFC 9051 §7.1): not the OK of every command, nor the
+// untagged data of a FETCH.
+func isStatus(kind []byte) bool {
+	return strings.EqualFold(string(kind), "NO") || strings.EqualFold(string(kind), "BAD") || strings.EqualFold(string(kind), "BYE")
 }
 
 // clientLine looks at a line the client sends; w.mu is held.
@@ -135,15 +142,17 @@ func (w *wireConn) clientLine(seg []byte, first, whole bool) {
 	}
 }
 
-// observed returns the BYE text and the throttling backoff seen so far.
-func (w *wireConn) observed() (bye string, byeSeen bool, throttle time.Duration, throttled bool) {
+// observed returns the BYE text and the throttling status line seen so far,
+// raw: scrub them before use.
+func (w *wireConn) observed() (bye string, byeSeen bool, throttle string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return w.bye, w.byeSeen, w.throttle, w.throttled
+	return w.bye, w.byeSeen, w.throttle
 }
 
 // prefixConn is a connection whose first bytes come from r: after our
-// STARTTLS exchange go-imap's client needs a greeting to start from.
+// STARTTLS exchange (see startTLS) go-imap's client needs a greeting to
+// start from.
 type prefixConn struct {
 	net.Conn
 	r *strings.Reader

@@ -41,8 +41,9 @@ const maxAuthAttempts = 2
 // Dial connects to the mailbox's IMAP server and authenticates with a token
 // from mb.Tokens: implicit TLS or STARTTLS as mb.IMAP.Security says (TLS 1.2
 // or later, certificate checked for mb.IMAP.Host), AUTHENTICATE with
-// mb.SASLMechanism(), the initial response inline when the server
-// advertises SASL-IR. When the server refuses the token (NO
+// mb.SASLMechanism() where the server offers it, else with the other bearer
+// mechanism where it offers that (the rule smtpx follows), the initial
+// response inline when the server advertises SASL-IR. When the server refuses the token (NO
 // [AUTHENTICATIONFAILED], a NO without code as Exchange sends, or the JSON
 // error challenge) Dial invalidates it and tries once more with a fresh one,
 // on a new connection if the server closed the first.
@@ -73,15 +74,46 @@ type dialer struct {
 	unilateral *imapclient.UnilateralDataHandler
 	// minLifetime: a token that expires sooner is replaced before use.
 	minLifetime time.Duration
-	clock       func() time.Time
 	debugPrefix string
 }
 
 // session is one authenticated connection.
 type session struct {
-	c     *imapclient.Client
-	wire  *wireConn
-	token *oauth2.Token
+	c       *imapclient.Client
+	wire    *wireConn
+	addr    string
+	mech    auth.Mechanism // the mechanism chosen for the server
+	secrets *secrets       // every token sent on this connection
+	token   *oauth2.Token
+}
+
+// fail makes err an *Error of phase (unless it is one already), with every
+// server text scrubbed of the connection's tokens and what the connection
+// saw that go-imap does not report: the "* BYE" that ended the session,
+// and a throttling reply.
+func (s *session) fail(phase Phase, err error) *Error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e
+	}
+	e = &Error{Phase: phase, Server: s.addr, Err: s.secrets.scrubError(err)}
+	bye, byeSeen, throttle := s.wire.observed()
+	if byeSeen {
+		e.bye = byeError(s.secrets.scrub(bye))
+	}
+	if throttle != "" && !isThrottle(errorText(e.Err)) && (e.bye == nil || !isThrottle(e.bye.Text)) {
+		typ, text, _ := strings.Cut(s.secrets.scrub(throttle), " ")
+		e.throttle = &imap.Error{Type: imap.StatusResponseType(strings.ToUpper(typ)), Text: text}
+	}
+	return e
+}
+
+// errorText is err's text, "" for nil.
+func errorText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
 }
 
 // addr returns host:port with the default port filled in.
@@ -95,13 +127,6 @@ func (d *dialer) addr() string {
 		}
 	}
 	return net.JoinHostPort(s.Host, fmt.Sprint(port))
-}
-
-func (d *dialer) now() time.Time {
-	if d.clock != nil {
-		return d.clock()
-	}
-	return time.Now()
 }
 
 // validate reports a mailbox Dial cannot use.
@@ -221,7 +246,7 @@ func (d *dialer) token(ctx context.Context) (*oauth2.Token, error) {
 		if tok == nil || tok.AccessToken == "" {
 			return nil, phaseError(PhaseToken, d.addr(), errors.New("the token source returned no access token"))
 		}
-		if d.minLifetime <= 0 || tok.Expiry.IsZero() || tok.Expiry.Sub(d.now()) >= d.minLifetime || i > 0 {
+		if d.minLifetime <= 0 || tok.Expiry.IsZero() || time.Until(tok.Expiry) >= d.minLifetime || i > 0 {
 			return tok, nil
 		}
 		// About to expire: a session opened with it would be cut off soon.
@@ -265,8 +290,8 @@ func (d *dialer) connect(ctx context.Context) (*session, error) {
 			return fail(PhaseConnect, errors.New("refusing Plaintext to a non-loopback address: a token must not travel unencrypted"))
 		}
 	}
-	tr := newTranscript(d.opts.Debug, d.debugPrefix)
-	wire := newWireConn(raw, tr)
+	secrets := &secrets{}
+	wire := newWireConn(raw, newTranscript(d.opts.Debug, d.debugPrefix, secrets))
 	var conn net.Conn = wire
 	switch sec {
 	case provider.ImplicitTLS:
@@ -300,7 +325,7 @@ func (d *dialer) connect(ctx context.Context) (*session, error) {
 		UnilateralDataHandler: d.unilateral,
 		WordDecoder:           &mime.WordDecoder{CharsetReader: charset.Reader},
 	})
-	s := &session{c: c, wire: wire}
+	s := &session{c: c, wire: wire, addr: addr, secrets: secrets}
 	if err := c.WaitGreeting(); err != nil {
 		s.close()
 		return fail(PhaseConnect, err)
@@ -314,11 +339,13 @@ func (d *dialer) connect(ctx context.Context) (*session, error) {
 		s.close()
 		return fail(PhaseConnect, errors.New("no CAPABILITY answer"))
 	}
-	mech := d.mb.SASLMechanism()
-	if !caps.Has(imap.AuthCap(string(mech))) {
+	mech, ok := auth.Pick(d.mb.SASLMechanism(), caps.AuthMechanisms())
+	if !ok {
 		s.close()
-		return fail(PhaseAuth, fmt.Errorf("the server does not offer AUTH=%s (it offers %s)", mech, strings.Join(caps.AuthMechanisms(), ", ")))
+		return fail(PhaseAuth, fmt.Errorf("the server offers neither AUTH=%s nor AUTH=%s (it offers %s); no token was sent",
+			auth.XOAUTH2, auth.OAUTHBEARER, strings.Join(caps.AuthMechanisms(), ", ")))
 	}
+	s.mech = mech
 	if !stop() {
 		s.close()
 		return fail(PhaseConnect, ctx.Err())
@@ -349,9 +376,11 @@ func (d *dialer) tlsConfig(implicit bool) (*tls.Config, error) {
 }
 
 // startTLS reads the greeting and asks for STARTTLS on a connection that is
-// still in clear; go-imap's own STARTTLS would hide the dialogue after it
-// from our wireConn. Bytes after the server's OK are refused: they would be
-// a STARTTLS injection.
+// still in clear. go-imap's own STARTTLS puts TLS inside the connection it
+// was given, which would hide the dialogue after it from our wireConn (by
+// design upstream, no issue; TestUpstreamStartTLSHidesTheDialogueFromTheConnection
+// pins it), and it hands bytes buffered after the OK to TLS; here they are
+// refused: they would be a STARTTLS injection (RFC 9051 §6.2.1).
 func startTLS(c net.Conn) error {
 	br := bufio.NewReaderSize(c, maxPreambleLine)
 	greeting, err := readPreambleLine(br)
@@ -411,20 +440,19 @@ func readPreambleLine(br *bufio.Reader) (string, error) {
 // authenticate runs AUTHENTICATE with tok. A refusal is an *Error in
 // PhaseAuth carrying the server's status response and the challenge.
 func (d *dialer) authenticate(ctx context.Context, s *session, tok *oauth2.Token) error {
-	addr := d.addr()
-	if s.wire.tr != nil {
-		s.wire.tr.addSecret(tok.AccessToken)
-	}
-	sc := auth.NewClient(d.mb.SASLMechanism(), d.mb.Address, tok.AccessToken)
+	s.secrets.add(tok.AccessToken)
+	sc := auth.NewClient(s.mech, d.mb.Address, tok.AccessToken)
 	stop := context.AfterFunc(ctx, func() { s.c.Close() })
 	err := s.c.Authenticate(sc)
 	if !stop() {
-		return phaseError(PhaseAuth, addr, ctx.Err())
+		return phaseError(PhaseAuth, s.addr, ctx.Err())
 	}
 	if err == nil {
 		return nil
 	}
-	return &Error{Phase: PhaseAuth, Server: addr, Challenge: auth.Challenge(sc), Err: err}
+	e := s.fail(PhaseAuth, err)
+	e.Challenge = auth.Challenge(sc)
+	return e
 }
 
 // usable reports whether the connection can take another AUTHENTICATE.

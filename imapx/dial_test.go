@@ -113,6 +113,9 @@ func TestDialGivesUpAfterTheFreshTokenIsRefusedToo(t *testing.T) {
 	if !errors.As(err, &ie) || ie.Phase != imapx.PhaseAuth || !ie.Retried {
 		t.Fatalf("error %v: want an *imapx.Error in PhaseAuth with Retried set", err)
 	}
+	if r := ie.Reply(); !r.Retried || r.Status != "NO" || r.Response != "AUTHENTICATIONFAILED" {
+		t.Errorf("Reply() = %+v, want NO [AUTHENTICATIONFAILED] with Retried set for Diagnose", r)
+	}
 	var status *imap.Error
 	if !errors.As(err, &status) || status.Code != imap.ResponseCodeAuthenticationFailed || status.Text != "Authentication failed" {
 		t.Errorf("error %v: want the server's NO [AUTHENTICATIONFAILED] Authentication failed", err)
@@ -216,13 +219,13 @@ func TestDialRequiresTLS12(t *testing.T) {
 	}
 }
 
-func TestDialRefusesAServerWithoutTheMechanism(t *testing.T) {
-	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, Mechanisms: []auth.Mechanism{auth.XOAUTH2}})
+func TestDialRefusesAServerWithoutABearerMechanism(t *testing.T) {
+	srv := newServer(t, &imapxtest.Options{Security: provider.ImplicitTLS, Mechanisms: []auth.Mechanism{"PLAIN"}})
 	ts := srv.TokenSource(user)
 	mb := srv.Mailbox(user, ts)
 	mb.Mechanism = auth.OAUTHBEARER
 	_, err := imapx.Dial(context.Background(), mb, &imapx.Options{TLSConfig: srv.TLSConfig()})
-	if err == nil || !strings.Contains(err.Error(), "AUTH=OAUTHBEARER") || !strings.Contains(err.Error(), "XOAUTH2") {
+	if err == nil || !strings.Contains(err.Error(), "AUTH=OAUTHBEARER") || !strings.Contains(err.Error(), "XOAUTH2") || !strings.Contains(err.Error(), "PLAIN") {
 		t.Fatalf("Dial: %v, want an error naming the missing and the offered mechanisms", err)
 	}
 	if ts.Requests() != 0 {
@@ -247,9 +250,9 @@ func TestDialReportsThrottling(t *testing.T) {
 	if err == nil {
 		t.Fatal("Dial succeeded through a throttling reply")
 	}
-	d, ok := imapx.SuggestedBackoff(err)
-	if !ok || d != 1500*time.Millisecond {
-		t.Errorf("SuggestedBackoff(%v) = %v, %v; want 1.5s, true", err, d, ok)
+	var r provider.Replier
+	if !errors.As(err, &r) || r.Reply().Wait != 1500*time.Millisecond {
+		t.Errorf("the Reply of %v does not ask for the 1.5s wait", err)
 	}
 	var diag *provider.Diagnosis
 	if !errors.As(err, &diag) || diag.Kind != provider.Transient {
@@ -267,7 +270,7 @@ func TestNoTokenInTranscriptsLogsOrErrors(t *testing.T) {
 		tokens := newRecordingTokens(srv.TokenSource(user))
 		var transcript bytes.Buffer
 		var logs logBuffer
-		o := &imapx.Options{TLSConfig: srv.TLSConfig(), Debug: &transcript, Logger: logs.logger()}
+		o := &imapx.Options{TLSConfig: srv.TLSConfig(), Debug: &transcript, Logger: logs.Logger()}
 
 		srv.FailAuth(1, imapxtest.FailWithChallenge) // refused, then accepted
 		c, err := imapx.Dial(context.Background(), srv.Mailbox(user, tokens), o)

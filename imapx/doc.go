@@ -9,6 +9,10 @@
 //		})
 //	err := gate.Run(ctx) // until ctx is cancelled
 //
+// The Mailgate is package mailgate's Gate over this package's backend: a
+// handler that should serve every transport takes a *mailgate.Message and
+// runs on mailgate.New(imapx.NewBackend(mailbox, opts), ...).
+//
 // The mailbox (a *provider.Mailbox) comes from provider/entra or
 // provider/google, or, in tests, from imapxtest.
 //

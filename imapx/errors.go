@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-imap/v2"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/mailgate"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/retry"
 )
@@ -40,64 +41,18 @@ const (
 	throttledText = "Request is throttled"
 )
 
-// parseThrottle returns the backoff a throttling reply text asks for.
-func parseThrottle(text string) (time.Duration, bool) {
-	if !strings.Contains(strings.ToLower(text), strings.ToLower(throttledText)) {
-		return 0, false
-	}
-	d, _ := retry.Suggested(text) // no figure: 0, and the caller uses its own backoff
-	return d, true
-}
-
-// SuggestedBackoff reports whether err carries a server's throttling reply
-// (Exchange's "BAD Request is throttled. Suggested Backoff Time: N
-// milliseconds") and the wait it asks for; the wait is zero when the reply
-// named none. Wait at least that long before connecting again.
-func SuggestedBackoff(err error) (time.Duration, bool) {
-	var (
-		d     time.Duration
-		found bool
-	)
-	walkErrors(err, func(e error) bool {
-		if ie, ok := e.(*imap.Error); ok {
-			d, found = parseThrottle(ie.Text)
-		}
-		return found
-	})
-	return d, found
-}
-
-// walkErrors calls visit on err and everything it wraps, depth first, until
-// visit returns true.
-func walkErrors(err error, visit func(error) bool) bool {
-	const maxDepth = 32 // a defence against absurd chains
-	var rec func(error, int) bool
-	rec = func(e error, depth int) bool {
-		if e == nil || depth > maxDepth {
-			return false
-		}
-		if visit(e) {
-			return true
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() error }:
-			return rec(u.Unwrap(), depth+1)
-		case interface{ Unwrap() []error }:
-			for _, inner := range u.Unwrap() {
-				if rec(inner, depth+1) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return rec(err, 0)
+// isThrottle reports whether a status response's text is a throttling
+// reply.
+func isThrottle(text string) bool {
+	return strings.Contains(strings.ToLower(text), strings.ToLower(throttledText))
 }
 
 // Error is a failed step of an IMAP session: the phase, the server it talked
 // to and the cause. errors.As also finds go-imap's *imap.Error (the server's
-// status response, with its code and text) and, after a refused token, the
-// *auth.ChallengeError the server sent. Error texts never contain a token.
+// status response, with its code and text; a "* BYE" that ended the
+// session) and, after a refused token, the *auth.ChallengeError the server
+// sent. Error texts never contain a token: every text from the server is
+// scrubbed of the tokens the connection sent, in every form.
 type Error struct {
 	Phase  Phase
 	Server string // host:port
@@ -109,6 +64,9 @@ type Error struct {
 	// Err is the cause: an *imap.Error, a network, TLS or token error, or
 	// the context's error.
 	Err error
+
+	bye      *imap.Error // the "* BYE" that ended the session, if one came
+	throttle *imap.Error // a throttling reply seen on the wire, when Err lacks it
 }
 
 // Error returns "imapx: <phase> <server>: <cause>".
@@ -131,37 +89,87 @@ func (e *Error) Error() string {
 		b.WriteString(e.Challenge.Error())
 		b.WriteString(")")
 	}
+	if e.bye != nil {
+		b.WriteString(" (the server said BYE: ")
+		b.WriteString(e.bye.Text)
+		b.WriteString(")")
+	}
 	if e.Retried {
 		b.WriteString(" (a fresh token was refused too)")
 	}
 	return b.String()
 }
 
-// Unwrap returns the cause and the challenge, so that errors.As finds
-// *imap.Error and *auth.ChallengeError.
+// Unwrap returns the cause, the challenge, the BYE and a throttling reply
+// seen on the wire, so that errors.As finds *imap.Error and
+// *auth.ChallengeError.
 func (e *Error) Unwrap() []error {
-	var errs []error
+	errs := make([]error, 0, 4)
 	if e.Err != nil {
 		errs = append(errs, e.Err)
 	}
 	if e.Challenge != nil {
 		errs = append(errs, e.Challenge)
 	}
+	for _, ie := range []*imap.Error{e.bye, e.throttle} {
+		if ie != nil {
+			errs = append(errs, ie)
+		}
+	}
 	return errs
 }
 
-// Reply returns the server's status response for provider.Diagnose; a zero
-// Reply when the failure was not a server's answer.
+// Is reports whether e is, for a mailgate.Gate, mailgate.ErrRefused (a NO
+// or BAD, the session goes on; not a throttling reply, after which the
+// server closes the connection) or mailgate.ErrSessionExpired (the BYE
+// Exchange sends when the session's token expired).
+func (e *Error) Is(target error) bool {
+	switch target {
+	case mailgate.ErrRefused:
+		// A throttling reply is followed by the end of the session.
+		var ie *imap.Error
+		return isServerRefusal(e.Err) && errors.As(e.Err, &ie) && !isThrottle(ie.Text)
+	case mailgate.ErrSessionExpired:
+		return e.expired()
+	}
+	return false
+}
+
+// expired reports a BYE for an expired token.
+func (e *Error) expired() bool {
+	return e.bye != nil && strings.Contains(e.bye.Text, byeTokenExpired)
+}
+
+// Reply returns the server's status response for provider.Diagnose: the
+// command's NO or BAD, else the BYE that ended the session, else a
+// throttling reply seen on the connection; a zero Reply when the failure
+// was not a server's answer.
 func (e *Error) Reply() provider.Reply {
 	var ie *imap.Error
 	if !errors.As(e.Err, &ie) {
+		ie = e.bye
+	}
+	if ie == nil {
+		ie = e.throttle
+	}
+	if ie == nil {
 		return provider.Reply{}
 	}
 	r := provider.Reply{Layer: provider.LayerIMAP, Status: string(ie.Type), Response: string(ie.Code), Text: ie.Text, Retried: e.Retried}
-	if w, ok := retry.Suggested(ie.Text); ok {
-		r.Wait = w
+	for _, s := range []*imap.Error{ie, e.bye, e.throttle} {
+		if w, ok := suggested(s); ok && r.Wait == 0 {
+			r.Wait = w
+		}
 	}
 	return r
+}
+
+// suggested reads the wait a throttling reply asks for.
+func suggested(ie *imap.Error) (time.Duration, bool) {
+	if ie == nil {
+		return 0, false
+	}
+	return retry.Suggested(ie.Text)
 }
 
 // phaseError wraps err in an *Error unless it already is one.
@@ -176,10 +184,19 @@ func phaseError(phase Phase, server string, err error) error {
 	return &Error{Phase: phase, Server: server, Err: err}
 }
 
-// byeError is the session end a server announced with "* BYE": go-imap
-// reports only the closed connection, the text comes from the wire.
+// byeError is the session end a server announced with "* BYE <text>",
+// the response code in brackets split off as go-imap does for NO and BAD
+// (RFC 9051 §7.1): go-imap v2.0.0-beta.8 reports only the closed
+// connection, so the text comes from the wire (wireConn).
 func byeError(text string) *imap.Error {
-	return &imap.Error{Type: imap.StatusResponseTypeBye, Text: text}
+	e := &imap.Error{Type: imap.StatusResponseTypeBye, Text: text}
+	if rest, ok := strings.CutPrefix(text, "["); ok {
+		if inside, after, ok := strings.Cut(rest, "]"); ok {
+			code, _, _ := strings.Cut(inside, " ")
+			e.Code, e.Text = imap.ResponseCode(strings.ToUpper(code)), strings.TrimSpace(after)
+		}
+	}
+	return e
 }
 
 // errf is fmt.Errorf with the package prefix.

@@ -1,18 +1,20 @@
 package imapx_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/emersion/go-imap/v2"
 
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/internal/testrun"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -75,27 +77,8 @@ func (r *recordingTokens) callTimes() []time.Time {
 	return append([]time.Time(nil), r.calls...)
 }
 
-// logBuffer is a slog JSON log in memory, safe for concurrent use.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
-}
-
-func (l *logBuffer) logger() *slog.Logger {
-	return slog.New(slog.NewJSONHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
+// logBuffer is a slog JSON log in memory.
+type logBuffer = testrun.Log
 
 // newServer starts an imapxtest server closed with the test: TLS from the
 // first byte, as Exchange Online's port 993, unless opts (nil: none) says
@@ -119,11 +102,38 @@ func message(id string, body string) []byte {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t testing.TB, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
+	testrun.Eventually(t, within, what, cond)
+}
+
+// deliverWhileRunning delivers messages 0 to n-1 to INBOX from another
+// goroutine, pausing after each group of every messages, as mail arrives
+// while a mailgate runs. The test waits for it at cleanup.
+func deliverWhileRunning(t testing.TB, srv *imapxtest.Server, n, every int, pause time.Duration) {
+	done := make(chan struct{})
+	t.Cleanup(func() { <-done })
+	go func() {
+		defer close(done)
+		for i := 0; i < n; i++ {
+			if _, err := srv.Deliver(user, "INBOX", message(fmt.Sprint(i), strings.Repeat("line of text\r\n", i%40))); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%every == every-1 {
+				time.Sleep(pause)
+			}
 		}
-		time.Sleep(5 * time.Millisecond)
+	}()
+}
+
+// inboxSettled reports whether every message left in INBOX is flagged
+// \Deleted (a server without UIDPLUS keeps moved messages so).
+func inboxSettled(t testing.TB, srv *imapxtest.Server) func() bool {
+	return func() bool {
+		for _, m := range mustMessages(t, srv, "INBOX") {
+			if !m.HasFlag(imap.FlagDeleted) {
+				return false
+			}
+		}
+		return true
 	}
 }

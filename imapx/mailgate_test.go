@@ -17,6 +17,7 @@ import (
 	"github.com/mailoauth/mailoauth/auth"
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
+	"github.com/mailoauth/mailoauth/internal/testrun"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/retry"
 )
@@ -29,7 +30,7 @@ func fast(srv *imapxtest.Server, logs *logBuffer) *imapx.MailgateOptions {
 	}
 	o.TLSConfig = srv.TLSConfig()
 	if logs != nil {
-		o.Logger = logs.logger()
+		o.Logger = logs.Logger()
 	}
 	return o
 }
@@ -100,24 +101,7 @@ func messageID(raw []byte) string {
 // Run's error.
 func run(t testing.TB, g *imapx.Mailgate) (stop func() error) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	var once sync.Once
-	var err error
-	stop = func() error {
-		once.Do(func() {
-			cancel()
-			select {
-			case err = <-done:
-			case <-time.After(10 * time.Second):
-				err = errors.New("Run did not return within 10s of cancel")
-			}
-		})
-		return err
-	}
-	t.Cleanup(func() { _ = stop() })
-	return stop
+	return testrun.Start(t, g.Run)
 }
 
 // ids returns the Message-IDs of msgs.
@@ -663,17 +647,7 @@ func TestMailgateLosesNothingWhileConnectionsDrop(t *testing.T) {
 	opts.ReconnectBackoff = retry.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}
 	srv.DropRandomly(0.15, 20260101)
 	stop := run(t, imapx.NewMailgate(srv.Mailbox(user, nil), opts, rec.handle))
-	go func() {
-		for i := 0; i < n; i++ {
-			if _, err := srv.Deliver(user, "INBOX", message(fmt.Sprint(i), strings.Repeat("line of text\r\n", i%40))); err != nil {
-				t.Error(err)
-				return
-			}
-			if i%4 == 3 {
-				time.Sleep(8 * time.Millisecond)
-			}
-		}
-	}()
+	deliverWhileRunning(t, srv, n, 4, 8*time.Millisecond)
 	eventually(t, 60*time.Second, "every message handled", func() bool { return rec.succeeded() == n })
 	eventually(t, 20*time.Second, "every message moved", func() bool {
 		return len(mustMessages(t, srv, "INBOX")) == 0

@@ -1,17 +1,21 @@
 package imapx
 
 import (
-	"errors"
 	"io"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
+
+	"github.com/mailoauth/mailoauth/mailgate"
 )
 
-// Message is one message given to a Mailgate's handler.
+// Message is one message given to a Mailgate's handler: the IMAP view of
+// it. (A handler that serves every transport takes a *mailgate.Message.)
 type Message struct {
-	// UID identifies the message in the folder while UIDValidity holds;
-	// together they make a key for deduplication.
+	// Key names the message for deduplication: folder, UIDVALIDITY, UID
+	// and Message-ID.
+	Key mailgate.Key
+	// UID identifies the message in the folder while UIDValidity holds.
 	UID         imap.UID
 	UIDValidity uint32
 	Envelope    *imap.Envelope // parsed header fields; may be nil if the server sent none
@@ -26,21 +30,18 @@ type Message struct {
 	Body io.Reader
 }
 
-// errBodyAfterHandler is returned by a Message.Body read after the handler
-// returned.
-var errBodyAfterHandler = errors.New("imapx: Message.Body read after the handler returned")
-
-// bodyReader is Message.Body: the literal from the FETCH response, which
-// must not be read once the mailgate moved on. Its end and its errors are
-// sticky: go-imap's decoder resumes as soon as the literal ended or failed,
-// and reading the literal again would race with it. A literal that ends
-// before its announced size (the connection closed) reads as
-// io.ErrUnexpectedEOF, never as a complete message.
+// bodyReader is a message's literal from the FETCH response. Its end and
+// its errors are sticky: go-imap's decoder resumes as soon as the literal
+// ended or failed, and reading the literal again would race with it. A
+// literal that ends before its announced size (the connection closed)
+// reads as io.ErrUnexpectedEOF, never as a complete message: go-imap
+// v2.0.0-beta.8's literal reader returns io.EOF there (emersion/go-imap
+// issue 650; the fix proposed in pull request 676 is not merged;
+// TestUpstreamTruncatedLiteralReadsAsComplete pins it).
 type bodyReader struct {
 	r    io.Reader
 	size int64 // announced literal size
 	read int64
-	done bool  // the handler returned
 	end  error // io.EOF or the first read error
 }
 
@@ -49,9 +50,6 @@ func newBodyReader(r io.Reader, size int64) *bodyReader {
 }
 
 func (b *bodyReader) Read(p []byte) (int, error) {
-	if b.done {
-		return 0, errBodyAfterHandler
-	}
 	if b.end != nil {
 		return 0, b.end
 	}
@@ -66,14 +64,13 @@ func (b *bodyReader) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// finish drains what the handler left unread and closes the reader. It
-// returns the read error, if the body could not be read to its end (the
-// connection broke).
+// finish drains what was left unread. It returns the read error, if the
+// body could not be read to its end (the connection broke); after it the
+// reader reads nothing more.
 func (b *bodyReader) finish() error {
-	if !b.done && b.end == nil {
+	if b.end == nil {
 		_, _ = io.Copy(io.Discard, b)
 	}
-	b.done = true
 	if b.end == io.EOF {
 		return nil
 	}

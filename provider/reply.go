@@ -9,18 +9,19 @@ import "time"
 // without importing a protocol library.
 type Reply struct {
 	// Layer says which catalogue entries the reply is matched against:
-	// LayerSMTP, LayerIMAP or LayerOAuth.
+	// LayerSMTP, LayerIMAP, LayerOAuth or LayerGraph.
 	Layer Layer
-	// Code is the SMTP reply code, or the HTTP status of an OAuth answer;
-	// zero when there is none.
+	// Code is the SMTP reply code, or the HTTP status of an OAuth or
+	// Graph answer; zero when there is none.
 	Code int
 	// Enhanced is the SMTP enhanced status code of RFC 3463 ("5.7.139");
 	// empty when the reply has none.
 	Enhanced string
 	// Status is the IMAP status: NO, BAD or BYE.
 	Status string
-	// Response is the IMAP response code ("AUTHENTICATIONFAILED"), or the
-	// OAuth error code ("invalid_grant").
+	// Response is the IMAP response code ("AUTHENTICATIONFAILED"), the
+	// OAuth error code ("invalid_grant"), or Microsoft Graph's error code
+	// ("ErrorAccessDenied").
 	Response string
 	// Text is the reply's text, or the OAuth error_description. Whoever
 	// builds a Reply scrubs secrets from it first.
@@ -55,6 +56,13 @@ const (
 	// browser brings back to the redirect URL (RFC 6749 section 4.1.2).
 	EndpointCallback = "authorization callback"
 )
+
+// LayerGraph: an answer of the Microsoft Graph API (graphx): Code is the
+// HTTP status, Response Graph's error code ("ErrorAccessDenied",
+// "ApplicationThrottled"), Text its message. Graph's answers are not a
+// token endpoint's, so they have a layer of their own: read as LayerOAuth,
+// a 429 would be taken for the identity provider throttling token requests.
+const LayerGraph Layer = "graph"
 
 // A Replier is an error that carries a server's Reply.
 type Replier interface {

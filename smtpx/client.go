@@ -10,6 +10,7 @@ import (
 	"github.com/emersion/go-smtp"
 	"golang.org/x/oauth2"
 
+	"github.com/mailoauth/mailoauth/internal/redact"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -23,12 +24,15 @@ var ErrClosed = errors.New("smtpx: connection closed")
 // Client is one authenticated SMTP connection. It is not safe for
 // concurrent use; a Sender pools Clients for concurrent callers.
 type Client struct {
-	d     *dialer
-	c     *smtp.Client
-	conn  *ctxConn
-	tr    *transcript   // nil without Options.Debug
-	id    int64         // connection number, for logs and transcripts
-	token *oauth2.Token // the token this connection authenticated with
+	d    *dialer
+	c    *smtp.Client
+	conn *ctxConn
+	tr   *transcript // nil without Options.Debug
+	// secrets are the tokens and SASL messages sent, scrubbed from every
+	// server text that reaches an error.
+	secrets *redact.Set
+	id      int64         // connection number, for logs and transcripts
+	token   *oauth2.Token // the token this connection authenticated with
 
 	broken bool // the connection failed or the server closed it
 	closed bool // Close was called
@@ -106,10 +110,11 @@ func (c *Client) abandon() {
 	c.tr.flush()
 }
 
-// fail classifies err, the failure of phase p, and marks the connection
-// broken when no usable reply came or the reply was 421.
+// fail classifies err, the failure of phase p, with the connection's
+// secrets scrubbed from it, and marks the connection broken when no usable
+// reply came or the reply was 421.
 func (c *Client) fail(ctx context.Context, p Phase, err error) *Error {
-	e := causeError(ctx, p, err)
+	e := causeError(ctx, p, err).scrub(c.secrets)
 	if e.Code == 0 || e.Code == codeServiceClosing {
 		c.broken = true
 		c.c.Close()
@@ -204,7 +209,7 @@ func (c *Client) transact(ctx context.Context, from string, to []string, b *body
 		if b.err != nil {
 			return failTx(&Error{Phase: PhaseData, Message: "reading the message failed", Err: b.err})
 		}
-		return failTx(causeError(ctx, PhaseData, err))
+		return failTx(causeError(ctx, PhaseData, err).scrub(c.secrets))
 	}
 	if err := w.Close(); err != nil {
 		e := c.fail(ctx, PhaseData, err)

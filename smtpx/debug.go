@@ -2,7 +2,6 @@ package smtpx
 
 import (
 	"bytes"
-	"encoding/base64"
 	"io"
 	"strings"
 	"sync"
@@ -39,28 +38,15 @@ type transcript struct {
 	out    io.Writer
 	prefix string // names the connection
 
+	secrets *redact.Set // the connection's tokens and SASL messages
+
 	mu      sync.Mutex // guards the fields below
 	partial []byte     // an unfinished line
 	state   transcriptState
-	secrets []string // raw and encoded forms of every token used
 }
 
-func newTranscript(out io.Writer, prefix string) *transcript {
-	return &transcript{out: out, prefix: prefix}
-}
-
-// addSecret makes the transcript redact token and its base64 forms, and
-// the base64 of the SASL message that carries it.
-func (t *transcript) addSecret(token string, saslMessage []byte) {
-	if t == nil || len(token) < redact.MinLength {
-		return
-	}
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	t.secrets = append(t.secrets, redact.Forms(token)...)
-	if len(saslMessage) > 0 {
-		t.secrets = append(t.secrets, base64.StdEncoding.EncodeToString(saslMessage))
-	}
+func newTranscript(out io.Writer, prefix string, secrets *redact.Set) *transcript {
+	return &transcript{out: out, prefix: prefix, secrets: secrets}
 }
 
 func (t *transcript) Write(p []byte) (int, error) {
@@ -133,10 +119,7 @@ func (t *transcript) emitLocked(line string) {
 }
 
 func (t *transcript) writeLocked(dir, line string) {
-	for _, s := range t.secrets {
-		line = strings.ReplaceAll(line, s, redact.Text)
-	}
-	_, _ = io.WriteString(t.out, t.prefix+dir+line+"\n")
+	_, _ = io.WriteString(t.out, t.prefix+dir+t.secrets.Scrub(line)+"\n")
 }
 
 // replyCode parses the code of a server reply line ("250-...", "354 ...").

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/redact"
 	"github.com/mailoauth/mailoauth/provider"
 )
 
@@ -131,7 +132,10 @@ func clientTLSConfig(base *tls.Config, host string) (*tls.Config, error) {
 
 // dial connects and authenticates, refreshing a refused token once.
 func (d *dialer) dial(ctx context.Context) (*Client, error) {
-	c, err := d.connect(ctx)
+	// The secrets of this attempt, shared by its connections: a server may
+	// repeat the first token in its answer to the second.
+	secrets := &redact.Set{}
+	c, err := d.connect(ctx, secrets)
 	if err != nil {
 		return nil, err
 	}
@@ -140,6 +144,7 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 		c.abandon()
 		return nil, tokenError(ctx, err)
 	}
+	first := tok
 	aerr := c.authenticate(ctx, tok)
 	if aerr == nil {
 		return c, nil
@@ -156,13 +161,17 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 		c.abandon()
 		return nil, tokenError(ctx, err)
 	}
+	// go-smtp's Client.Auth answers a final 535 with a "*" (cancel) and
+	// reads the reply to it (emersion/go-smtp#316, open at v0.25.1;
+	// TestGoSMTPClientCancelsAfterAFinal535 pins it), so the connection is
+	// still in step for a second AUTH, unless the server closed it.
 	if !c.broken {
 		aerr = c.authenticate(ctx, tok)
 	}
 	if c.broken {
 		// The server closed the connection after the refusal.
 		c.abandon()
-		if c, err = d.connect(ctx); err != nil {
+		if c, err = d.connect(ctx, secrets); err != nil {
 			return nil, err
 		}
 		aerr = c.authenticate(ctx, tok)
@@ -170,9 +179,11 @@ func (d *dialer) dial(ctx context.Context) (*Client, error) {
 	if aerr != nil {
 		// A token fresh from the identity provider was refused too: the
 		// cause is the grant or the server's configuration, which another
-		// token would not fix, so it is not invalidated.
+		// token would not fix, so it is not invalidated. A source that gave
+		// the same token again did not refresh it: that is still a stale
+		// token.
+		aerr.Retried = tokenRefused(aerr) && tok.AccessToken != first.AccessToken
 		c.abandon()
-		aerr.Retried = tokenRefused(aerr)
 		return nil, aerr
 	}
 	return c, nil
@@ -185,8 +196,9 @@ func tokenRefused(e *Error) bool {
 		e.Code == codeAuthFailed && e.EnhancedCode != enhancedPolicyRefusal
 }
 
-// connect dials, secures and greets the server, ready for AUTH.
-func (d *dialer) connect(ctx context.Context) (*Client, error) {
+// connect dials, secures and greets the server, ready for AUTH. The
+// connection's transcript and errors scrub secrets.
+func (d *dialer) connect(ctx context.Context, secrets *redact.Set) (*Client, error) {
 	srv := d.mb.SMTP
 	addr := srv.Addr()
 	if srv.Security == provider.Plaintext {
@@ -208,7 +220,7 @@ func (d *dialer) connect(ctx context.Context) (*Client, error) {
 	id := d.conns.Add(1)
 	var tr *transcript
 	if d.debug != nil {
-		tr = newTranscript(d.debug, fmt.Sprintf("%s[%d] ", d.name, id))
+		tr = newTranscript(d.debug, fmt.Sprintf("%s[%d] ", d.name, id), secrets)
 	}
 	fail := func(p Phase, err error) (*Client, error) {
 		raw.Close()
@@ -229,6 +241,10 @@ func (d *dialer) connect(ctx context.Context) (*Client, error) {
 		if tr != nil {
 			cc.tap = tr
 		}
+		// go-smtp exports no STARTTLS of its own: NewClientStartTLS says
+		// "EHLO localhost" before TLS, by design (emersion/go-smtp#297), and
+		// allows the Hello below after it (emersion/go-smtp#265);
+		// TestGoSMTPStartTLSSaysLocalhostBeforeTLS pins both.
 		sc, err = smtp.NewClientStartTLS(cc, d.tlsConfig)
 		cc.tap = nil
 		if err != nil {
@@ -251,30 +267,53 @@ func (d *dialer) connect(ctx context.Context) (*Client, error) {
 		return fail(helloPhase, err)
 	}
 	if srv.Security != provider.Plaintext {
-		if st, ok := sc.TLSConnectionState(); !ok || !st.HandshakeComplete || st.Version < tls.VersionTLS12 {
-			return fail(PhaseTLS, errors.New("the connection is not protected by TLS 1.2 or later"))
+		if err := checkTLS(sc.TLSConnectionState()); err != nil {
+			return fail(PhaseTLS, err)
 		}
 	}
 	d.log.DebugContext(ctx, "smtpx: connected", "server", addr, "security", srv.Security.String(), "conn", id)
-	return &Client{d: d, c: sc, conn: cc, tr: tr, id: id}, nil
+	return &Client{d: d, c: sc, conn: cc, tr: tr, secrets: secrets, id: id}, nil
 }
+
+// checkTLS is the last guard before AUTH: the connection go-smtp reports
+// (ok is false without TLS) has completed a handshake at TLS 1.2 or later.
+func checkTLS(st tls.ConnectionState, ok bool) error {
+	if !ok || !st.HandshakeComplete || st.Version < tls.VersionTLS12 {
+		return errNotTLS12
+	}
+	return nil
+}
+
+// tlsAlertOp is the net.OpError.Op of crypto/tls's error for an alert the
+// peer sent ("remote error: tls: protocol version not supported").
+const tlsAlertOp = "remote error"
+
+// errNotTLS12 is the cause when a connection that must be secure is not.
+var errNotTLS12 = errors.New("the connection is not protected by TLS 1.2 or later; no credential was sent")
 
 // errNoSTARTTLS is the cause when a StartTLS server does not offer STARTTLS.
 var errNoSTARTTLS = errors.New("the server does not offer STARTTLS; no credential was sent")
 
 // connError classifies a failure to connect or secure the connection:
-// certificate problems are permanent, network failures temporary.
+// certificate problems and the server's refusal of the handshake are
+// permanent, network failures temporary.
 func connError(ctx context.Context, p Phase, host string, err error) *Error {
 	var (
 		cve *tls.CertificateVerificationError
 		hn  x509.HostnameError
 		ua  x509.UnknownAuthorityError
 		ci  x509.CertificateInvalidError
+		op  *net.OpError
 	)
 	if errors.As(err, &cve) || errors.As(err, &hn) || errors.As(err, &ua) || errors.As(err, &ci) {
 		return &Error{Phase: PhaseTLS, Message: fmt.Sprintf("the server's certificate is not valid for %q", host), Err: err}
 	}
-	if err == errNoSTARTTLS {
+	if errors.As(err, &op) && op.Op == tlsAlertOp {
+		// A TLS alert from the server: no TLS version or cipher in
+		// common, which the next attempt would not change.
+		return &Error{Phase: PhaseTLS, Message: "the server refused the TLS handshake", Err: err}
+	}
+	if err == errNoSTARTTLS || err == errNotTLS12 {
 		return &Error{Phase: PhaseTLS, Message: err.Error(), Err: err}
 	}
 	return causeError(ctx, p, err)
@@ -313,13 +352,13 @@ func (c *Client) authenticate(ctx context.Context, tok *oauth2.Token) *Error {
 	if serr != nil {
 		return &Error{Phase: PhaseAuth, Message: "cannot build the SASL message", Err: serr}
 	}
-	c.tr.addSecret(tok.AccessToken, ir)
+	c.secrets.Add(tok.AccessToken, string(ir))
 	if c.twoStep(mech, ir) {
 		sc = auth.TwoStep(sc)
 	}
 	if err := c.c.Auth(sc); err != nil {
 		e := c.fail(ctx, PhaseAuth, err)
-		e.Challenge = auth.Challenge(sc)
+		e.Challenge = scrubChallenge(auth.Challenge(sc), c.secrets)
 		return e
 	}
 	c.token = tok

@@ -57,22 +57,6 @@ func TestDialImplicitTLS(t *testing.T) {
 	}
 }
 
-func TestDialRefusesServerWithoutSTARTTLS(t *testing.T) {
-	e := newEnv(t, &smtpxtest.Options{Security: provider.Plaintext})
-	e.mb.SMTP.Security = provider.StartTLS
-	_, err := smtpx.Dial(context.Background(), e.mb, &e.opts)
-	var se *smtpx.Error
-	if !errors.As(recordErr(err), &se) || se.Phase != smtpx.PhaseTLS {
-		t.Fatalf("err = %v, want a TLS-phase *Error", err)
-	}
-	if n := e.srv.CommandCount("AUTH"); n != 0 {
-		t.Fatalf("the server saw %d AUTH commands", n)
-	}
-	if n := e.tokens.Requests(); n != 0 {
-		t.Errorf("%d token requests for a connection that cannot carry one", n)
-	}
-}
-
 func TestPlaintextOnlyToLoopback(t *testing.T) {
 	e := newEnv(t, &smtpxtest.Options{Security: provider.Plaintext})
 	e.mb.SMTP.Security = provider.Plaintext
@@ -167,6 +151,54 @@ func TestDialErrorAfterSecondRefusal(t *testing.T) {
 	}
 }
 
+// When the fresh token is refused too, the error says so, for Diagnose: the
+// cause is the grant or the configuration, not a stale token. A source that
+// hands out the same token again did not refresh it, and the error does not
+// claim it did.
+func TestDialReportsThatTheFreshTokenWasRefusedToo(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		opt         *smtpxtest.Options
+		sameToken   bool
+		wantRetried bool
+	}{
+		{"error challenge", nil, false, true},
+		{"bare 535", &smtpxtest.Options{NoErrorChallenge: true}, false, true},
+		{"source without refresh", nil, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, tc.opt)
+			if tc.sameToken {
+				tok, err := e.tokens.Token(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				e.mb.Tokens = staticTokens{tok} // a source that cannot refresh
+			}
+			for what, send := range map[string]func() error{
+				"Dial": func() error { _, err := smtpx.Dial(context.Background(), e.mb, &e.opts); return err },
+				"Sender.Send": func() error {
+					s := e.sender(t, smtpx.SenderOptions{})
+					return s.Send(context.Background(), smtpx.Envelope{To: []string{"a@example.net"}}, bytes.NewReader(message("r")))
+				},
+			} {
+				e.srv.RejectAuth(2)
+				err := recordErr(send())
+				var r provider.Replier
+				if !errors.As(err, &r) || r.Reply().Code != 535 {
+					t.Fatalf("%s: %v, want a 535 reply", what, err)
+				}
+				if got := r.Reply().Retried; got != tc.wantRetried {
+					t.Errorf("%s: Reply().Retried = %v, want %v (%v)", what, got, tc.wantRetried, err)
+				}
+				if got := strings.Contains(err.Error(), "a fresh token was refused too"); got != tc.wantRetried {
+					t.Errorf("%s: %q: says a fresh token was refused: %v, want %v", what, err, got, tc.wantRetried)
+				}
+			}
+		})
+	}
+}
+
 func TestInitialResponseOrTwoStep(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -208,6 +240,7 @@ func TestMechanismChoice(t *testing.T) {
 		{"default prefers XOAUTH2", []auth.Mechanism{auth.OAUTHBEARER, auth.XOAUTH2}, "", "AUTH XOAUTH2"},
 		{"OAUTHBEARER when XOAUTH2 is not offered", []auth.Mechanism{auth.OAUTHBEARER}, "", "AUTH OAUTHBEARER"},
 		{"mailbox asks OAUTHBEARER", []auth.Mechanism{auth.XOAUTH2, auth.OAUTHBEARER}, auth.OAUTHBEARER, "AUTH OAUTHBEARER"},
+		{"XOAUTH2 when OAUTHBEARER is not offered", []auth.Mechanism{auth.XOAUTH2}, auth.OAUTHBEARER, "AUTH XOAUTH2"},
 		{"neither offered", []auth.Mechanism{"PLAIN"}, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

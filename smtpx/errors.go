@@ -4,14 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/emersion/go-smtp"
 
 	"github.com/mailoauth/mailoauth/auth"
+	"github.com/mailoauth/mailoauth/internal/neterr"
+	"github.com/mailoauth/mailoauth/internal/redact"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/retry"
 )
@@ -47,7 +47,9 @@ var enhancedPolicyRefusal = smtp.EnhancedCode{5, 7, 139}
 //
 // errors.As also finds go-smtp's *smtp.SMTPError and, after a refused token,
 // the *auth.ChallengeError the server sent. Error texts never contain a
-// token.
+// token: whatever the server repeated of the AUTH payload (the token or the
+// SASL response, raw or in base64) is replaced by "[redacted]" in Message,
+// the wrapped *smtp.SMTPError and the Challenge.
 type Error struct {
 	Phase        Phase
 	Code         int               // SMTP reply code; 0 when the server did not answer
@@ -66,9 +68,9 @@ type Error struct {
 	// Challenge is the error challenge of a refused token, or nil.
 	Challenge *auth.ChallengeError
 	// Retried reports, in PhaseAuth errors, that the server refused a
-	// token fresh from the identity provider too, after the first was
-	// replaced: the token's scope, audience or user name is wrong, not its
-	// age.
+	// token fresh from the mailbox's TokenSource too, after the first was
+	// invalidated: the grant or the configuration is at fault, not a stale
+	// token.
 	Retried bool
 	// Err is the cause: an *smtp.SMTPError, a network, TLS or token error,
 	// or the context's error.
@@ -219,6 +221,38 @@ func replyError(p Phase, se *smtp.SMTPError) *Error {
 	}
 }
 
+// scrub replaces the secrets of set wherever e repeats what the server
+// said: its Message, its cause (a scrubbed copy of an *smtp.SMTPError; any
+// other cause whose text holds a secret becomes that text, scrubbed) and
+// its challenge. It returns e.
+func (e *Error) scrub(set *redact.Set) *Error {
+	e.Message = set.Scrub(e.Message)
+	if e.Err != nil && set.Contains(e.Err.Error()) {
+		if se, ok := e.Err.(*smtp.SMTPError); ok {
+			e.Err = &smtp.SMTPError{Code: se.Code, EnhancedCode: se.EnhancedCode, Message: set.Scrub(se.Message)}
+		} else {
+			e.Err = errors.New(set.Scrub(e.Err.Error()))
+		}
+	}
+	e.Challenge = scrubChallenge(e.Challenge, set)
+	return e
+}
+
+// scrubChallenge returns ch, or a copy of it without the secrets of set.
+func scrubChallenge(ch *auth.ChallengeError, set *redact.Set) *auth.ChallengeError {
+	if ch == nil {
+		return nil
+	}
+	cp := *ch
+	for _, f := range []*string{&cp.Status, &cp.Schemes, &cp.Scope, &cp.OpenIDConfiguration, &cp.Raw} {
+		*f = set.Scrub(*f)
+	}
+	if cp == *ch {
+		return ch
+	}
+	return &cp
+}
+
 // causeError classifies err, the failure of phase p: a reply, the context,
 // or a network error (temporary).
 func causeError(ctx context.Context, p Phase, err error) *Error {
@@ -244,21 +278,12 @@ func causeError(ctx context.Context, p Phase, err error) *Error {
 // isNetworkError reports a failure of the connection itself (refused,
 // reset, closed, timed out), as opposed to a verification or protocol
 // error.
-func isNetworkError(err error) bool {
-	var ne net.Error
-	var op *net.OpError
-	return errors.As(err, &op) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) ||
-		errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF)
-}
+func isNetworkError(err error) bool { return neterr.IsNetwork(err) }
 
 // tokenError wraps a failure of the mailbox's TokenSource.
 func tokenError(ctx context.Context, err error) *Error {
 	if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
 		return &Error{Phase: PhaseToken, Message: "interrupted while getting a token", Err: err}
 	}
-	temp := isNetworkError(err)
-	if d := provider.Diagnose(err); d != nil && d.Kind == provider.Transient {
-		temp = true
-	}
-	return &Error{Phase: PhaseToken, Message: "cannot get an access token", Temporary: temp, Err: err}
+	return &Error{Phase: PhaseToken, Message: "cannot get an access token", Temporary: neterr.TemporaryToken(err), Err: err}
 }

@@ -106,25 +106,11 @@ func (a *netSMTPAuth) Next(fromServer []byte, more bool) ([]byte, error) {
 	return resp, err
 }
 
-// pickMechanism applies Dial's rule to a list of offered mechanisms.
+// pickMechanism applies Dial's rule (auth.Pick) to a list of offered
+// mechanisms.
 func pickMechanism(want auth.Mechanism, offered []string) (auth.Mechanism, error) {
-	has := func(m auth.Mechanism) bool {
-		for _, o := range offered {
-			if strings.EqualFold(o, string(m)) {
-				return true
-			}
-		}
-		return false
-	}
-	other := auth.OAUTHBEARER
-	if want == auth.OAUTHBEARER {
-		other = auth.XOAUTH2
-	}
-	switch {
-	case has(want):
-		return want, nil
-	case has(other):
-		return other, nil
+	if m, ok := auth.Pick(want, offered); ok {
+		return m, nil
 	}
 	return "", fmt.Errorf("smtpx: the server offers neither XOAUTH2 nor OAUTHBEARER (AUTH %s); no credential was sent",
 		strings.Join(offered, " "))

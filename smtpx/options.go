@@ -39,7 +39,8 @@ type Options struct {
 	TLSConfig *tls.Config
 	// LocalName is the name given in EHLO; zero: "localhost". With STARTTLS
 	// the EHLO before TLS says "localhost" whatever LocalName is (go-smtp
-	// sends it); the EHLO of the authenticated session says LocalName.
+	// v0.25.1 sends it, by design: emersion/go-smtp#297); the EHLO over
+	// TLS, the one the server keeps (RFC 3207 §4.2), says LocalName.
 	LocalName string
 	// Logger gets connection, authentication and retry events; nil
 	// discards them. No token ever reaches it.
@@ -79,8 +80,9 @@ type SenderOptions struct {
 	// MaxRetries bounds the retries of one message after temporary
 	// failures; zero: DefaultMaxRetries; negative: no retry.
 	MaxRetries int
-	// Backoff spaces the retries; zero bounds: DefaultBackoff's.
-	Backoff retry.Backoff
+	// RetryBackoff spaces the retries of a message, with retry.Backoff's
+	// jitter; zero bounds: DefaultRetryBackoff's.
+	RetryBackoff retry.Backoff
 	// ShrinkFor is how long the pool stays smaller after a "432 4.3.2 too
 	// many connections" reply; zero: DefaultShrinkFor.
 	ShrinkFor time.Duration
@@ -97,9 +99,9 @@ const (
 	DefaultShrinkFor   = time.Minute
 )
 
-// DefaultBackoff spaces a Sender's retries when SenderOptions.Backoff is
-// zero.
-var DefaultBackoff = retry.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
+// DefaultRetryBackoff spaces a Sender's retries when
+// SenderOptions.RetryBackoff is zero.
+var DefaultRetryBackoff = retry.Backoff{Min: 100 * time.Millisecond, Max: 10 * time.Second}
 
 // logger returns o's logger or one that discards.
 func (o *Options) logger() *slog.Logger {

@@ -78,7 +78,7 @@ func NewSender(mb *provider.Mailbox, opts *SenderOptions) *Sender {
 		maxPerConn:  opts.MaxMessagesPerConn,
 		idleTimeout: durationOr(opts.IdleTimeout, DefaultIdleTimeout),
 		noopAfter:   durationOr(opts.NoopAfter, DefaultNoopAfter),
-		backoff:     opts.Backoff.Or(DefaultBackoff),
+		backoff:     opts.RetryBackoff.Or(DefaultRetryBackoff),
 		shrinkFor:   durationOr(opts.ShrinkFor, DefaultShrinkFor),
 		maxRetries:  opts.MaxRetries,
 		wake:        make(chan struct{}),

@@ -215,7 +215,7 @@ func TestSenderConnectionCap432(t *testing.T) {
 		e := newEnv(t)
 		e.srv.SetMaxAuthConns(3)
 		e.srv.SetDelay(time.Millisecond)
-		s := e.sender(t, smtpx.SenderOptions{MaxConns: 6, Backoff: retry.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}, ShrinkFor: time.Hour})
+		s := e.sender(t, smtpx.SenderOptions{MaxConns: 6, RetryBackoff: retry.Backoff{Min: time.Millisecond, Max: 5 * time.Millisecond}, ShrinkFor: time.Hour})
 		runConcurrently(t, s, 10, 6)
 		st := e.srv.Stats()
 		if st.Messages != 60 {
@@ -267,7 +267,7 @@ func TestSenderRateLimitSharedByCallers(t *testing.T) {
 }
 
 func TestSenderRetriesTemporaryFailures(t *testing.T) {
-	fast := smtpx.SenderOptions{Backoff: retry.Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond}}
+	fast := smtpx.SenderOptions{RetryBackoff: retry.Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond}}
 	t.Run("4xx at RCPT for one recipient", func(t *testing.T) {
 		e := newEnv(t)
 		e.srv.FailRecipient("b@example.net", &gosmtp.SMTPError{Code: 450, EnhancedCode: gosmtp.EnhancedCode{4, 2, 1}, Message: "busy"})
@@ -395,7 +395,7 @@ func TestSenderPartialFailureListsEachRecipient(t *testing.T) {
 	e := newEnv(t)
 	e.srv.FailRecipient("b@example.net", &gosmtp.SMTPError{Code: 550, EnhancedCode: gosmtp.EnhancedCode{5, 1, 1}, Message: "No such user"})
 	e.srv.FailRecipient("c@example.net", &gosmtp.SMTPError{Code: 452, EnhancedCode: gosmtp.EnhancedCode{4, 2, 2}, Message: "Mailbox full"})
-	s := e.sender(t, smtpx.SenderOptions{MaxRetries: 1, Backoff: retry.Backoff{Min: time.Millisecond}})
+	s := e.sender(t, smtpx.SenderOptions{MaxRetries: 1, RetryBackoff: retry.Backoff{Min: time.Millisecond}})
 	err := send(t, s, "pf", "a@example.net", "b@example.net", "c@example.net")
 	var re *smtpx.RecipientsError
 	if !errors.As(err, &re) || !slices.Equal(re.Delivered, []string{"a@example.net"}) || len(re.Rejected) != 2 {

@@ -29,7 +29,7 @@ func TestSender10000MessagesWithFaults(t *testing.T) {
 	e := newEnv(t)
 	e.opts.Debug = nil // the transcript would be large; other tests cover it
 	e.srv.SetRandomFaults(smtpxtest.RandomFaults{Seed: 42, Reply421AtMail: 0.01, Reply421AfterData: 0.01, DropInData: 0.005})
-	s := e.sender(t, smtpx.SenderOptions{MaxConns: 8, Backoff: retry.Backoff{Min: time.Microsecond, Max: 10 * time.Microsecond}})
+	s := e.sender(t, smtpx.SenderOptions{MaxConns: 8, RetryBackoff: retry.Backoff{Min: time.Microsecond, Max: 10 * time.Microsecond}})
 
 	errs := make([]error, total)
 	var wg sync.WaitGroup

@@ -186,7 +186,7 @@ func TestWrongSecretFails(t *testing.T) {
 func TestServerRefusingAuthFails(t *testing.T) {
 	w := newWorld(t, &smtpxtest.Options{NoErrorChallenge: true})
 	w.addApp("SMTP.SendAsApp", "IMAP.AccessAsApp")
-	w.smtp.RejectAuth(2) // the first token and the fresh one: the diagnosis is the fresh token's
+	w.smtp.RejectAuth(2) // the first token and the fresh one
 	want := provider.Diagnose(&smtpx.Error{Phase: smtpx.PhaseAuth, Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 3}, Message: "Authentication unsuccessful", Retried: true})
 	require.NotNil(t, want)
 

@@ -257,7 +257,9 @@ func (c *conn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// serverLine sees each line imapserver sends and rewrites capability lists.
+// serverLine sees each line imapserver sends and rewrites capability lists:
+// imapserver advertises SASL-IR and IDLE whatever its options say
+// (TestUpstreamSASLIRAndIdleAlwaysAdvertised).
 func (c *conn) serverLine(seg []byte, first, whole bool) {
 	if first && whole {
 		seg = c.rewriteCaps(seg)

@@ -2,6 +2,7 @@ package imapxtest
 
 import (
 	"math/rand/v2"
+	"strings"
 	"time"
 )
 
@@ -18,6 +19,7 @@ type faults struct {
 	byeOnIdle   []string
 	throttleN   int
 	throttleFor time.Duration
+	lostReplies map[string]int // command name -> replies still to lose
 }
 
 // faultKind is what happens to one command.
@@ -50,6 +52,10 @@ func (s *Server) nextFault(name string) fault {
 		if f.dropAfter == 0 {
 			return fault{kind: faultDropNow}
 		}
+	}
+	if f.lostReplies[name] > 0 {
+		f.lostReplies[name]--
+		return fault{kind: faultDropLater, bytes: 0}
 	}
 	if f.dropProb > 0 && f.rng.Float64() < f.dropProb {
 		if f.rng.IntN(2) == 0 {
@@ -130,4 +136,18 @@ func (s *Server) Throttle(n int, backoff time.Duration) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.faults.throttleN, s.faults.throttleFor = n, backoff
+}
+
+// LoseReplies makes the next n commands named command ("UID COPY", "UID
+// STORE", "UID MOVE"; UID commands are named with their UID prefix) run and
+// take effect, after which the connection drops before the reply reaches
+// the client: the client cannot tell whether the command ran. Zero
+// disarms it.
+func (s *Server) LoseReplies(command string, n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.faults.lostReplies == nil {
+		s.faults.lostReplies = make(map[string]int)
+	}
+	s.faults.lostReplies[strings.ToUpper(command)] = max(n, 0)
 }

@@ -3,8 +3,9 @@
 // generated certificate, Close stops it. It stores mail in memory (go-imap's
 // imapmemserver), authenticates with AUTHENTICATE XOAUTH2 and OAUTHBEARER
 // only, verifying each token with a function, and has switches for the
-// failures a long-running IMAP client meets: refused tokens, dropped
-// connections, a BYE during IDLE, throttling.
+// failures a long-running IMAP client meets: refused tokens (also with a
+// reply that quotes the client's response), dropped connections, lost
+// replies, a BYE during IDLE, throttling.
 //
 //	srv := imapxtest.New(nil) // STARTTLS, like port 143; Options.Security: provider.ImplicitTLS for 993
 //	defer srv.Close()
@@ -95,6 +96,14 @@ const (
 	// FailLikeExchange answers "NO AUTHENTICATE failed." at once: no
 	// challenge, no response code (Exchange Online).
 	FailLikeExchange
+	// FailEchoing answers "NO [AUTHENTICATIONFAILED]" with a text that
+	// repeats what the client sent, as careless servers do: the SASL
+	// response in base64 as it came over the wire, the decoded response
+	// and the token alone.
+	FailEchoing
+	// FailEchoingBad is FailEchoing with BAD, a server that calls the
+	// response malformed and quotes it.
+	FailEchoingBad
 )
 
 // Server is a running test IMAP server. Its methods are safe for concurrent
@@ -212,8 +221,9 @@ func New(opts *Options) *Server {
 		},
 		Caps:   caps,
 		Logger: log.New(io.Discard, "", 0),
-		// Our conn hides *tls.Conn from imapserver; session.Authenticate
-		// enforces TLS itself.
+		// Our conn hides *tls.Conn from imapserver, which then allows
+		// no AUTHENTICATE (TestUpstreamAuthOnlyOnATLSConnItself);
+		// session.Authenticate enforces TLS itself.
 		InsecureAuth: true,
 	})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -520,6 +530,6 @@ func (s *Server) Throttled() int { return int(s.throttled.Load()) }
 // expired (Options.ExpiringSessions).
 func (s *Server) ExpiredSessions() int { return int(s.expired.Load()) }
 
-// Drops returns the number of connections dropped by DropAfterCommands
-// and DropRandomly.
+// Drops returns the number of connections dropped by DropAfterCommands,
+// DropRandomly and LoseReplies.
 func (s *Server) Drops() int { return int(s.drops.Load()) }

@@ -177,8 +177,56 @@ func TestFailAuth(t *testing.T) {
 	if !errors.As(err, &ie) || ie.Code != "" || ie.Text != "AUTHENTICATE failed." || auth.Challenge(sc) != nil {
 		t.Errorf("forced Exchange failure: %v", err)
 	}
+	for _, how := range []imapxtest.AuthFailure{imapxtest.FailEchoing, imapxtest.FailEchoingBad} {
+		srv.FailAuth(1, how)
+		tok := srv.IssueToken(user).AccessToken
+		err = c.Authenticate(auth.NewClient(auth.XOAUTH2, user, tok))
+		want := imap.StatusResponseTypeNo
+		if how == imapxtest.FailEchoingBad {
+			want = imap.StatusResponseTypeBad
+		}
+		ir := "user=" + user + "\x01auth=Bearer " + tok + "\x01\x01"
+		if !errors.As(err, &ie) || ie.Type != want || !strings.Contains(ie.Text, base64.StdEncoding.EncodeToString([]byte(ir))) ||
+			!strings.Contains(ie.Text, ir) || !strings.Contains(ie.Text, "token "+tok) {
+			t.Errorf("forced echoing failure %v: %v, want %s quoting the response in base64, decoded, and the token", how, err, want)
+		}
+	}
 	if err := c.Authenticate(auth.NewClient(auth.XOAUTH2, user, srv.IssueToken(user).AccessToken)); err != nil {
-		t.Errorf("third AUTHENTICATE: %v, want success once the failures are used up", err)
+		t.Errorf("last AUTHENTICATE: %v, want success once the failures are used up", err)
+	}
+}
+
+func TestLoseRepliesRunsTheCommandAndDropsItsReply(t *testing.T) {
+	srv := imapxtest.New(&imapxtest.Options{Security: provider.ImplicitTLS})
+	defer srv.Close()
+	uid, err := srv.Deliver(user, "INBOX", []byte("Subject: one\r\n\r\nbody\r\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.CreateFolder(user, "Archive")
+	c := dial(t, srv, nil)
+	login(t, srv, c)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	srv.LoseReplies("uid copy", 1)
+	if _, err := c.Copy(imap.UIDSetNum(uid), "Archive").Wait(); err == nil {
+		t.Fatal("the COPY's reply arrived")
+	}
+	archive, err := srv.Messages(user, "Archive")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(archive) != 1 || srv.Drops() != 1 {
+		t.Errorf("Archive holds %d messages after %d drops, want the copy done and its reply lost once", len(archive), srv.Drops())
+	}
+	c = dial(t, srv, nil) // disarmed: the next COPY answers
+	login(t, srv, c)
+	if _, err := c.Select("INBOX", nil).Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Copy(imap.UIDSetNum(uid), "Archive").Wait(); err != nil {
+		t.Errorf("second COPY: %v", err)
 	}
 }
 

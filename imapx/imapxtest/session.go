@@ -1,7 +1,10 @@
 package imapxtest
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -93,7 +96,11 @@ func (sess *session) AuthenticateMechanisms() []string {
 }
 
 // Authenticate implements imapserver.SessionSASL: the bearer mechanisms of
-// package auth, verified by the server's verify function.
+// package auth, verified by the server's verify function. Their servers
+// start with a nil challenge, which imapserver writes as "+ "; an empty
+// one would go out as "+ =" (TestUpstreamEmptyChallengeIsEquals). TLS is
+// checked here, not by imapserver, which cannot see it through our conn
+// (TestUpstreamAuthOnlyOnATLSConnItself).
 func (sess *session) Authenticate(mech string) (sasl.Server, error) {
 	s := sess.s
 	if !sess.c.secure.Load() && s.security != provider.Plaintext {
@@ -108,8 +115,11 @@ func (sess *session) Authenticate(mech string) (sasl.Server, error) {
 		return nil, &imap.Error{Type: imap.StatusResponseTypeNo, Text: "Unsupported authentication mechanism"}
 	}
 	how, forced := s.takeAuthFailure()
-	if forced && how == FailLikeExchange {
+	switch {
+	case forced && how == FailLikeExchange:
 		return &refuser{s: s}, nil
+	case forced && (how == FailEchoing || how == FailEchoingBad):
+		return &echoer{s: s, bad: how == FailEchoingBad}, nil
 	}
 	a := &authServer{sess: sess}
 	verify := func(username, token string) error {
@@ -179,6 +189,34 @@ func (r *refuser) Next(response []byte) ([]byte, bool, error) {
 	return nil, false, errAuthFailedExchange
 }
 
+// echoer fails an exchange with a reply that quotes the client's response
+// (FailEchoing, FailEchoingBad).
+type echoer struct {
+	s   *Server
+	bad bool
+}
+
+func (e *echoer) Next(response []byte) ([]byte, bool, error) {
+	if response == nil {
+		return nil, false, nil // ask for the response
+	}
+	e.s.authFailures.Add(1)
+	token := response
+	if _, after, ok := bytes.Cut(response, []byte("auth=Bearer ")); ok {
+		token, _, _ = bytes.Cut(after, []byte{0x01})
+	}
+	ie := &imap.Error{
+		Type: imap.StatusResponseTypeNo,
+		Code: imap.ResponseCodeAuthenticationFailed,
+		Text: fmt.Sprintf("Invalid credentials %s (response %s, token %s)",
+			base64.StdEncoding.EncodeToString(response), response, token),
+	}
+	if e.bad {
+		ie.Type, ie.Code = imap.StatusResponseTypeBad, ""
+	}
+	return nil, false, ie
+}
+
 // Idle counts IDLE commands and sends the BYE a test asked for.
 func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {
 	s := sess.s
@@ -203,8 +241,10 @@ func (sess *session) Idle(w *imapserver.UpdateWriter, stop <-chan struct{}) erro
 const idleRecheck = 50 * time.Millisecond
 
 // idle writes the updates queued before the IDLE (imapmemserver's IDLE
-// only reports updates made while it listens, and the poll after FETCH,
-// STORE and SEARCH holds back everything behind an EXPUNGE), then listens.
+// only reports updates made while it listens: v2.0.0-beta.8, no upstream
+// issue, TestUpstreamIdleHoldsBackMailQueuedBeforeIt pins it; and the poll
+// after FETCH, STORE and SEARCH holds back everything behind an EXPUNGE, as
+// RFC 9051 §7.5.1 wants), then listens.
 // It restarts the listening every idleRecheck, so an update queued just
 // before listening began is not held back for long.
 func (sess *session) idle(w *imapserver.UpdateWriter, stop <-chan struct{}) error {

@@ -81,8 +81,13 @@ func anyName(parts []string, names map[string]bool) bool {
 }
 
 // compound reports whether w has a capital after its first letter, as no
-// English word does.
-func compound(w string) bool { return strings.ToLower(w[1:]) != w[1:] }
+// English word does; an acronym's plural (IDs, URLs) is a word.
+func compound(w string) bool {
+	if n := len(w); n > 2 && w[n-1] == 's' && strings.ToUpper(w[:n-1]) == w[:n-1] {
+		return false
+	}
+	return strings.ToLower(w[1:]) != w[1:]
+}
 
 // sentenceStart reports whether the word at offset off of field f starts
 // text or follows a sentence's end.

@@ -34,3 +34,22 @@ func TestFind(t *testing.T) {
 		}
 	}
 }
+
+func TestModuleHasTheModulesNames(t *testing.T) {
+	names, err := Module()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ClientSecret", "SecretExpiresAt", "NewSource", "smtpx", "tokenstore"} {
+		if !names[want] {
+			t.Errorf("Module() lacks %s", want)
+		}
+	}
+	// mailgate.Listing has a field IDs: an acronym's plural is a word too
+	// ("OAuth 2.0 Client IDs" in Google's console).
+	for _, not := range []string{"auth", "provider", "SMTP", "Mailbox", "IDs"} {
+		if names[not] {
+			t.Errorf("Module() holds %s, a word an operator reads", not)
+		}
+	}
+}

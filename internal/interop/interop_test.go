@@ -85,8 +85,8 @@ func (w *world) server(port int, sec provider.Security) provider.Server {
 
 func (w *world) smtpOptions(a *account) *smtpx.SenderOptions {
 	return &smtpx.SenderOptions{
-		Options: smtpx.Options{TLSConfig: w.peers.TLSConfig(), LocalName: "client.example.test", Debug: a.debug},
-		Backoff: retry.Backoff{Min: 200 * time.Millisecond, Max: time.Second},
+		Options:      smtpx.Options{TLSConfig: w.peers.TLSConfig(), LocalName: "client.example.test", Debug: a.debug},
+		RetryBackoff: retry.Backoff{Min: 200 * time.Millisecond, Max: time.Second},
 	}
 }
 

@@ -23,6 +23,15 @@ const Validity = 7 * 24 * time.Hour
 // New returns a new certificate whose subject names org, and a pool that
 // trusts it.
 func New(org string) (tls.Certificate, *x509.CertPool, error) {
+	return NewFor(org, "localhost", "127.0.0.1", "::1")
+}
+
+// NewFor is New for a certificate valid for hosts only (host names or IP
+// addresses), the first one its common name.
+func NewFor(org string, hosts ...string) (tls.Certificate, *x509.CertPool, error) {
+	if len(hosts) == 0 {
+		return tls.Certificate{}, nil, fmt.Errorf("%s: a certificate for no host", org)
+	}
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return tls.Certificate{}, nil, fmt.Errorf("%s: generating a key: %w", org, err)
@@ -34,15 +43,20 @@ func New(org string) (tls.Certificate, *x509.CertPool, error) {
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
-		Subject:               pkix.Name{Organization: []string{org}, CommonName: "localhost"},
+		Subject:               pkix.Name{Organization: []string{org}, CommonName: hosts[0]},
 		NotBefore:             now.Add(-time.Hour),
 		NotAfter:              now.Add(Validity),
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageCertSign,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		BasicConstraintsValid: true,
 		IsCA:                  true,
-		DNSNames:              []string{"localhost"},
-		IPAddresses:           []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+	}
+	for _, h := range hosts {
+		if ip := net.ParseIP(h); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, h)
+		}
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {

@@ -3,6 +3,7 @@ package providertest
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -17,9 +18,10 @@ var (
 	ErrTokenExpired = errors.New("providertest: access token expired")
 	// ErrTokenRevoked: revoked by RevokeToken, RevokeGrant, RevokeUser or reuse detection.
 	ErrTokenRevoked = errors.New("providertest: access token revoked")
-	// ErrWrongAudience: the token is for Microsoft Graph, not a mail server (a scope sent without
-	// its https://outlook.office.com/ prefix).
-	ErrWrongAudience = errors.New("providertest: access token audience is not a mail service")
+	// ErrWrongAudience: the token is for another service than the one checking it: Microsoft Graph
+	// when a mail server checks (a scope sent without its https://outlook.office.com/ prefix), a
+	// mail server when VerifyGraph checks.
+	ErrWrongAudience = errors.New("providertest: access token audience is not the service checking it")
 	// ErrNotPermitted: the token is valid but may not open that mailbox.
 	ErrNotPermitted = errors.New("providertest: token may not open this mailbox")
 )
@@ -279,8 +281,27 @@ func (c *checked) username() string {
 	return ""
 }
 
-// checkLocked verifies a token's signature, issuer, expiry and revocation.
+// checkLocked verifies a token's signature, expiry and revocation, and that it is not for Microsoft
+// Graph: the check of a mail server.
 func (s *Server) checkLocked(token string) (*checked, error) {
+	c, err := s.verifyLocked(token)
+	if err != nil {
+		return nil, err
+	}
+	if aud := c.claims.audience(); isGraph(aud) {
+		return nil, fmt.Errorf("%w: aud is %s", ErrWrongAudience, aud)
+	}
+	return c, nil
+}
+
+// isGraph reports whether aud names Microsoft Graph.
+func isGraph(aud string) bool {
+	return aud == graphResource || aud == graphAppID || strings.HasPrefix(aud, graphResource+"/")
+}
+
+// verifyLocked verifies a token's signature, expiry and revocation, and finds its app (or managed
+// identity).
+func (s *Server) verifyLocked(token string) (*checked, error) {
 	var c checked
 	hdr, err := jwt.Verify(token, &s.key.PublicKey, &c.claims)
 	if err != nil {
@@ -304,10 +325,12 @@ func (s *Server) checkLocked(token string) (*checked, error) {
 	if it := s.issued[id]; it != nil && it.family != nil && it.family.revoked {
 		return nil, fmt.Errorf("%w: its grant was revoked", ErrTokenRevoked)
 	}
-	if aud := c.claims.audience(); aud == graphResource || aud == graphAppID || strings.HasPrefix(aud, graphResource+"/") {
-		return nil, fmt.Errorf("%w: aud is %s", ErrWrongAudience, aud)
-	}
 	c.app, c.hasApp = s.appLocked(c.claims.client())
+	if !c.hasApp {
+		if m, ok := s.identityLocked(c.claims.client()); ok {
+			c.app, c.hasApp = m.app(), true
+		}
+	}
 	return &c, nil
 }
 
@@ -337,18 +360,65 @@ func (s *Server) VerifySASL(username, token string) error {
 		return err
 	}
 	if u := c.claims.user(); u != "" {
-		if strings.EqualFold(u, username) || s.shared[strings.ToLower(username)][strings.ToLower(u)] {
-			return nil
-		}
-		return fmt.Errorf("%w: token of %q for mailbox %q", ErrNotPermitted, u, username)
+		return s.userMayOpenLocked(u, username)
 	}
-	if len(c.claims.Roles) == 0 {
-		return fmt.Errorf("%w: app-only token without roles (admin consent missing)", ErrNotPermitted)
+	return s.appMayOpenLocked(c, username, "")
+}
+
+// userMayOpenLocked checks a delegated token of user against mailbox: its own, or one GrantMailbox
+// lets user open.
+func (s *Server) userMayOpenLocked(user, mailbox string) error {
+	if strings.EqualFold(user, mailbox) || s.shared[strings.ToLower(mailbox)][strings.ToLower(user)] {
+		return nil
 	}
-	if c.hasApp && !c.app.mayOpen(username) {
-		return fmt.Errorf("%w: app %s has no permission on mailbox %q", ErrNotPermitted, c.claims.client(), username)
+	return fmt.Errorf("%w: token of %q for mailbox %q", ErrNotPermitted, user, mailbox)
+}
+
+// appMayOpenLocked checks an app-only token against mailbox: at least one role (with prefix, one
+// that starts with it) and the app's or identity's mailbox permission.
+func (s *Server) appMayOpenLocked(c *checked, mailbox, prefix string) error {
+	if !slices.ContainsFunc(c.claims.Roles, func(r string) bool { return strings.HasPrefix(r, prefix) }) {
+		return fmt.Errorf("%w: app-only token without roles%s (admin consent missing)", ErrNotPermitted, rolesLike(prefix))
+	}
+	if c.hasApp && !c.app.mayOpen(mailbox) {
+		return fmt.Errorf("%w: app %s has no permission on mailbox %q", ErrNotPermitted, c.claims.client(), mailbox)
 	}
 	return nil
+}
+
+func rolesLike(prefix string) string {
+	if prefix == "" {
+		return ""
+	}
+	return " " + prefix + "*"
+}
+
+// graphMailPrefix starts the names of Microsoft Graph's mail permissions (Mail.Send, Mail.Read,
+// Mail.ReadWrite).
+const graphMailPrefix = "Mail."
+
+// VerifyGraph is the check Microsoft Graph makes of a token used on mailbox's mail: signature,
+// expiry and revocation as Verify, an audience of Microsoft Graph, and a permission: a delegated
+// token with a Mail.* scope of mailbox's own user (or of one GrantMailbox lets open it); an app-only
+// token with a Mail.* role whose app or managed identity may open mailbox (App.Mailboxes,
+// ManagedIdentity.Mailboxes, as an application access policy or RBAC for Applications scopes it).
+func (s *Server) VerifyGraph(mailbox, token string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c, err := s.verifyLocked(token)
+	if err != nil {
+		return err
+	}
+	if aud := c.claims.audience(); !isGraph(aud) {
+		return fmt.Errorf("%w: aud is %s, not Microsoft Graph", ErrWrongAudience, aud)
+	}
+	if u := c.claims.user(); u != "" {
+		if !slices.ContainsFunc(strings.Fields(c.claims.Scp), func(sc string) bool { return strings.HasPrefix(sc, graphMailPrefix) }) {
+			return fmt.Errorf("%w: delegated token without a Mail.* scope", ErrNotPermitted)
+		}
+		return s.userMayOpenLocked(u, mailbox)
+	}
+	return s.appMayOpenLocked(c, mailbox, graphMailPrefix)
 }
 
 // RevokeToken revokes one access token: Verify and introspection refuse it from now on. A string

@@ -36,6 +36,9 @@ type App struct {
 	// Mailboxes lists the mailboxes app-only tokens may open (Exchange's Add-MailboxPermission);
 	// empty: any. With exactly one, introspection and Verify name it as the app token's user.
 	Mailboxes []string
+	// FederatedCredentials are the external tokens the app accepts as its client assertion
+	// instead of a secret or certificate (workload identity federation).
+	FederatedCredentials []FederatedCredential
 
 	// Google service account (JWT bearer grant, domain-wide delegation).
 	ServiceAccountEmail string
@@ -53,6 +56,7 @@ func (s *Server) AddApp(a App) {
 	a.Roles = slices.Clone(a.Roles)
 	a.Mailboxes = slices.Clone(a.Mailboxes)
 	a.DelegatedScopes = slices.Clone(a.DelegatedScopes)
+	a.FederatedCredentials = slices.Clone(a.FederatedCredentials)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tenants[strings.ToLower(a.Tenant)] = true

@@ -61,7 +61,8 @@ func readClientCred(r *http.Request) clientCred {
 }
 
 // authenticateEntraLocked applies Entra's client authentication rules to a. endpoints are the URLs
-// an assertion's aud may name. It returns the appidacr value.
+// a certificate assertion's aud may name. An assertion that is an external token is checked against
+// the app's federated credentials instead. It returns the appidacr value.
 func (s *Server) authenticateEntraLocked(a App, c clientCred, endpoints []string) (string, *tokenError) {
 	hasSecret, hasAssertion := c.secret != "", c.assertion != "" || c.assertionType != ""
 	if a.Public {
@@ -74,7 +75,11 @@ func (s *Server) authenticateEntraLocked(a App, c clientCred, endpoints []string
 		return "", errNoCredential()
 	}
 	if hasAssertion {
-		if err := s.checkAssertionLocked(a, c, endpoints); err != nil {
+		check := s.checkAssertionLocked
+		if c.assertionType == clientAssertionType && isFederated(a, c.assertion) {
+			check = func(a App, c clientCred, _ []string) *tokenError { return s.checkFederatedLocked(a, c) }
+		}
+		if err := check(a, c, endpoints); err != nil {
 			return "", err
 		}
 		return acrCertificate, nil

@@ -99,13 +99,24 @@ type pendingFailure struct {
 
 // FailNext makes the next n token-endpoint requests (Entra and Google /token) answer f. Calls queue
 // up: FailNext(1, a); FailNext(2, b) answers a, b, b. Failed requests still count in Requests.
-func (s *Server) FailNext(n int, f Failure) {
+func (s *Server) FailNext(n int, f Failure) { s.queueFailure(&s.failures, n, f) }
+
+// queueFailure adds n answers f to the queue q.
+func (s *Server) queueFailure(q *[]pendingFailure, n int, f Failure) {
 	if n <= 0 {
 		return
 	}
 	s.mu.Lock()
-	s.failures = append(s.failures, pendingFailure{f: f, n: n})
+	*q = append(*q, pendingFailure{f: f, n: n})
 	s.mu.Unlock()
+}
+
+// injected answers the next failure of q, if any; it reports whether the request was answered.
+func (s *Server) injected(w http.ResponseWriter, r *http.Request, q *[]pendingFailure) bool {
+	s.mu.Lock()
+	f, ok := takeFailure(q)
+	s.mu.Unlock()
+	return ok && s.serveFailure(w, r, f)
 }
 
 // FailIntrospection makes the next n introspection requests answer HTTP status (e.g. 503) with a
@@ -115,9 +126,7 @@ func (s *Server) FailIntrospection(n int, status int) {
 		return
 	}
 	b, _ := json.Marshal(map[string]string{"error": "temporarily_unavailable", "error_description": http.StatusText(status)})
-	s.mu.Lock()
-	s.introFailures = append(s.introFailures, pendingFailure{f: Failure{Status: status, Body: string(b)}, n: n})
-	s.mu.Unlock()
+	s.queueFailure(&s.introFailures, n, Failure{Status: status, Body: string(b)})
 }
 
 // takeFailure pops one failure from q.

@@ -18,10 +18,7 @@ import (
 // mailbox when App.Mailboxes has exactly one entry, and no email otherwise (Dovecot then refuses it).
 func (s *Server) handleIntrospect(w http.ResponseWriter, r *http.Request) {
 	s.count("introspect")
-	s.mu.Lock()
-	f, fail := takeFailure(&s.introFailures)
-	s.mu.Unlock()
-	if fail && s.serveFailure(w, r, f) {
+	if s.injected(w, r, &s.introFailures) {
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)

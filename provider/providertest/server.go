@@ -74,8 +74,17 @@ type Server struct {
 	revoked    map[string]bool         // revoked access-token jti
 	assertions map[string]time.Time    // client-assertion jti -> its exp, to refuse reuse
 
+	issuers    map[string]*Issuer   // external issuers by iss
+	jobs       map[string]gitHubJob // GitHub Actions request token -> job
+	identities []ManagedIdentity    // assigned to the machine the metadata endpoints serve
+	idHeader   string               // App Service's IDENTITY_HEADER value
+	signers    map[string]bool      // caller|service account (lower case) allowed to signJwt
+	iamOff     bool                 // the IAM Service Account Credentials API is disabled
+
 	failures      []pendingFailure
 	introFailures []pendingFailure
+	idFailures    []pendingFailure
+	iamFailures   []pendingFailure
 	grants        map[string]int // token requests per grant_type
 	routes        map[string]int // requests per route name
 }
@@ -108,6 +117,10 @@ func New() *Server {
 		assertions:     map[string]time.Time{},
 		grants:         map[string]int{},
 		routes:         map[string]int{},
+		issuers:        map[string]*Issuer{},
+		jobs:           map[string]gitHubJob{},
+		idHeader:       randomHex(16),
+		signers:        map[string]bool{},
 	}
 	s.ts = httptest.NewUnstartedServer(s.routesHandler())
 	s.ts.Config.ErrorLog = log.New(io.Discard, "", 0) // TLS handshake noise from clients under test
@@ -290,6 +303,12 @@ func (s *Server) routesHandler() http.Handler {
 	mux.HandleFunc("/revoke", s.handleGoogleRevoke)
 	// RFC 7662.
 	mux.HandleFunc("/introspect", s.handleIntrospect)
+	// Platforms: Azure managed identity (instance metadata service, App Service), GitHub Actions'
+	// OIDC token endpoint, Google's IAM Service Account Credentials API.
+	mux.HandleFunc("/metadata/identity/oauth2/token", s.handleIMDS)
+	mux.HandleFunc("/msi/token", s.handleAppService)
+	mux.HandleFunc("/github/idtoken", s.handleGitHub)
+	mux.HandleFunc("/v1/projects/{project}/serviceAccounts/{account}", s.handleIAM)
 	return mux
 }
 
@@ -301,8 +320,8 @@ func (s *Server) count(route string) {
 }
 
 // Hits returns how many requests reached a route: "authorize", "token", "devicecode", "adminconsent",
-// "introspect", "revoke" (Entra and Google routes counted together), including those answered by an
-// injected failure.
+// "introspect", "revoke" (Entra and Google routes counted together), "imds", "appservice", "github"
+// and "signjwt", including those answered by an injected failure.
 func (s *Server) Hits(route string) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -4,6 +4,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+
+	"github.com/mailoauth/mailoauth/internal/jwt"
 )
 
 // maxFormBytes bounds a request body.
@@ -262,7 +264,9 @@ func (s *Server) googleDelegatedLocked(a App, user, scope string, wantRefresh bo
 	return res, nil
 }
 
-// jwtBearerLocked is Google's service-account grant with domain-wide delegation.
+// jwtBearerLocked is Google's service-account grant with domain-wide delegation. The assertion is
+// signed with the account's key (App.ServiceAccountKey) or, made by signJwt, with its Google-managed
+// key.
 func (s *Server) jwtBearerLocked(assertion string) (*tokenResult, *tokenError) {
 	if assertion == "" {
 		return nil, errMissingParam("assertion")
@@ -272,11 +276,18 @@ func (s *Server) jwtBearerLocked(assertion string) (*tokenResult, *tokenError) {
 		return nil, &tokenError{err: errInvalidGrant, gDesc: "Invalid JWT: " + err.Error()}
 	}
 	a, ok := s.serviceAccountLocked(unverified.Iss)
-	if !ok || a.ServiceAccountKey == nil {
+	if !ok {
 		return nil, &tokenError{err: errInvalidGrant, gDesc: "Invalid grant: account not found"}
 	}
+	// The account's own key (a key file) or its Google-managed key (signJwt) may sign.
+	hdr := map[string]any{}
+	_ = jwt.Decode(assertion, &hdr, nil)
+	key := a.ServiceAccountKey
+	if kid, _ := hdr["kid"].(string); kid == s.managedKeyID(a.ServiceAccountEmail) {
+		key = &s.key.PublicKey
+	}
 	var cl assertionClaims
-	if err := verifyRS256(assertion, a.ServiceAccountKey, &cl); err != nil {
+	if key == nil || verifyRS256(assertion, key, &cl) != nil {
 		return nil, errAssertionSignature()
 	}
 	want := s.URL() + "/token"

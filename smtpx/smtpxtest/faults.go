@@ -1,6 +1,7 @@
 package smtpxtest
 
 import (
+	"encoding/base64"
 	"math/rand/v2"
 	"strings"
 	"time"
@@ -14,6 +15,69 @@ func (s *Server) RejectAuth(n int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.rejectAuth = n
+}
+
+// Echo is what of the client's AUTH payload an EchoAuth reply repeats.
+type Echo int
+
+const (
+	// EchoToken repeats the bearer token.
+	EchoToken Echo = iota
+	// EchoResponse repeats the client's whole SASL response, as decoded
+	// (XOAUTH2's "user=...\x01auth=Bearer ...\x01\x01", OAUTHBEARER's
+	// "n,a=...").
+	EchoResponse
+	// EchoTokenBase64 repeats the base64 of the token.
+	EchoTokenBase64
+	// EchoResponseBase64 repeats the response as the client sent it: its
+	// base64, on the AUTH line or after the 334.
+	EchoResponseBase64
+)
+
+// EchoAuth makes the next n AUTH exchanges fail with reply (a 4yz or 5yz
+// *smtp.SMTPError), its text followed by ": " and what of the client's
+// payload what says, as careless servers do. A 421 reply also closes the
+// connection. The reply answers the client's response in place of any
+// error challenge.
+func (s *Server) EchoAuth(n int, reply *smtp.SMTPError, what Echo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = echoFault{n: n, reply: reply, what: what}
+}
+
+// EchoInChallenge makes the next n AUTH exchanges answer the client's
+// response with an error challenge whose "status" is what of the client's
+// payload what says; the client's completion then gets "535 5.7.8".
+func (s *Server) EchoInChallenge(n int, what Echo) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.echo = echoFault{n: n, what: what}
+}
+
+// echoFault is an armed EchoAuth or EchoInChallenge.
+type echoFault struct {
+	n     int
+	reply *smtp.SMTPError // nil: in the challenge
+	what  Echo
+}
+
+// takeEchoLocked consumes one echo fault, if one is armed, and returns the
+// text it repeats of response and the token in it.
+func (s *Server) takeEchoLocked(response []byte, token string) (echoFault, string, bool) {
+	f := s.echo
+	if f.n <= 0 {
+		return f, "", false
+	}
+	s.echo.n--
+	switch f.what {
+	case EchoResponse:
+		return f, string(response), true
+	case EchoTokenBase64:
+		return f, base64.StdEncoding.EncodeToString([]byte(token)), true
+	case EchoResponseBase64:
+		return f, base64.StdEncoding.EncodeToString(response), true
+	}
+	return f, token, true
 }
 
 // Fail421After makes every connection answer the MAIL that follows its

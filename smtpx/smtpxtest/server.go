@@ -119,6 +119,11 @@ type Options struct {
 	NoBodies bool
 	// Logger gets the server's internal errors; nil discards them.
 	Logger *slog.Logger
+	// EditTLS changes the server's TLS configuration (for example
+	// MaxVersion, or Certificates) before the server starts; nil: none.
+	// TLSConfig, CertPool and Certificate still describe the certificate
+	// New made.
+	EditTLS func(*tls.Config)
 }
 
 // config is Options with the defaults filled in.
@@ -156,6 +161,7 @@ type Server struct {
 	slotsUsed int
 	// faults
 	rejectAuth   int
+	echo         echoFault
 	fail421After int
 	dropData     int
 	rcptFaults   map[string]*smtp.SMTPError
@@ -193,6 +199,10 @@ func New(opts *Options) *Server {
 	if err != nil {
 		panic(err)
 	}
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if opts.EditTLS != nil {
+		opts.EditTLS(serverTLS)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		panic(fmt.Sprintf("smtpxtest: listen: %v", err))
@@ -200,7 +210,7 @@ func New(opts *Options) *Server {
 	s := &Server{
 		cfg:        cfg,
 		ln:         ln,
-		tlsConfig:  &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
+		tlsConfig:  serverTLS,
 		cert:       cert.Leaf,
 		pool:       pool,
 		port:       ln.Addr().(*net.TCPAddr).Port,

@@ -1,6 +1,7 @@
 package smtpxtest_test
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 
@@ -65,5 +66,42 @@ func TestMailRequiresAuthAndCapReplies432(t *testing.T) {
 	}
 	if st := srv.Stats(); st.Messages != 1 || st.Rejected432 != 1 {
 		t.Fatalf("stats %+v", st)
+	}
+}
+
+// The echo faults repeat the client's payload verbatim, in the reply or in
+// the error challenge.
+func TestEchoFaultsRepeatThePayload(t *testing.T) {
+	const user, token = "a@example.com", "allowed-token-123"
+	_, ir, _ := auth.NewClient(auth.XOAUTH2, user, token).Start()
+	srv := smtpxtest.New(nil)
+	defer srv.Close()
+	srv.AllowToken(user, token)
+	refusal := &smtp.SMTPError{Code: 535, EnhancedCode: smtp.EnhancedCode{5, 7, 8}, Message: "No"}
+	for _, tc := range []struct {
+		what smtpxtest.Echo
+		want string
+	}{
+		{smtpxtest.EchoToken, token},
+		{smtpxtest.EchoResponse, string(ir)},
+		{smtpxtest.EchoTokenBase64, base64.StdEncoding.EncodeToString([]byte(token))},
+		{smtpxtest.EchoResponseBase64, base64.StdEncoding.EncodeToString(ir)},
+	} {
+		srv.EchoAuth(1, refusal, tc.what)
+		err := dial(t, srv).Auth(auth.NewClient(auth.XOAUTH2, user, token))
+		if se, ok := err.(*smtp.SMTPError); !ok || se.Code != 535 || se.Message != "No: "+tc.want {
+			t.Errorf("EchoAuth(%d): %v, want 535 \"No: %q\"", tc.what, err, tc.want)
+		}
+		srv.EchoInChallenge(1, tc.what)
+		c := auth.NewClient(auth.XOAUTH2, user, token)
+		err = dial(t, srv).Auth(c)
+		// (auth's client already replaces its raw token in a challenge.)
+		raw := tc.what == smtpxtest.EchoToken || tc.what == smtpxtest.EchoResponse
+		if ch := auth.Challenge(c); err == nil || ch == nil || !raw && ch.Status != tc.want {
+			t.Errorf("EchoInChallenge(%d): %v, challenge %+v, want the echo in its status", tc.what, err, ch)
+		}
+	}
+	if err := dial(t, srv).Auth(auth.NewClient(auth.XOAUTH2, user, token)); err != nil {
+		t.Fatalf("after the faults: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package smtpxtest
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"slices"
@@ -66,11 +67,15 @@ type authServer struct {
 	ss      *session
 	inner   sasl.Server
 	user    string // the user verify accepted
+	token   string // the token verify was given
 	refused bool   // verify refused the token
+	judged  bool   // the client's response has arrived
+	echoed  bool   // an EchoInChallenge challenge was sent
 }
 
 func (a *authServer) verify(username, token string) error {
 	s := a.ss.s
+	a.token = token
 	s.sleep()
 	s.mu.Lock()
 	if s.rejectAuth > 0 {
@@ -97,9 +102,47 @@ func (a *authServer) verify(username, token string) error {
 	return nil
 }
 
+// Next runs one step of the exchange. Its errors, like every session
+// method's, are bare *smtp.SMTPError values, never wrapped: go-smtp's server
+// (v0.25.1, Conn.writeError) maps an error to its reply with a type
+// assertion, not errors.As, and writes any other error as "454 4.7.0
+// <text>". No upstream issue tracks this;
+// TestGoSMTPServerRepliesOnlyBareSMTPErrors pins it.
 func (a *authServer) Next(response []byte) ([]byte, bool, error) {
 	s := a.ss.s
+	if a.echoed {
+		// The client's completion of the echoing challenge.
+		s.mu.Lock()
+		s.stats.AuthFailures++
+		s.mu.Unlock()
+		return nil, false, errAuthFailed
+	}
+	first := len(response) > 0 && !a.judged
+	if first {
+		a.judged = true
+	}
 	challenge, done, err := a.inner.Next(response)
+	if first {
+		s.mu.Lock()
+		f, echo, ok := s.takeEchoLocked(response, a.token)
+		switch {
+		case ok && f.reply == nil:
+			a.echoed = true
+		case ok:
+			s.stats.AuthFailures++
+			if f.reply.Code == errClosing.Code {
+				a.ss.c.closeAfterReplyLocked()
+			}
+		}
+		s.mu.Unlock()
+		switch {
+		case ok && f.reply == nil:
+			ch, _ := json.Marshal(map[string]string{"status": echo, "schemes": "bearer", "scope": "mail"})
+			return ch, false, nil
+		case ok:
+			return nil, false, &smtp.SMTPError{Code: f.reply.Code, EnhancedCode: f.reply.EnhancedCode, Message: f.reply.Message + ": " + echo}
+		}
+	}
 	switch {
 	case err != nil:
 		s.mu.Lock()

@@ -1,7 +1,11 @@
 // Package linescan follows one direction of an IMAP byte stream and tells
 // line text from literal data, so that a connection wrapper can look at
 // commands and responses (to redact, count or rewrite them) without parsing
-// IMAP.
+// IMAP. imapx's client and imapxtest's server need such wrappers because
+// go-imap v2.0.0-beta.8 offers no per-direction, redacted view of the
+// dialogue (its DebugWriter mixes both directions and shows tokens), drops
+// the text of a BYE, and advertises capabilities its options did not ask
+// for; the tests named TestUpstream... in those packages pin each of these.
 package linescan
 
 import "bytes"
