@@ -194,7 +194,9 @@ func (w *oidcWorld) readWithGrant(t *testing.T, cfg oidc.Config, store tokenstor
 }
 
 // TestOIDC runs every case against one world: the peer and the servers
-// start once, each case uses mailboxes of its own.
+// start once. The client credentials cases run one after the other (two
+// share a client, so a mailbox); every other case has mailboxes of its own
+// and runs in parallel with the rest.
 func TestOIDC(t *testing.T) {
 	w := newOIDCWorld(t)
 	ctx := context.Background()
@@ -252,6 +254,7 @@ func TestOIDC(t *testing.T) {
 	// a grant in a file store that a Mailgate reads with.
 	for _, c := range []struct{ client, user string }{{clientPublic, "alice"}, {clientPost, "bob"}} {
 		t.Run("device code/"+c.client, func(t *testing.T) {
+			t.Parallel()
 			mailbox := c.user + "@" + domain
 			store, err := tokenstore.NewFile(t.TempDir())
 			require.NoError(t, err)
@@ -264,6 +267,7 @@ func TestOIDC(t *testing.T) {
 	// Authorization code + PKCE, through the app's callback, followed
 	// headlessly; the callback checks iss (the peer announces it).
 	t.Run("authorization code/"+clientBasic, func(t *testing.T) {
+		t.Parallel()
 		mailbox := "carol@" + domain
 		store := tokenstore.NewMemory()
 		cfg := w.config(clientBasic, mailbox)
@@ -291,6 +295,7 @@ func TestOIDC(t *testing.T) {
 	// peer log without "already used", show that no refresh token was
 	// ever redeemed twice.
 	t.Run("rotation across two processes", func(t *testing.T) {
+		t.Parallel()
 		mailbox := "dave@" + domain
 		dir := t.TempDir()
 		store, err := tokenstore.NewFile(dir)
@@ -328,6 +333,7 @@ func TestOIDC(t *testing.T) {
 	// A revoked grant: nothing is sent, and the diagnosis says to
 	// authorize the mailbox again.
 	t.Run("revoked grant", func(t *testing.T) {
+		t.Parallel()
 		mailbox := "erin@" + domain
 		store := tokenstore.NewMemory()
 		cfg := w.config(clientBasic, mailbox)
@@ -355,6 +361,7 @@ func TestOIDC(t *testing.T) {
 		mech  auth.Mechanism
 	}{{"smtp", auth.XOAUTH2}, {"imap", auth.XOAUTH2}, {"imap", auth.OAUTHBEARER}} {
 		t.Run("wrong scope/"+c.proto+"/"+string(c.mech), func(t *testing.T) {
+			t.Parallel()
 			cfg := w.config(clientBasic, "svc-basic@"+domain)
 			cfg.Scopes = []string{"other"}
 			cfg.Mechanism = c.mech
@@ -380,6 +387,7 @@ func TestOIDC(t *testing.T) {
 
 	// A resource the identity provider does not know.
 	t.Run("unknown resource", func(t *testing.T) {
+		t.Parallel()
 		cfg := w.config(clientBasic, "svc-basic@"+domain)
 		cfg.Resources = []string{"imap://elsewhere.example"}
 		_, err := oidc.ClientCredentials(ctx, cfg)
@@ -404,6 +412,7 @@ func TestOIDC(t *testing.T) {
 		{resourceMail, auth.XOAUTH2, false},
 	} {
 		t.Run("local JWT validation/"+c.resource+"/"+string(c.mech), func(t *testing.T) {
+			t.Parallel()
 			cfg := w.config(clientBasic, "svc-basic@"+domain)
 			cfg.Resources = []string{c.resource}
 			cfg.Mechanism = c.mech
