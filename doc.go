@@ -28,6 +28,14 @@
 //		ServiceAccountKey: keyJSON, Mailbox: "helpdesk@example.com",
 //	})
 //
+//	// Any standards-following authorization server (Keycloak, Authentik,
+//	// ...) in front of Dovecot, found from its issuer URL:
+//	mb, err := oidc.ClientCredentials(ctx, oidc.Config{
+//		Issuer: "https://sso.example.com/realms/mail", ClientID: client,
+//		ClientSecret: secret, Scopes: []string{"mail"}, Mailbox: "helpdesk@example.com",
+//		SMTP: provider.Server{Host: "mail.example.com", Port: 587},
+//	})
+//
 // The token source is an auth.Source: a cache that hands out the current
 // access token without locking, refreshes it in the background ten minutes
 // before it expires, lets one refresh run however many goroutines ask, and

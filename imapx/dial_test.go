@@ -128,9 +128,10 @@ func TestDialGivesUpAfterTheFreshTokenIsRefusedToo(t *testing.T) {
 	if !errors.As(err, &d) {
 		t.Fatalf("error %v carries no *provider.Diagnosis", err)
 	}
-	// The retry happened: the cause is the configuration, not the token's age.
-	if d.Kind != provider.Misconfigured {
-		t.Errorf("diagnosis kind %v, want %v", d.Kind, provider.Misconfigured)
+	// A fresh token refused too is no stale token: the scope, the
+	// audience or the user name are wrong.
+	if d.Kind != provider.Misconfigured || !strings.Contains(d.Fix, "scope") {
+		t.Errorf("diagnosis %v, want %v with a fix about the scope requested", d, provider.Misconfigured)
 	}
 	if !strings.Contains(err.Error(), "Authentication failed") {
 		t.Errorf("error text %q lacks the server's words", err)

@@ -83,7 +83,12 @@ type Entry struct {
 	// Provider, Layer, Code and Match without Retried, and serves every
 	// caller that cannot tell (net/smtp's errors, say).
 	Retried bool
-	Kind    Kind
+	// Endpoint, for LayerOAuth, limits the entry to answers of one
+	// endpoint (EndpointToken, EndpointDeviceAuthorization,
+	// EndpointCallback): such an entry beats the one for the same code
+	// from any endpoint. Empty: any endpoint.
+	Endpoint string
+	Kind     Kind
 	// Summary (one sentence: what went wrong) and Fix (the concrete step: a
 	// portal page, a cmdlet, a setting) are in the operator's words: "the
 	// app registration's secret value", never a Go identifier, so that a
@@ -133,8 +138,15 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 	}
 	c := candidates{}
 	walk(err, func(e error) {
-		if r, ok := e.(Replier); ok && r.Reply().Retried {
-			c.retried = true
+		if r, ok := e.(Replier); ok {
+			reply := r.Reply()
+			c.retried = c.retried || reply.Retried
+			if c.endpoint == "" && reply.Layer == LayerOAuth {
+				c.endpoint = reply.Endpoint
+			}
+		}
+		if ce, ok := e.(*auth.ChallengeError); ok && c.scope == "" {
+			c.scope = ce.Scope
 		}
 	})
 	walk(err, c.visit)
@@ -154,13 +166,45 @@ func diagnose(err error) (*Diagnosis, *Entry) {
 	if c.code != "" {
 		d.Code = c.code
 	}
+	var details []string
+	if c.best.Layer == LayerOAuth && endpointWords[c.endpoint] != "" {
+		details = append(details, endpointWords[c.endpoint])
+	}
+	if c.retried && c.scope != "" && c.best.Kind == Misconfigured && mailLayers[c.best.Layer] {
+		details = append(details, "the mail server asks for the scope "+quoteServerText(c.scope))
+	}
 	if c.detail != "" {
-		d.Summary = strings.TrimSuffix(d.Summary, ".") + " (" + c.detail + ")."
+		details = append(details, c.detail)
+	}
+	if len(details) > 0 {
+		d.Summary = strings.TrimSuffix(d.Summary, ".") + " (" + strings.Join(details, "; ") + ")."
 	}
 	if c.best.Layer == LayerConfig && c.reason != "" {
 		d.Summary = sentence(c.reason)
 	}
 	return d, c.best
+}
+
+// mailLayers are the layers of a mail server's answer to a token.
+var mailLayers = map[Layer]bool{LayerSMTP: true, LayerIMAP: true, LayerSASL: true}
+
+// maxQuoted bounds the server's text a summary quotes.
+const maxQuoted = 80
+
+// quoteServerText quotes s, a server's words, for a summary: control
+// characters escaped, at most maxQuoted bytes.
+func quoteServerText(s string) string {
+	if len(s) > maxQuoted {
+		s = s[:maxQuoted] + "..."
+	}
+	return strconv.Quote(strings.ToValidUTF8(s, "?"))
+}
+
+// endpointWords say, in a diagnosis's summary, which endpoint answered.
+var endpointWords = map[string]string{
+	EndpointToken:               "answered by the token endpoint",
+	EndpointDeviceAuthorization: "answered by the device authorization endpoint",
+	EndpointCallback:            "answered on the authorization callback",
 }
 
 // sentence makes s, a ConfigError's Reason, a Summary: a capital first and
@@ -212,23 +256,24 @@ func walk(err error, visit func(error)) {
 // Specificity of a match: the higher, the more the entry says about this
 // very failure. Ties go as outranks says, then to the outer error.
 const (
-	scoreAADSTS      = 90
-	scoreLocal       = 85 // the store's or the configuration's own verdict
-	scoreSubtype     = 80
-	scoreTextBonus   = 5 // added when an entry's Match text is present
-	scoreEnhanced    = 60
-	scoreIMAPCode    = 60
-	scoreOAuthError  = 60
-	scoreReplyCode   = 50
-	scoreIMAPType    = 50
-	scoreSASL        = 45
-	scoreTLS         = 40
-	scoreHTTPStatus  = 30
-	scoreReplyClass  = 20
-	scoreTextScan    = 15
-	scoreNetwork     = 11 // a known errno, EOF, a timeout, DNS
-	scoreNetworkAny  = 10 // any other net.Error
-	scoreSASLGeneric = 40
+	scoreAADSTS        = 90
+	scoreLocal         = 85 // the store's or the configuration's own verdict
+	scoreSubtype       = 80
+	scoreTextBonus     = 5 // added when an entry's Match text is present
+	scoreEndpointBonus = 3 // added when an entry is for the endpoint that answered
+	scoreEnhanced      = 60
+	scoreIMAPCode      = 60
+	scoreOAuthError    = 60
+	scoreReplyCode     = 50
+	scoreIMAPType      = 50
+	scoreSASL          = 45
+	scoreTLS           = 40
+	scoreHTTPStatus    = 30
+	scoreReplyClass    = 20
+	scoreTextScan      = 15
+	scoreNetwork       = 11 // a known errno, EOF, a timeout, DNS
+	scoreNetworkAny    = 10 // any other net.Error
+	scoreSASLGeneric   = 40
 )
 
 // candidates keeps the best entry seen so far.
@@ -236,6 +281,8 @@ type candidates struct {
 	attached *Diagnosis // the first Diagnosis already in the chain
 	canceled bool       // the chain holds context.Canceled
 	retried  bool       // a server refused a token fresh from the identity provider too
+	endpoint string     // the endpoint of the first OAuth answer in the chain (Reply.Endpoint)
+	scope    string     // the scope the first error challenge in the chain asks for
 	reason   string     // the first ConfigError's Reason, the summary of its entry
 	best     *Entry
 	score    int
@@ -485,25 +532,26 @@ func (c *candidates) offerOAuth(a oauthAnswer) {
 			best, bestScore, bestCode = e, score, code
 		}
 	}
+	fromHere := func(e *Entry) bool { return e.Endpoint == "" || e.Endpoint == c.endpoint }
 	for _, n := range a.codes {
 		code := "AADSTS" + strconv.Itoa(n)
 		for _, e := range catalogueIndex.byLayer[LayerOAuth] {
-			if e.Code == code && textHas(a.desc, e.Match) {
-				consider(e, scoreAADSTS+textBonus(e), "")
+			if e.Code == code && textHas(a.desc, e.Match) && fromHere(e) {
+				consider(e, scoreAADSTS+textBonus(e)+endpointBonus(e), "")
 			}
 		}
 	}
 	for _, e := range catalogueIndex.byLayer[LayerOAuth] {
-		if !textHas(a.desc, e.Match) {
+		if !textHas(a.desc, e.Match) || !fromHere(e) {
 			continue
 		}
 		for _, s := range a.subtypes {
 			if e.Code == s {
-				consider(e, scoreSubtype+textBonus(e), "")
+				consider(e, scoreSubtype+textBonus(e)+endpointBonus(e), "")
 			}
 		}
 		if a.err != "" && e.Code == a.err {
-			consider(e, scoreOAuthError+textBonus(e), "")
+			consider(e, scoreOAuthError+textBonus(e)+endpointBonus(e), "")
 		}
 	}
 	detail := ""
@@ -648,6 +696,15 @@ func textHas(s, sub string) bool {
 		return true
 	}
 	return strings.Contains(strings.ToLower(s), strings.ToLower(sub))
+}
+
+// endpointBonus ranks an entry for one endpoint's answers above the
+// entry for the same code from any endpoint.
+func endpointBonus(e *Entry) int {
+	if e.Endpoint != "" {
+		return scoreEndpointBonus
+	}
+	return 0
 }
 
 func textBonus(e *Entry) int {

@@ -2,34 +2,47 @@ package provider
 
 // mailEntries are what any OAuth server, SMTP or IMAP server (Dovecot,
 // Postfix, Stalwart, ...) and any network can answer: the OAuth error
-// strings of RFC 6749 and RFC 8628, the SMTP and IMAP codes of the RFCs,
-// the SASL error challenge, TLS and network failures. Provider-specific
-// entries of the same code are more specific and win.
+// codes of RFC 6749, RFC 8628, RFC 8693 and RFC 8707, the SMTP and IMAP
+// codes of the RFCs, the SASL error challenge, TLS and network failures.
+// Provider-specific entries of the same code are more specific and win.
+
 // fixFreshTokenRefused is what to check when a mail server refuses a token
-// fresh from the identity provider too: not its age, but whom it is for.
-const fixFreshTokenRefused = "Check that the token is issued for this mail server (the audience and scope the server's OAuth settings expect), that the user name the program logs in with is the mailbox the token was issued for, and that the server validates tokens against this identity provider (Dovecot: its oauth2 passdb settings)."
+// fresh from the identity provider too: not its age, but what it is for.
+const fixFreshTokenRefused = "Check what the token is issued for: request the scope the mail server checks (Dovecot: the scope setting of its oauth2 passdb) and, where the server checks the audience, the resource indicator or audience it expects (Dovecot: audience); check that the user name the program logs in with is the mailbox the token names (Dovecot: username_attribute), and that the server validates tokens against this identity provider (Dovecot: introspection_url, or the keys of its local validation)."
+
+// fixTokenRefused is the first answer to a mail server's refusal of a
+// token: it may have expired or been revoked.
+const fixTokenRefused = "Refresh the token and retry once (the library does); if a fresh token is refused too, check the scope and audience the token is issued for and that the user name is the mailbox."
 
 var mailEntries = []Entry{
-	// OAuth error strings (RFC 6749 §5.2, RFC 8628 §3.5, OpenID Connect),
-	// from a token endpoint or an authorization callback.
+	// OAuth error codes (RFC 6749 sections 4.1.2.1 and 5.2, RFC 8628
+	// section 3.5, RFC 8693 section 2.2.2, RFC 8707 section 2, OpenID
+	// Connect Core section 3.1.2.6), from a token endpoint, a device
+	// authorization endpoint or an authorization callback.
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_grant", Kind: Reauthorize,
-		Summary: "The identity provider refused the refresh token or authorization code: it expired, was revoked or was already used.",
-		Fix:     "Run the authorization again (device code, the authorization-code page or the loopback flow) to store a new refresh token."},
+		Summary: "The identity provider refused the grant: the refresh token, authorization code or device code expired, was revoked or was already used (on many servers a rotated refresh token used again revokes the whole grant).",
+		Fix:     "Run the authorization again (device code, the authorization-code page or the loopback flow) to store a new grant; if grants keep dying early, check the server's refresh token lifetime and idle timeout (Keycloak: Realm settings → Sessions) and that every process of the program uses one shared token store."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_client", Kind: Misconfigured,
-		Summary: "The identity provider did not authenticate the client: unknown client ID, or a wrong secret or certificate.",
-		Fix:     "Compare the program's client ID and client secret (or certificate) with the app registration, and create a new secret if unsure."},
+		Summary: "The identity provider did not authenticate the client: an unknown client ID, a wrong secret or key, or a way of authenticating the client is not registered for.",
+		Fix:     "Compare the program's client ID and client secret (or private key and key ID) with the client's registration at the identity provider, check that the program authenticates the way the client is registered (client_secret_basic, client_secret_post, private_key_jwt, or none for a public client), and create a new secret if unsure."},
+	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_client", Endpoint: EndpointDeviceAuthorization, Kind: Misconfigured,
+		Summary: "The device authorization endpoint did not authenticate the client: the client may not use the device flow, or the program authenticates it differently from its registration (a secret the token endpoint accepts is not necessarily wrong).",
+		Fix:     "Allow the device authorization grant for the client at the identity provider (Keycloak: Clients → <client> → OAuth 2.0 Device Authorization Grant; Entra ID: Authentication → Allow public client flows) and have the program authenticate the way the client is registered: no secret at all for a public client, else the same secret or key as at the token endpoint; the secret itself need not change."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "unauthorized_client", Kind: Misconfigured,
-		Summary: "The client may not use this grant type, or is not known to this tenant.",
-		Fix:     "Check the program's client ID and tenant ID, and allow the grant for the app (Entra: App registrations → <app> → Authentication; Google: the OAuth client's type under APIs & Services → Credentials)."},
+		Summary: "The client may not use this grant (client credentials, device code, authorization code or refresh token), or is not known to this tenant.",
+		Fix:     "Enable the grant for the client at the identity provider (Keycloak: Clients → <client> → Capability config: Service accounts roles, OAuth 2.0 Device Authorization Grant, Standard flow; Authentik: the provider's client type and flows; Entra ID: App registrations → <app> → Authentication; Google: the OAuth client's type under APIs & Services → Credentials) and check the program's client ID and tenant."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_request", Kind: Misconfigured,
-		Summary: "The token request is malformed or lacks a parameter.",
-		Fix:     "Read the error description for the parameter at fault and correct it in the program's configuration (client ID, tenant ID, scope, redirect URL)."},
+		Summary: "The request is malformed or lacks a parameter the identity provider requires.",
+		Fix:     "Read the error description for the parameter at fault and correct it in the program's configuration (client ID, tenant ID, scope, resource, redirect URL, extra parameters)."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_scope", Kind: Misconfigured,
-		Summary: "A requested scope is unknown, malformed or not allowed for this client.",
-		Fix:     "Request the provider's full mail scopes: Entra https://outlook.office.com/SMTP.Send and IMAP.AccessAsUser.All (app-only https://outlook.office365.com/.default), Google https://mail.google.com/."},
+		Summary: "A requested scope is unknown to the identity provider, malformed, wider than the grant, or not allowed for this client.",
+		Fix:     "Request only scopes the client may have (Keycloak: Clients → <client> → Client scopes; Authentik: the provider's scope mappings) and the ones the mail server checks (Dovecot: the scope setting of its oauth2 passdb); Entra ID wants https://outlook.office.com/SMTP.Send and IMAP.AccessAsUser.All (app-only https://outlook.office365.com/.default), Google https://mail.google.com/."},
+	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_target", Kind: Misconfigured,
+		Summary: "The identity provider does not know the resource (audience) the program asked for, does not allow it for this client, or takes fewer resources in one request.",
+		Fix:     "Set the resource indicator to the mail server's identifier exactly as the identity provider registers it, one per request where the server takes only one, or have the server's administrator allow the resource for the client; a server without resource indicators (Keycloak) needs an audience mapper on the client instead and no resource indicator at all."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "unsupported_grant_type", Kind: Misconfigured,
 		Summary: "The token endpoint does not support this grant type.",
-		Fix:     "Check the token URL points at the provider's OAuth 2.0 token endpoint and the grant is enabled for the client."},
+		Fix:     "Check that the token URL is the identity provider's token endpoint (the token_endpoint of its discovery document) and that the server offers the grant (grant_types_supported there) and enables it for the client."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "invalid_resource", Kind: Misconfigured,
 		Summary: "The resource asked for does not exist in the tenant.",
 		Fix:     "Request the Exchange resource of the tenant's cloud (https://outlook.office365.com/.default for the global cloud) and check the program's tenant ID."},
@@ -43,8 +56,8 @@ var mailEntries = []Entry{
 		Summary: "Nobody has consented to the permissions the app asks for.",
 		Fix:     "Run the authorization again and accept the permissions, or have an admin grant consent for the organisation (Entra: App registrations → <app> → API permissions → Grant admin consent)."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "access_denied", Kind: Reauthorize,
-		Summary: "The user or admin declined the authorization.",
-		Fix:     "Run the authorization again and accept the requested permissions; if the account may not consent, an admin grants consent for the organisation."},
+		Summary: "The user or an admin declined the authorization, or the identity provider's policy refused it.",
+		Fix:     "Run the authorization again and accept the requested permissions; if the account may not consent or use the client, an admin grants consent or access for it."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: "temporarily_unavailable", Kind: Transient,
 		Summary: "The identity provider is temporarily unable to answer.",
 		Fix:     "Retry with backoff (honour Retry-After); tokens already issued keep mail flowing meanwhile."},
@@ -73,19 +86,19 @@ var mailEntries = []Entry{
 		Summary: "The token endpoint failed on its side (HTTP 5xx).",
 		Fix:     "Retry with backoff (honour Retry-After); tokens already issued keep mail flowing meanwhile."},
 	{Provider: ProviderGeneric, Layer: LayerOAuth, Code: codeUnusableAnswer, Kind: Misconfigured,
-		Summary: "The token URL answered with something that is not an OAuth token endpoint (not JSON, no access token, an error without a code).",
-		Fix:     "Check the token URL (Entra: the login host of the tenant's cloud and the tenant ID; Google: https://oauth2.googleapis.com/token) and any HTTP proxy between the program and it (HTTPS_PROXY)."},
+		Summary: "The URL answered with something that is not an OAuth endpoint (not JSON, no access token, an error without a code).",
+		Fix:     "Check the URL: a standards server's token_endpoint and device_authorization_endpoint as its discovery document names them (or its issuer URL); Entra ID: the login host of the tenant's cloud and the tenant ID; Google: https://oauth2.googleapis.com/token; and any HTTP proxy between the program and it (HTTPS_PROXY)."},
 
 	// SMTP (RFC 4954, RFC 3463, RFC 5321).
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "5.7.8", Kind: StaleToken,
 		Summary: "The server refused the token (authentication credentials invalid).",
-		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience and scope and that the user name is the mailbox."},
+		Fix:     fixTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "5.7.8", Retried: true, Kind: Misconfigured,
 		Summary: "The server refused a token fresh from the identity provider too (authentication credentials invalid).",
 		Fix:     fixFreshTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "535", Kind: StaleToken,
 		Summary: "The server refused the login (535).",
-		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience and scope and that the user name is the mailbox."},
+		Fix:     fixTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSMTP, Code: "535", Retried: true, Kind: Misconfigured,
 		Summary: "The server refused the login with a token fresh from the identity provider too (535).",
 		Fix:     fixFreshTokenRefused},
@@ -105,7 +118,7 @@ var mailEntries = []Entry{
 	// IMAP (RFC 5530 response codes).
 	{Provider: ProviderGeneric, Layer: LayerIMAP, Code: "[AUTHENTICATIONFAILED]", Kind: StaleToken,
 		Summary: "The server refused the token.",
-		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience and scope and that the user name is the mailbox."},
+		Fix:     fixTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerIMAP, Code: "[AUTHENTICATIONFAILED]", Retried: true, Kind: Misconfigured,
 		Summary: "The server refused a token fresh from the identity provider too.",
 		Fix:     fixFreshTokenRefused},
@@ -119,13 +132,13 @@ var mailEntries = []Entry{
 	// The SASL error challenge (Google's XOAUTH2, RFC 7628, Dovecot).
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "401", Kind: StaleToken,
 		Summary: "The server refused the bearer token with an error challenge (status 401).",
-		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience, scope and user name."},
+		Fix:     fixTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "401", Retried: true, Kind: Misconfigured,
 		Summary: "The server refused a token fresh from the identity provider too, with an error challenge (status 401).",
-		Fix:     "Request the scope the challenge names in its scope field (Google: https://mail.google.com/) and authorize again; check that the token is issued for this mail server and that the user name is the mailbox the token was issued for."},
+		Fix:     "Request the scope the challenge names in its scope field (Dovecot: the scope setting of its oauth2 passdb; Google: https://mail.google.com/) and, where the server checks the audience, the resource indicator it expects, then authorize again; check that the user name is the mailbox the token names."},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "invalid_token", Kind: StaleToken,
 		Summary: "The server refused the bearer token as invalid or expired (OAUTHBEARER status invalid_token).",
-		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience, scope and user name."},
+		Fix:     fixTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: "invalid_token", Retried: true, Kind: Misconfigured,
 		Summary: "The server refused a token fresh from the identity provider too as invalid (OAUTHBEARER status invalid_token).",
 		Fix:     fixFreshTokenRefused},
@@ -134,7 +147,7 @@ var mailEntries = []Entry{
 		Fix:     "Request the scope named in the challenge's scope field (Google: https://mail.google.com/) and run the authorization again."},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: codeChallenge, Kind: StaleToken,
 		Summary: "The server refused the bearer token with an error challenge.",
-		Fix:     "Refresh the token and retry once (the library does); if a fresh token is refused too, check the token's audience, scope and user name."},
+		Fix:     fixTokenRefused},
 	{Provider: ProviderGeneric, Layer: LayerSASL, Code: codeChallenge, Retried: true, Kind: Misconfigured,
 		Summary: "The server refused a token fresh from the identity provider too, with an error challenge.",
 		Fix:     fixFreshTokenRefused},

@@ -95,7 +95,18 @@ func unavailable(status int, wait time.Duration, re *oauth2.RetrieveError) error
 // callbackErr is the identity provider's error on an authorization
 // callback.
 func callbackErr(code, description string) error {
-	return &replyErr{r: Reply{Layer: LayerOAuth, Response: code, Text: description}}
+	return &replyErr{r: Reply{Layer: LayerOAuth, Response: code, Text: description, Endpoint: EndpointCallback}}
+}
+
+// atEndpoint marks the OAuth answers in err as answers of endpoint, as the
+// OAuth client marks its errors.
+func atEndpoint(endpoint string, err error) error {
+	walk(err, func(e error) {
+		if re, ok := e.(*replyErr); ok && re.r.Layer == LayerOAuth {
+			re.r.Endpoint = endpoint
+		}
+	})
+	return err
 }
 
 // smtpErr is an SMTP reply as smtpx carries it.
@@ -438,6 +449,14 @@ func diagCases(t *testing.T) []diagCase {
 			ProviderGeneric, "invalid_grant", "", Reauthorize, reauth),
 		oauthCase("entra unknown code falls back to error", 401, entraBody(7999999, "invalid_client", "Something new."),
 			ProviderGeneric, "invalid_client", "", Misconfigured, "create a new secret"),
+		{name: "invalid_client at the device authorization endpoint", err: func(*testing.T) error {
+			return atEndpoint(EndpointDeviceAuthorization, tokenErr(401, `{"error":"invalid_client","error_description":"client authentication failed"}`))
+		}, provider: ProviderGeneric, layer: LayerOAuth, code: "invalid_client", kind: Misconfigured, fixHas: "the secret itself need not change"},
+		{name: "invalid_client at the token endpoint", err: func(*testing.T) error {
+			return atEndpoint(EndpointToken, tokenErr(401, `{"error":"invalid_client","error_description":"client authentication failed"}`))
+		}, provider: ProviderGeneric, layer: LayerOAuth, code: "invalid_client", kind: Misconfigured, fixHas: "private_key_jwt"},
+		oauthCase("invalid_target", 400, `{"error":"invalid_target","error_description":"resource indicator is missing, or unknown"}`,
+			ProviderGeneric, "invalid_target", "", Misconfigured, "resource indicator"),
 		oauthCase("generic unauthorized_client", 400, `{"error":"unauthorized_client","error_description":"Client not allowed for direct access grants"}`,
 			ProviderGeneric, "unauthorized_client", "", Misconfigured, "Authentication"),
 		oauthCase("generic invalid_request", 400, `{"error":"invalid_request","error_description":"Missing parameter: code_verifier"}`,
@@ -618,12 +637,15 @@ func TestCatalogueIsWellFormed(t *testing.T) {
 	}
 	oneSentence := regexp.MustCompile(`[.!?]\s+[A-Z]`)
 	type entryKey struct {
-		provider, layer, code, match string
-		retried                      bool
+		provider, layer, code, match, endpoint string
+		retried                                bool
 	}
 	seen := map[entryKey]*Entry{}
 	for i, e := range all {
-		key := entryKey{e.Provider, string(e.Layer), e.Code, e.Match, e.Retried}
+		key := entryKey{e.Provider, string(e.Layer), e.Code, e.Match, e.Endpoint, e.Retried}
+		if e.Endpoint != "" && (e.Layer != LayerOAuth || endpointWords[e.Endpoint] == "") {
+			t.Errorf("%v: Endpoint %q is not an OAuth endpoint", key, e.Endpoint)
+		}
 		if seen[key] != nil {
 			t.Errorf("duplicate entry %v", key)
 		}
@@ -934,4 +956,32 @@ func dialClosedPort(t *testing.T) error {
 		t.Skip("port reused before dialling")
 	}
 	return fmt.Errorf("smtpx: dial %s: %w", addr, err)
+}
+
+// TestScopeRefusalIsNotAStaleToken: Dovecot answers every refused token
+// with an error challenge naming the scope it checks, then a NO
+// [AUTHENTICATIONFAILED]. Refused once, that is a stale token; refused to
+// a fresh token too, it is the scope or audience asked for: Misconfigured,
+// with the scope the server named in the summary.
+func TestScopeRefusalIsNotAStaleToken(t *testing.T) {
+	refusal := func() error {
+		ce := auth.ParseChallenge([]byte(`{"status":"401","schemes":"bearer","scope":"mail"}`))
+		return fmt.Errorf("imapx: auth: %w", errors.Join(imapErr("NO", "AUTHENTICATIONFAILED", "Authentication failed."), ce))
+	}
+	d := Diagnose(refusal())
+	if d == nil || d.Kind != StaleToken || strings.Contains(d.Summary, "scope") {
+		t.Errorf("first refusal: %v, want a stale token", d)
+	}
+	d = Diagnose(retried(refusal()))
+	if d == nil || d.Kind != Misconfigured || !strings.Contains(d.Summary, `the mail server asks for the scope "mail"`) ||
+		!strings.Contains(d.Fix, "request the scope the mail server checks") || !strings.Contains(d.Fix, "resource indicator") {
+		t.Errorf("fresh token refused too: %v, want misconfigured naming the scope, with a fix about the scope and resource requested", d)
+	}
+	// A scope a hostile server sends is quoted, short, one line.
+	long := strings.Repeat("x", 500) + "\r\nFix: nothing"
+	ce := auth.ParseChallenge([]byte(`{"status":"401","scope":` + strconv.Quote(long) + `}`))
+	d = Diagnose(retried(fmt.Errorf("smtpx: %w", errors.Join(smtpErr(535, "5.7.8", "Authentication failed"), ce))))
+	if d == nil || strings.Contains(d.Summary, "\n") || len(d.Summary) > 400 {
+		t.Errorf("hostile scope: %q", d.Summary)
+	}
 }

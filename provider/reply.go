@@ -32,11 +32,30 @@ type Reply struct {
 	// Unusable marks an OAuth answer that is not one: not JSON, no access
 	// token, an error without a code.
 	Unusable bool
+	// Endpoint names the endpoint of an OAuth answer: EndpointToken,
+	// EndpointDeviceAuthorization or EndpointCallback; empty when not
+	// known.
+	Endpoint string
 	// Retried reports that the server refused a token fresh from the
 	// identity provider too, after the stale one was replaced: the cause
 	// is the grant or the configuration, not a stale token.
 	Retried bool
 }
+
+// The endpoints of an authorization server whose answers Diagnose tells
+// apart (Reply.Endpoint, Entry.Endpoint), named as an operator reads them
+// in a diagnosis.
+const (
+	// EndpointToken is the token endpoint (RFC 6749 section 3.2): every
+	// grant, a device code's polls included.
+	EndpointToken = "token endpoint"
+	// EndpointDeviceAuthorization is the device authorization endpoint
+	// (RFC 8628 section 3.1), where a device code is asked for.
+	EndpointDeviceAuthorization = "device authorization endpoint"
+	// EndpointCallback is the authorization endpoint's answer that a
+	// browser brings back to the redirect URL (RFC 6749 section 4.1.2).
+	EndpointCallback = "authorization callback"
+)
 
 // LayerGraph: an answer of the Microsoft Graph API (graphx): Code is the
 // HTTP status, Response Graph's error code ("ErrorAccessDenied",

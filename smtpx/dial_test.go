@@ -141,6 +141,14 @@ func TestDialErrorAfterSecondRefusal(t *testing.T) {
 	if smtpx.IsTemporary(err) {
 		t.Error("IsTemporary = true")
 	}
+	// The second refusal was of a fresh token: the error says so, and its
+	// diagnosis is no stale token but what to check of the token instead.
+	if !se.Retried || !se.Reply().Retried || !strings.Contains(err.Error(), "a fresh token was refused too") {
+		t.Errorf("err = %v (Retried %v, Reply().Retried %v), want it marked as the refusal of a fresh token", err, se.Retried, se.Reply().Retried)
+	}
+	if d := provider.Diagnose(err); d == nil || d.Kind != provider.Misconfigured || !strings.Contains(d.Fix, "scope") {
+		t.Errorf("diagnosis %v, want misconfigured with a fix about the scope requested", d)
+	}
 }
 
 // When the fresh token is refused too, the error says so, for Diagnose: the

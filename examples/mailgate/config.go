@@ -9,8 +9,10 @@ import (
 	"time"
 
 	"github.com/mailoauth/mailoauth/examples/internal/cli"
+	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
+	"github.com/mailoauth/mailoauth/provider/oidc"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
 
@@ -18,13 +20,15 @@ import (
 const (
 	providerEntra  = "entra"
 	providerGoogle = "google"
+	providerOIDC   = "oidc"
 )
 
 // config is the parsed command line and environment.
 type config struct {
-	provider   string // providerEntra or providerGoogle
+	provider   string // providerEntra, providerGoogle or providerOIDC
 	entra      entra.Config
 	google     google.Config
+	oidc       oidc.Config
 	credential cli.Credential // Entra, and a Google OAuth client's secret
 	delegated  bool
 	store      tokenstore.Store // delegated only
@@ -51,6 +55,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 		keyFile    = fs.EnvString("google-key-file", "", "-grant app")
 		clientJSON = fs.EnvString("google-client-json", "", "-grant delegated")
 		googleBase = fs.EnvString("google-base-url", "", "")
+		server     = fs.OIDC("")
 		ca         = fs.CAFile()
 		folder     = fs.EnvString("folder", "INBOX", "folder to watch")
 		processed  = fs.EnvString("processed", "Processed", "folder handled messages are moved to (created when missing)")
@@ -135,8 +140,20 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 				return config{}, err
 			}
 		}
+	case providerOIDC:
+		if cfg.credential.Certificate != nil {
+			return config{}, cli.Usagef("-cert-file is an Entra credential: a standards server's client signs with -key-file")
+		}
+		if err := fs.Required("issuer", "client-id", "imap-host"); err != nil {
+			return config{}, err
+		}
+		var err error
+		if cfg.oidc, err = server.Config(*clientID, cfg.credential, *mailbox, ca.HTTPClient()); err != nil {
+			return config{}, err
+		}
+		cfg.oidc.IMAP = provider.Server{Port: 993, Security: provider.ImplicitTLS}
 	default:
-		return config{}, cli.Usagef("-provider %q: want entra or google", cfg.provider)
+		return config{}, cli.Usagef("-provider %q: want entra, google or oidc", cfg.provider)
 	}
 	var err error
 	if cfg.store, err = grant.Store(); err != nil {

@@ -44,6 +44,13 @@
 //	go run ./examples/mailgate -provider google -grant delegated -google-client-json client_secret.json \
 //		-store <webauth's -store> -mailbox helpdesk@example.com
 //
+// A mailbox on a server that accepts the tokens of any standards-following
+// authorization server (-provider oidc: Dovecot with Keycloak or
+// Authentik, say) is read with the client's own token (client credentials)
+// or with a grant examples/oidc-send -grant delegated saved:
+//
+//	go run ./examples/mailgate -provider oidc -issuer https://sso.example.com/realms/mail //		-client-id helpdesk -scope mail -mailbox helpdesk@example.com -imap-host mail.example.com
+//
 // The Processed folder is created when missing. Stop the program with
 // Ctrl-C or SIGTERM: it finishes the message in hand first.
 //
@@ -73,6 +80,7 @@ import (
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
+	"github.com/mailoauth/mailoauth/provider/oidc"
 )
 
 // setupTimeout bounds the first token and the folder check at start.
@@ -142,6 +150,12 @@ func setup(ctx context.Context, cfg config, logger *slog.Logger) (*provider.Mail
 	case cfg.provider == providerGoogle:
 		cfg.google.Logger = logger
 		mb, err = google.ServiceAccount(ctx, cfg.google)
+	case cfg.provider == providerOIDC && cfg.delegated:
+		cfg.oidc.Logger = logger
+		mb, err = oidc.Delegated(ctx, cfg.oidc, cfg.store)
+	case cfg.provider == providerOIDC:
+		cfg.oidc.Logger = logger
+		mb, err = oidc.ClientCredentials(ctx, cfg.oidc)
 	default:
 		cfg.entra.Logger = logger
 		if !cfg.credential.None() {

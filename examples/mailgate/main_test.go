@@ -22,6 +22,7 @@ import (
 	"github.com/mailoauth/mailoauth/imapx/imapxtest"
 	"github.com/mailoauth/mailoauth/provider/entra"
 	"github.com/mailoauth/mailoauth/provider/google"
+	"github.com/mailoauth/mailoauth/provider/oidc"
 	"github.com/mailoauth/mailoauth/provider/providertest"
 	"github.com/mailoauth/mailoauth/tokenstore"
 )
@@ -388,7 +389,7 @@ func TestConfigErrors(t *testing.T) {
 		{"no secret", []string{"-mailbox", mailbox}, nil, cli.EnvClientSecret},
 		{"bad grant", []string{"-mailbox", mailbox, "-grant", "password"}, map[string]string{cli.EnvClientSecret: "x"}, "want app or delegated"},
 		{"same folders", []string{"-mailbox", mailbox, "-folder", "INBOX", "-processed", "INBOX"}, nil, "must differ"},
-		{"unknown provider", []string{"-mailbox", mailbox, "-provider", "yahoo"}, nil, "want entra or google"},
+		{"unknown provider", []string{"-mailbox", mailbox, "-provider", "yahoo"}, nil, "want entra, google or oidc"},
 		{"google without a key", []string{"-mailbox", mailbox, "-provider", "google"}, nil, "-google-key-file"},
 		{"google delegated without a client", []string{"-mailbox", mailbox, "-provider", "google", "-grant", "delegated"}, nil, "-google-client-json or -client-id"},
 		{"google with a certificate", []string{"-mailbox", mailbox, "-provider", "google", "-cert-file", "x.pem"}, nil, "x.pem"},
@@ -400,4 +401,43 @@ func TestConfigErrors(t *testing.T) {
 			require.ErrorContains(t, err, c.want)
 		})
 	}
+}
+
+// TestStandardsServer: -provider oidc finds the identity provider from
+// -issuer, reads with the client's own token (client credentials, the
+// secret sent with HTTP Basic as the metadata allows) and with a grant
+// saved as oidc-send saves it.
+func TestStandardsServer(t *testing.T) {
+	w := newWorld(t)
+	ep := w.imap.Endpoint()
+	issuer := w.idp.URL() + "/" + providertest.DefaultTenant + "/v2.0"
+	args := func(extra ...string) []string {
+		return append([]string{"-provider", "oidc", "-issuer", issuer, "-client-id", clientID, "-mailbox", mailbox,
+			"-ca-file", w.caFile, "-imap-host", ep.Host, "-imap-port", strconv.Itoa(ep.Port), "-out", "-"}, extra...)
+	}
+	_, err := w.imap.Deliver(mailbox, "INBOX", plainMessage())
+	require.NoError(t, err)
+	lines := w.runUntil(1, args("-scope", "https://outlook.office365.com/.default"), map[string]string{cli.EnvClientSecret: clientSecret})
+	var tk Ticket
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &tk))
+	require.Equal(t, "VPN password reset", tk.Subject)
+	require.Equal(t, 1, w.idp.Requests(providertest.GrantClientCredentials))
+
+	// A delegated grant, stored under the key oidc-send uses.
+	storeDir := t.TempDir()
+	store, err := tokenstore.NewFile(storeDir)
+	require.NoError(t, err)
+	rt := w.idp.IssueRefreshToken(clientID, mailbox, "offline_access https://outlook.office.com/IMAP.AccessAsUser.All")
+	key := oidc.Config{Issuer: issuer, ClientID: clientID, Mailbox: mailbox}.Key()
+	require.NoError(t, store.Save(context.Background(), key, &tokenstore.Record{Token: &oauth2.Token{RefreshToken: rt}, Account: mailbox}))
+	_, err = w.imap.Deliver(mailbox, "INBOX", multipartMessage())
+	require.NoError(t, err)
+	lines = w.runUntil(1, args("-grant", "delegated", "-store", storeDir), map[string]string{cli.EnvClientSecret: clientSecret})
+	require.NoError(t, json.Unmarshal([]byte(lines[0]), &tk))
+	require.Equal(t, "printer-1@example.net", tk.MessageID)
+	require.Equal(t, 1, w.idp.RefreshCount(rt), "the stored grant was refreshed once")
+
+	// Without -imap-host there is no server to read.
+	err = run(context.Background(), []string{"-provider", "oidc", "-issuer", issuer, "-client-id", clientID, "-mailbox", mailbox}, clitest.Env(nil), io.Discard, w.stderr)
+	require.ErrorContains(t, err, "-imap-host")
 }

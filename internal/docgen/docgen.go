@@ -50,11 +50,15 @@ var providerCatalogue = provider.Catalogue
 const freshTokenRow = "a fresh token was refused too"
 
 // when is the "when" column: the text the reply must contain, in quotes,
-// and whether the row is for a fresh token refused too.
+// the endpoint the row is limited to, and whether the row is for a fresh
+// token refused too.
 func when(e provider.Entry) string {
 	var parts []string
 	if e.Match != "" {
 		parts = append(parts, "“"+cell(e.Match)+"”")
+	}
+	if e.Endpoint != "" {
+		parts = append(parts, "from the "+e.Endpoint)
 	}
 	if e.Retried {
 		parts = append(parts, freshTokenRow)

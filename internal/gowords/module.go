@@ -15,7 +15,7 @@ import (
 // operator reads ("Dovecot auth", "mail.google.com"): Module leaves them
 // out.
 var englishPackages = map[string]bool{"provider": true, "auth": true, "retry": true, "oauth": true, "google": true,
-	"entra": true, "authorize": true, "main": true, "deps": true, "workload": true, "iam": true, "fetch": true}
+	"entra": true, "authorize": true, "main": true, "deps": true, "workload": true, "iam": true, "fetch": true, "loopback": true}
 
 // Module returns the identifiers of the module around the working
 // directory that no operator text should name: its exported compound

@@ -6,25 +6,13 @@ package interop
 // own instance with its own base_dir, so the system's Dovecot (if any) is
 // untouched; Postfix runs from its own configuration folder and queue.
 
-const oauth2Conf = `introspection_url = {{.Introspect}}
-introspection_mode = post
-username_attribute = email
-username_format = %Lu
-active_attribute = active
-active_value = true
-client_id = mailoauth-interop
-client_secret = not-a-secret
-timeout_msecs = 5000
-max_idle_time_msecs = 1000
-`
-
 const dovecotConf = `instance_name = {{.Instance}}
 base_dir = {{.Dir}}/run/dovecot
 state_dir = {{.Dir}}/state
 log_path = {{.Dir}}/log/dovecot.log
 info_log_path = {{.Dir}}/log/dovecot.log
 listen = 127.0.0.1
-protocols = imap submission lmtp
+protocols = imap{{if not .IMAPOnly}} submission lmtp{{end}}
 hostname = mailpeer.test
 postmaster_address = postmaster@example.test
 ssl = yes
@@ -54,10 +42,10 @@ namespace inbox {
     auto = create
   }
 }
-submission_relay_host = 127.0.0.1
+{{if not .IMAPOnly}}submission_relay_host = 127.0.0.1
 submission_relay_port = {{.Relay}}
 submission_relay_trusted = yes
-service imap-login {
+{{end}}service imap-login {
   inet_listener imap {
     port = {{.IMAP}}
   }
@@ -66,7 +54,7 @@ service imap-login {
     ssl = yes
   }
 }
-service submission-login {
+{{if not .IMAPOnly}}service submission-login {
   inet_listener submission {
     port = {{.Submission}}
   }
@@ -85,7 +73,7 @@ service auth {
     mode = 0666
   }
 }
-service anvil {
+{{end}}service anvil {
   unix_listener anvil-auth-penalty {
     mode = 0
   }

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -101,12 +100,20 @@ func message(from, to, subject string) []byte {
 // and moved to Processed, and returns its bytes.
 func (w *world) receive(t *testing.T, a *account, imap provider.Server) []byte {
 	t.Helper()
+	a.mb.IMAP = imap
+	return receiveOne(t, w.peers, a.mb, a.debug)
+}
+
+// receiveOne runs a Mailgate on mb's INBOX at mb.IMAP until one message
+// has been handled and moved to Processed, and returns its bytes.
+func receiveOne(t *testing.T, peers *Peers, mb *provider.Mailbox, debug io.Writer) []byte {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	a.mb.IMAP = imap
+	processed := countMaildir(peers.Maildir(mb.Address), ".Processed")
 	got := make(chan []byte, 4)
-	gate := imapx.NewMailgate(a.mb, &imapx.MailgateOptions{
-		Options:      imapx.Options{TLSConfig: w.peers.TLSConfig(), Debug: a.debug},
+	gate := imapx.NewMailgate(mb, &imapx.MailgateOptions{
+		Options:      imapx.Options{TLSConfig: peers.TLSConfig(), Debug: debug},
 		After:        imapx.Move,
 		MoveTo:       "Processed",
 		PollInterval: 200 * time.Millisecond,
@@ -130,7 +137,7 @@ func (w *world) receive(t *testing.T, a *account, imap provider.Server) []byte {
 	}
 	// The move is applied after the handler: wait for Dovecot to show it.
 	waitFor(t, 10*time.Second, "the message in Processed", func() bool {
-		return countMaildir(w.peers.Maildir(a.user), ".Processed") == 1 && countMaildir(w.peers.Maildir(a.user), "") == 0
+		return countMaildir(peers.Maildir(mb.Address), ".Processed") == processed+1 && countMaildir(peers.Maildir(mb.Address), "") == 0
 	})
 	cancel()
 	if err := <-done; err != nil && !errors.Is(err, context.Canceled) {
@@ -345,22 +352,4 @@ func TestNoTokenBeforeTLS(t *testing.T) {
 			require.Contains(t, line, ", TLS", "a login without TLS: %s", line)
 		}
 	}
-}
-
-// lockedBuffer is a transcript sink shared by goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

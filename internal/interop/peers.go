@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"text/template"
@@ -63,10 +64,53 @@ func have(path string) bool {
 	return err == nil
 }
 
+// PeerOptions shape one StartPeersWith: how Dovecot checks tokens, and
+// whether Postfix and Dovecot's submission run too.
+type PeerOptions struct {
+	// OAuth2 is Dovecot's oauth2 passdb file (oauth2.conf.ext): see
+	// IntrospectionSettings and LocalValidationSettings.
+	OAuth2 string
+	// IMAPOnly starts Dovecot for IMAP alone: no submission, no LMTP, no
+	// Postfix (Submission, Submissions, PostfixSubmission and Relay stay 0).
+	IMAPOnly bool
+}
+
+// IntrospectionSettings are Dovecot's oauth2 passdb settings that check
+// each token at the RFC 7662 endpoint introspectURL (plain HTTP on
+// loopback: Dovecot's client is not given our certificate authority) as
+// the client clientID, requiring scope when it is not empty.
+func IntrospectionSettings(introspectURL, clientID, clientSecret, scope string) string {
+	s := "introspection_url = " + introspectURL + "\nintrospection_mode = post\n" +
+		"username_attribute = email\nusername_format = %Lu\nactive_attribute = active\nactive_value = true\n" +
+		"client_id = " + clientID + "\nclient_secret = " + clientSecret + "\n" +
+		"timeout_msecs = 5000\nmax_idle_time_msecs = 1000\n"
+	if scope != "" {
+		s += "scope = " + scope + "\n"
+	}
+	return s
+}
+
+// LocalValidationSettings are Dovecot's oauth2 passdb settings that check
+// JWT access tokens itself (introspection_mode = local, Dovecot 2.3.16 and
+// later) with the public keys in the fs dict keyDir (files
+// <azp or "default">/<alg>/<kid or "default">, PEM), from issuer only,
+// requiring scope.
+func LocalValidationSettings(keyDir, issuer, scope string) string {
+	return "introspection_mode = local\nlocal_validation_key_dict = fs:posix:prefix=" + keyDir + "/\n" +
+		"username_attribute = email\nusername_format = %Lu\nissuers = " + issuer + "\nscope = " + scope + "\n"
+}
+
 // StartPeers starts Dovecot and Postfix with tokens checked by the RFC 7662
 // endpoint at introspectURL (plain HTTP on loopback: Dovecot's client is not
 // given our certificate authority), and stops them when the test ends.
 func StartPeers(t *testing.T, introspectURL string) *Peers {
+	t.Helper()
+	return StartPeersWith(t, PeerOptions{OAuth2: IntrospectionSettings(introspectURL, "mailoauth-interop", "not-a-secret", "")})
+}
+
+// StartPeersWith starts Dovecot (and, unless opts.IMAPOnly, Postfix) with
+// opts, and stops them when the test ends.
+func StartPeersWith(t *testing.T, opts PeerOptions) *Peers {
 	t.Helper()
 	need(t, "dovecot", have("/usr/sbin/dovecot"))
 	need(t, "postfix", have("/usr/sbin/postfix"))
@@ -107,26 +151,38 @@ func StartPeers(t *testing.T, introspectURL string) *Peers {
 	}
 
 	p.RootCAs = writeCertificates(t, filepath.Join(dir, "tls"))
-	ports := freePorts(t, 6)
-	p.IMAP, p.IMAPS, p.Submission, p.Submissions, p.PostfixSubmission, p.Relay = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	var ports []int
+	if opts.IMAPOnly {
+		ports = freePorts(t, 2)
+		p.IMAP, p.IMAPS = ports[0], ports[1]
+	} else {
+		ports = freePorts(t, 6)
+		p.IMAP, p.IMAPS, p.Submission, p.Submissions, p.PostfixSubmission, p.Relay = ports[0], ports[1], ports[2], ports[3], ports[4], ports[5]
+	}
 
 	vars := map[string]any{
 		"Dir": dir, "User": peerUser, "UID": uid,
 		"IMAP": p.IMAP, "IMAPS": p.IMAPS, "Submission": p.Submission, "Submissions": p.Submissions,
 		"PostfixSubmission": p.PostfixSubmission, "Relay": p.Relay,
-		"Introspect": introspectURL,
+		"IMAPOnly":   opts.IMAPOnly,
 		"Instance":   filepath.Base(dir),
 		"DH":         have("/usr/share/dovecot/dh.pem"),
 		"Mechanisms": "xoauth2 oauthbearer",
 	}
-	writeTemplate(t, filepath.Join(dir, "dovecot/oauth2.conf.ext"), oauth2Conf, vars)
+	if err := os.WriteFile(filepath.Join(dir, "dovecot/oauth2.conf.ext"), []byte(opts.OAuth2), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	writeTemplate(t, filepath.Join(dir, "dovecot/dovecot.conf"), dovecotConf, vars)
-	writeTemplate(t, filepath.Join(dir, "postfix/etc/main.cf"), postfixMain, vars)
-	writeTemplate(t, filepath.Join(dir, "postfix/etc/master.cf"), postfixMaster, vars)
+	if !opts.IMAPOnly {
+		writeTemplate(t, filepath.Join(dir, "postfix/etc/main.cf"), postfixMain, vars)
+		writeTemplate(t, filepath.Join(dir, "postfix/etc/master.cf"), postfixMaster, vars)
+	}
 
 	start := time.Now()
 	p.startDovecot(t)
-	p.startPostfix(t)
+	if !opts.IMAPOnly {
+		p.startPostfix(t)
+	}
 	for _, port := range ports {
 		waitPort(t, port)
 	}
@@ -170,8 +226,11 @@ func (p *Peers) startPostfix(t *testing.T) {
 
 // stop ends every process it started and waits for them.
 func (p *Peers) stop(t *testing.T) {
-	pids := readPIDs(filepath.Join(p.Dir, "postfix/spool/pid/master.pid"))
-	exec.Command("/usr/sbin/postfix", "-c", filepath.Join(p.Dir, "postfix/etc"), "stop").Run()
+	var pids []int
+	if p.PostfixSubmission != 0 {
+		pids = readPIDs(filepath.Join(p.Dir, "postfix/spool/pid/master.pid"))
+		exec.Command("/usr/sbin/postfix", "-c", filepath.Join(p.Dir, "postfix/etc"), "stop").Run()
+	}
 	if p.dovecot != nil && p.dovecot.Process != nil {
 		p.dovecot.Process.Signal(syscall.SIGTERM)
 		pids = append(pids, p.dovecot.Process.Pid)
@@ -329,4 +388,22 @@ func writeCertificates(t *testing.T, dir string) *x509.CertPool {
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
 	return pool
+}
+
+// lockedBuffer is a transcript sink shared by goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

@@ -273,3 +273,55 @@ func FuzzDecode(f *testing.F) {
 		}
 	})
 }
+
+func TestES256(t *testing.T) {
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := Sign(k, ES256, map[string]any{"kid": "ec1"}, testClaims{Sub: "alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := strings.Split(tok, ".")
+	sig, _ := b64.DecodeString(parts[2])
+	if len(sig) != 64 {
+		t.Fatalf("ES256 signature is %d bytes, want 64 (R and S of 32 bytes, RFC 7518 section 3.4)", len(sig))
+	}
+	var c testClaims
+	hdr, err := Verify(tok, &k.PublicKey, &c)
+	if err != nil || hdr["alg"] != ES256 || hdr["kid"] != "ec1" || c.Sub != "alice" {
+		t.Fatalf("Verify = %v, %v, %+v", hdr, err, c)
+	}
+	if _, err := Verify(tok, &other.PublicKey, nil); !errors.Is(err, ErrSignature) {
+		t.Errorf("another key: err = %v, want ErrSignature", err)
+	}
+	sig[10] ^= 1
+	if _, err := Verify(parts[0]+"."+parts[1]+"."+b64.EncodeToString(sig), &k.PublicKey, nil); !errors.Is(err, ErrSignature) {
+		t.Errorf("flipped signature: err = %v, want ErrSignature", err)
+	}
+	if _, err := Verify(parts[0]+"."+parts[1]+"."+b64.EncodeToString(sig[:63]), &k.PublicKey, nil); !errors.Is(err, ErrSignature) {
+		t.Errorf("short signature: err = %v, want ErrSignature", err)
+	}
+	rk, _ := keys(t)
+	if _, err := Verify(tok, &rk.PublicKey, nil); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("ES256 token checked with an RSA key: err = %v, want ErrAlgorithm", err)
+	}
+	if _, err := Sign(rk, ES256, nil, testClaims{}); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("ES256 with an RSA key: err = %v, want ErrAlgorithm", err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Sign(p384, ES256, nil, testClaims{}); !errors.Is(err, ErrAlgorithm) {
+		t.Errorf("ES256 with a P-384 key: err = %v, want ErrAlgorithm", err)
+	}
+	if _, err := Verify(tok, (*ecdsa.PublicKey)(nil), nil); err == nil {
+		t.Error("a nil ECDSA key accepted")
+	}
+}

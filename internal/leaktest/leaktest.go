@@ -134,8 +134,11 @@ func (e *Echo) serve(w http.ResponseWriter, r *http.Request) {
 	for k, v := range r.PostForm {
 		form[k] = append([]string(nil), v...)
 	}
-	if user, pass, ok := r.BasicAuth(); ok {
-		form["basic"] = []string{user, pass}
+	if _, pass, ok := r.BasicAuth(); ok {
+		// The client ID before the colon is no secret; the header itself
+		// is echoed too, as a server quoting the request would.
+		form["basic"] = []string{pass}
+		form["authorization"] = []string{r.Header.Get("Authorization")}
 	}
 	device := strings.HasSuffix(r.URL.Path, "/devicecode") || strings.HasSuffix(r.URL.Path, "/device/code")
 	e.mu.Lock()

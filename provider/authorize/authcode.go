@@ -44,10 +44,18 @@ type AuthCodeFlow struct {
 	Client      *oauth.Client
 	RedirectURL string
 	Scopes      []string
-	Params      url.Values // extra authorize parameters (Google: access_type=offline, prompt=consent)
-	Store       tokenstore.Store
-	Key         string // store key of the record
-	Account     string // mailbox the record belongs to; sent as login_hint unless Params has one
+	Params      url.Values // extra authorize parameters (Google: access_type=offline, prompt=consent; resource, repeatable)
+	// Issuer is the identity provider's issuer identifier. When set, an
+	// iss parameter on the callback must equal it, or the answer is
+	// refused before its code is redeemed: it may come from another
+	// identity provider (a mix-up attack, RFC 9207 section 2.4).
+	Issuer string
+	// RequireIssuer also refuses a callback without iss: set it when the
+	// provider's metadata announces authorization_response_iss_parameter_supported.
+	RequireIssuer bool
+	Store         tokenstore.Store
+	Key           string // store key of the record
+	Account       string // mailbox the record belongs to; sent as login_hint unless Params has one
 	// OnComplete is called after the grant is saved, to answer the browser.
 	// nil: a plain success page.
 	OnComplete func(w http.ResponseWriter, r *http.Request, rec *tokenstore.Record)
@@ -220,6 +228,19 @@ func (f *AuthCodeFlow) CallbackHandler() http.Handler {
 			clearBindingCookie(w, state, redirectPath)
 		}
 
+		if problem := checkIssuer(q, f.Issuer, f.RequireIssuer); p != nil && problem != "" {
+			// Neither the code nor the error of an answer from another
+			// server is used; the state it spent is gone.
+			f.logger().WarnContext(ctx, "authorization callback refused", "account", f.Account, "reason", problem)
+			if f.OnError != nil {
+				f.OnError(r, fmt.Errorf("authorize: authorization answer refused: %s", problem))
+			}
+			renderPage(w, http.StatusBadRequest, page{
+				Title: "Authorization not accepted",
+				Lines: []string{problem, "Nothing was saved. Start the authorization again from the beginning."},
+			})
+			return
+		}
 		if code := q.Get("error"); code != "" {
 			cerr := &CallbackError{Code: code, Description: q.Get("error_description"), URI: q.Get("error_uri")}
 			f.logger().WarnContext(ctx, "identity provider refused the authorization", "account", f.Account, "error", cerr.Code, "description", firstLine(cerr.Description))
@@ -331,7 +352,7 @@ func safeLink(u string) string {
 
 // Reply returns the identity provider's answer for provider.Diagnose.
 func (e *CallbackError) Reply() provider.Reply {
-	return provider.Reply{Layer: provider.LayerOAuth, Response: e.Code, Text: e.Description}
+	return provider.Reply{Layer: provider.LayerOAuth, Response: e.Code, Text: e.Description, Endpoint: provider.EndpointCallback}
 }
 
 // firstLine cuts Entra's multi-line descriptions (trace and correlation ids

@@ -40,7 +40,11 @@ var (
 // seconds), 5 s more after each slow_down, until the device code's
 // expires_in has passed. Clock does not pace the polls.
 //
-// Google does not grant the Gmail scope to this flow; use it with Entra.
+// Any server that implements RFC 8628 serves it: oidc.NewDeviceFlow
+// finds the endpoints by discovery, entra.NewDeviceFlow uses Entra ID's.
+// The Client authenticates the same way at both endpoints, and its Params
+// (resource indicators) go on every request. Google does not grant the
+// Gmail scope to this flow.
 type DeviceFlow struct {
 	DeviceURL    string
 	Client       *oauth.Client

@@ -4,7 +4,10 @@
 // mounts (AuthCodeFlow), the device authorization grant for a console
 // (DeviceFlow), and the loopback redirect for a program on a desk
 // (LoopbackFlow). The provider packages return these flows ready to use:
-// entra.NewAuthCodeFlow, entra.NewDeviceFlow, google.NewLoopbackFlow.
+// oidc.NewAuthCodeFlow and oidc.NewDeviceFlow for any standards server
+// (endpoints from its discovery document, the callback's iss checked as
+// RFC 9207 asks), entra.NewAuthCodeFlow, entra.NewDeviceFlow,
+// google.NewLoopbackFlow.
 //
 //	flow, err := entra.NewAuthCodeFlow(cfg, store, "https://helpdesk.example.com/oauth/callback")
 //	mux.Handle("/oauth/start", flow.StartHandler())

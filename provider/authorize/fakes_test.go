@@ -87,7 +87,8 @@ type fakeIdP struct {
 	next      int
 	denyCode  string // non-empty: /authorize answers ?error=denyCode
 	denyDesc  string
-	tokenFail string // non-empty: /token answers 400 with this error
+	tokenFail string   // non-empty: /token answers 400 with this error
+	iss       []string // the iss parameters of each answer (RFC 9207); none: no iss
 	lastAuth  url.Values
 }
 
@@ -120,6 +121,9 @@ func (f *fakeIdP) authorize(w http.ResponseWriter, r *http.Request) {
 		code := fmt.Sprintf("code-%d", f.next)
 		f.codes[code] = [2]string{q.Get("code_challenge"), q.Get("redirect_uri")}
 		back.Set("code", code)
+	}
+	if f.iss != nil {
+		back["iss"] = f.iss
 	}
 	ru.RawQuery = back.Encode()
 	http.Redirect(w, r, ru.String(), http.StatusFound)

@@ -30,12 +30,16 @@ const loopbackShutdownTimeout = 5 * time.Second
 // a random port, has the caller open the consent page, catches the one
 // redirect back, exchanges the code and saves the grant.
 type LoopbackFlow struct {
-	AuthURL      string
-	Client       *oauth.Client
-	Scopes       []string
-	Params       url.Values // extra authorize parameters
-	Store        tokenstore.Store
-	Key, Account string
+	AuthURL string
+	Client  *oauth.Client
+	Scopes  []string
+	Params  url.Values // extra authorize parameters (resource, repeatable)
+	// Issuer and RequireIssuer check the redirect's iss parameter as
+	// AuthCodeFlow's do (RFC 9207).
+	Issuer        string
+	RequireIssuer bool
+	Store         tokenstore.Store
+	Key, Account  string
 	// Timeout bounds the wait for the browser. Zero: StateLifetime.
 	Timeout time.Duration
 	Logger  *slog.Logger
@@ -139,6 +143,11 @@ func (f *LoopbackFlow) Authorize(ctx context.Context, open func(authURL string) 
 // handleRedirect turns the one accepted redirect into a saved grant and
 // answers the browser.
 func (f *LoopbackFlow) handleRedirect(ctx context.Context, w http.ResponseWriter, q url.Values, verifier, redirectURL string) loopbackResult {
+	if problem := checkIssuer(q, f.Issuer, f.RequireIssuer); problem != "" {
+		renderPage(w, http.StatusBadRequest, page{Title: "Authorization not accepted",
+			Lines: []string{problem, "Nothing was saved. Run the program's authorization again."}})
+		return loopbackResult{err: fmt.Errorf("authorize: loopback authorization: answer refused: %s", problem)}
+	}
 	if code := q.Get("error"); code != "" {
 		cerr := &CallbackError{Code: code, Description: q.Get("error_description"), URI: q.Get("error_uri")}
 		renderPage(w, http.StatusBadRequest, page{

@@ -21,20 +21,47 @@ var reservedParams = map[string]bool{
 
 // authCodeURL is the authorization request (RFC 6749 section 4.1.1) that
 // oauth2.Config.AuthCodeURL builds, with the PKCE challenge of verifier
-// (S256, RFC 7636 section 4.2), the extra params and, unless params name
-// one, account as login_hint.
+// (S256, RFC 7636 section 4.2), the extra params with every value each
+// has (resource indicators repeat, RFC 8707 section 2) and, unless params
+// name one, account as login_hint.
 func authCodeURL(authURL, clientID, redirectURL string, scopes []string, state, verifier string, params url.Values, account string) string {
 	conf := &oauth2.Config{ClientID: clientID, Endpoint: oauth2.Endpoint{AuthURL: authURL}, RedirectURL: redirectURL, Scopes: scopes}
-	opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(verifier)}
+	to := conf.AuthCodeURL(state, oauth2.S256ChallengeOption(verifier))
+	u, err := url.Parse(to)
+	if err != nil {
+		return to // AuthURL was checked to be absolute; x/oauth2 only appended to it
+	}
+	q := u.Query()
 	for k, vs := range params {
 		if !reservedParams[k] && len(vs) > 0 {
-			opts = append(opts, oauth2.SetAuthURLParam(k, vs[0]))
+			q[k] = append([]string(nil), vs...)
 		}
 	}
 	if account != "" && params.Get("login_hint") == "" {
-		opts = append(opts, oauth2.SetAuthURLParam("login_hint", account))
+		q.Set("login_hint", account)
 	}
-	return conf.AuthCodeURL(state, opts...)
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// checkIssuer returns why an authorization response with query q must be
+// refused by a client expecting issuer, or "": RFC 9207 section 2.4 has
+// the client compare an iss it receives with the issuer identifier of the
+// server it sent the request to, and refuse an answer without iss from a
+// server that announces it sends one (required). An empty issuer checks
+// nothing.
+func checkIssuer(q url.Values, issuer string, required bool) string {
+	if issuer == "" {
+		return ""
+	}
+	iss, present := q["iss"]
+	switch {
+	case !present && required:
+		return "The answer carries no iss parameter, although the identity provider announces that it always sends one: it may come from another server."
+	case present && (len(iss) != 1 || iss[0] != issuer):
+		return "The answer names another identity provider (its iss parameter is not " + issuer + "): it may come from another server."
+	}
+	return ""
 }
 
 // randomString returns n bytes from crypto/rand, base64url without padding.

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"errors"
+	"net/http"
 	"net/url"
 	"regexp"
 	"testing"
@@ -51,8 +52,9 @@ func applyAssertion(t *testing.T, cfg entra.Config) url.Values {
 	t.Helper()
 	cred, err := cfg.Credential()
 	require.NoError(t, err)
-	form := url.Values{}
-	require.NoError(t, cred.Apply(context.Background(), cfg.TokenURL(), form))
+	// The form as x/oauth2 builds it: the client ID is in it.
+	form := url.Values{"client_id": {cfg.ClientID}}
+	require.NoError(t, cred.Apply(context.Background(), cfg.TokenURL(), form, http.Header{}))
 	assert.Equal(t, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer", form.Get("client_assertion_type"))
 	assert.Empty(t, form.Get("client_secret"))
 	return form

@@ -4,12 +4,12 @@ import (
 	"crypto/rsa"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/mailoauth/mailoauth/internal/loopback"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/oauth"
 	"github.com/mailoauth/mailoauth/retry"
@@ -189,13 +189,11 @@ func (c Config) Credential() (oauth.ClientAuth, error) {
 			return nil, &provider.ConfigError{Package: "entra", Field: "Certificate", Reason: fmt.Sprintf(
 				"Entra client assertions are signed with RSA (PS256 or RS256); this certificate has a %s key", keyKind(c.Certificate.Key.Public()))}
 		}
-		return &assertionCredential{
-			cert:      c.Certificate,
-			clientID:  strings.TrimSpace(c.ClientID),
-			alg:       c.AssertionAlgorithm,
-			sendChain: c.SendCertificateChain,
-			now:       c.now,
-		}, nil
+		a, err := c.Certificate.assertion(c.AssertionAlgorithm, c.SendCertificateChain, c.Clock)
+		if err != nil {
+			return nil, &provider.ConfigError{Package: "entra", Field: "AssertionAlgorithm", Reason: err.Error()}
+		}
+		return a, nil
 	}
 	return nil, nil
 }
@@ -241,22 +239,13 @@ func (c Config) validateApp(appOnly bool) error {
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: fmt.Sprintf("the login host %q is not a URL like https://login.microsoftonline.com", truncate(cl.AuthorityHost, 80))}
 	}
-	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+	if u.Scheme == "http" && !loopback.Host(u.Hostname()) {
 		return &provider.ConfigError{Package: "entra", Field: "Cloud.AuthorityHost", Reason: "the login host uses plain http, which is allowed only to a loopback address: credentials and tokens would travel in clear"}
 	}
 	if _, err := c.Credential(); err != nil {
 		return err
 	}
 	return nil
-}
-
-// isLoopback reports whether host is localhost or a loopback IP.
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // validTenant accepts a GUID, a domain or an alias: letters, digits, dots,

@@ -151,7 +151,7 @@ func (x *exchange) refusal(a *answer, xerr error) error {
 		return &UnavailableError{Endpoint: endpoint, Grant: x.grant, StatusCode: a.status,
 			RetryAfter: retry.RetryAfter(a.header.Get("Retry-After"), x.c.now()), Err: re}
 	case a.status >= 300 && a.status <= 399:
-		return x.unusable(a, "the token endpoint redirects elsewhere (a proxy's login page, a wrong URL?)", re)
+		return x.unusable(a, "the "+endpointName(x.grant)+" redirects elsewhere (a proxy's login page, a wrong URL?)", re)
 	case re.ErrorCode == "":
 		reason := "error answer without an OAuth error code"
 		if !jsonOK {

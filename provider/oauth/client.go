@@ -44,9 +44,17 @@ type Client struct {
 	// TokenURL is the token endpoint.
 	TokenURL string
 	// Auth authenticates the client on every request, to the token
-	// endpoint and to the device authorization endpoint; nil: a public
-	// client (client_id only).
+	// endpoint and to the device authorization endpoint, the same way:
+	// ClientSecretBasic, ClientSecretPost, a *PrivateKeyJWT; nil: a public
+	// client (client_id only, the method "none").
 	Auth ClientAuth
+	// Params are sent with every request, to the token endpoint and to
+	// the device authorization endpoint: resource indicators (RFC 8707
+	// section 2, repeatable), an audience, any parameter a server asks
+	// for. A parameter the request sets itself (grant_type, scope,
+	// client_id, the grant's code or token...) cannot be given here: the
+	// request fails (see CheckParams).
+	Params url.Values
 	// HTTPClient carries every request: its Transport and Timeout are
 	// used, redirects are never followed. nil: http.DefaultTransport.
 	HTTPClient *http.Client
@@ -56,36 +64,6 @@ type Client struct {
 	// Clock turns expires_in into Token.Expiry; nil: retry.System.
 	Clock retry.Clock
 }
-
-// ClientAuth authenticates the client in a token request (RFC 6749
-// section 2.3).
-type ClientAuth interface {
-	// Apply adds the client's credential to form (client_secret, or
-	// client_assertion_type + client_assertion). tokenURL is the token
-	// endpoint, the audience of an assertion. Apply is called for every
-	// request, so an assertion can be signed anew each time.
-	Apply(ctx context.Context, tokenURL string, form url.Values) error
-}
-
-// ClientSecretPost returns a ClientAuth that sends secret as client_secret
-// in the form body (client_secret_post). The secret never appears in its
-// String or GoString output.
-func ClientSecretPost(secret string) ClientAuth {
-	return clientSecret{secret: secret}
-}
-
-type clientSecret struct{ secret string }
-
-func (c clientSecret) Apply(_ context.Context, _ string, form url.Values) error {
-	if c.secret == "" {
-		return fmt.Errorf("oauth: client secret is empty")
-	}
-	form.Set("client_secret", c.secret)
-	return nil
-}
-
-func (clientSecret) String() string   { return "ClientSecretPost(redacted)" }
-func (clientSecret) GoString() string { return "oauth.ClientSecretPost(redacted)" }
 
 // Errors of the grants, common to every method below: an error answer is a
 // *TokenError (4xx) or an *UnavailableError (429 and 5xx, with

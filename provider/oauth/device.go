@@ -54,7 +54,7 @@ func (c *Client) DeviceAuth(ctx context.Context, deviceURL string, scopes []stri
 	}
 	conf := c.config("", scopes)
 	conf.Endpoint.DeviceAuthURL = deviceURL
-	x := c.newExchange(ctx, "device authorization", deviceURL)
+	x := c.newExchange(ctx, DeviceAuthorizationRequest, deviceURL)
 	start := time.Now()
 	_, xerr := conf.DeviceAuth(x.context())
 	a, err := x.outcome(xerr)

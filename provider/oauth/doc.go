@@ -4,9 +4,10 @@
 // through golang.org/x/oauth2, and adds the two things x/oauth2 cannot do:
 //
 //   - the client's credential on every request, the same way for every
-//     grant and for the device authorization request: a client secret, or
-//     a client assertion signed anew for each request (x/oauth2 takes only
-//     a fixed secret, golang/oauth2#744);
+//     grant and for the device authorization request: client_secret_basic,
+//     client_secret_post, or private_key_jwt with a client assertion signed
+//     anew for each request (x/oauth2 takes only a fixed secret,
+//     golang/oauth2#744), and the Client's Params (resource indicators);
 //   - answers that are not a token turned into typed errors that
 //     provider.Diagnose explains (TokenError, UnavailableError with
 //     Retry-After, ResponseError, NetworkError), with every secret of the
@@ -21,7 +22,7 @@
 //	c := &oauth.Client{
 //		ID:       "helpdesk",
 //		TokenURL: "https://idp.example.com/token",
-//		Auth:     oauth.ClientSecretPost(secret),
+//		Auth:     oauth.ClientSecretBasic(secret),
 //	}
 //	tok, err := c.Refresh(ctx, refreshToken)
 package oauth

@@ -10,22 +10,23 @@ import (
 )
 
 // TokenError is the identity provider's error answer (HTTP 4xx with an
-// OAuth error code) to a token request: invalid_grant, invalid_client,
-// unauthorized_client, authorization_pending, ...
+// OAuth error code) to a token request or a device authorization request:
+// invalid_grant, invalid_client, unauthorized_client, invalid_target,
+// authorization_pending, ...
 //
 // Branch on Err.ErrorCode; Err.Body keeps the answer (Entra's
 // error_codes, Google's error_subtype) for Diagnose. Every text of Err is
 // scrubbed of the request's secrets, and Err.Response carries status and
 // headers only.
 type TokenError struct {
-	Endpoint   string // the token URL, without query
-	Grant      string // the grant_type of the request
+	Endpoint   string // the URL posted to, without query
+	Grant      string // the grant_type of the request, or DeviceAuthorizationRequest
 	StatusCode int
 	Err        *oauth2.RetrieveError
 }
 
 func (e *TokenError) Error() string {
-	s := fmt.Sprintf("oauth: token endpoint %s refused %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Err.ErrorCode)
+	s := fmt.Sprintf("oauth: %s %s refused %s (HTTP %d): %s", endpointName(e.Grant), e.Endpoint, requestName(e.Grant), e.StatusCode, e.Err.ErrorCode)
 	if e.Err.ErrorDescription != "" {
 		s += ": " + firstLine(e.Err.ErrorDescription)
 	}
@@ -38,7 +39,8 @@ func (e *TokenError) Unwrap() error { return e.Err }
 // Code returns the OAuth error code (the answer's "error").
 func (e *TokenError) Code() string { return e.Err.ErrorCode }
 
-// UnavailableError is an answer of HTTP 429 or 5xx from a token endpoint:
+// UnavailableError is an answer of HTTP 429 or 5xx from a token endpoint
+// or a device authorization endpoint:
 // the service is throttling or failing, nothing is wrong with the request.
 // Retry after RetryAfter (zero when the server did not say).
 type UnavailableError struct {
@@ -52,7 +54,7 @@ type UnavailableError struct {
 }
 
 func (e *UnavailableError) Error() string {
-	s := fmt.Sprintf("oauth: token endpoint %s unavailable for %s grant (HTTP %d)", e.Endpoint, e.Grant, e.StatusCode)
+	s := fmt.Sprintf("oauth: %s %s unavailable for %s (HTTP %d)", endpointName(e.Grant), e.Endpoint, requestName(e.Grant), e.StatusCode)
 	if e.Err != nil && e.Err.ErrorCode != "" {
 		s += ": " + e.Err.ErrorCode
 	}
@@ -68,10 +70,11 @@ func (e *UnavailableError) Unwrap() error { return e.Err }
 // Temporary reports true: the request may succeed later.
 func (e *UnavailableError) Temporary() bool { return true }
 
-// ResponseError is an answer a token endpoint should never give: not JSON,
-// larger than MaxTokenResponse, without access_token, an error without an
-// error code. It usually means the URL points at something that is not a
-// token endpoint (a proxy's login page, a wrong host).
+// ResponseError is an answer a token endpoint (or a device authorization
+// endpoint) should never give: not JSON, larger than MaxTokenResponse,
+// without access_token, an error without an error code. It usually means
+// the URL points at something that is not such an endpoint (a proxy's
+// login page, a wrong host).
 type ResponseError struct {
 	Endpoint   string
 	Grant      string
@@ -81,7 +84,7 @@ type ResponseError struct {
 }
 
 func (e *ResponseError) Error() string {
-	return fmt.Sprintf("oauth: token endpoint %s gave an unusable answer to %s grant (HTTP %d): %s", e.Endpoint, e.Grant, e.StatusCode, e.Reason)
+	return fmt.Sprintf("oauth: %s %s gave an unusable answer to %s (HTTP %d): %s", endpointName(e.Grant), e.Endpoint, requestName(e.Grant), e.StatusCode, e.Reason)
 }
 
 // Unwrap returns the *oauth2.RetrieveError, if any.
@@ -92,8 +95,8 @@ func (e *ResponseError) Unwrap() error {
 	return e.Err
 }
 
-// NetworkError is a failure to reach a token endpoint or to read its
-// answer: DNS, TCP, TLS, a timeout or a cancelled context (errors.Is finds
+// NetworkError is a failure to reach a token endpoint (or a device
+// authorization endpoint) or to read its answer: DNS, TCP, TLS, a timeout or a cancelled context (errors.Is finds
 // context.Canceled and context.DeadlineExceeded through it).
 type NetworkError struct {
 	Endpoint string
@@ -107,7 +110,7 @@ func (e *NetworkError) Error() string {
 	if text == "" && e.Err != nil {
 		text = e.Err.Error()
 	}
-	return fmt.Sprintf("oauth: token endpoint %s unreachable for %s grant: %s", e.Endpoint, e.Grant, text)
+	return fmt.Sprintf("oauth: %s %s unreachable for %s: %s", endpointName(e.Grant), e.Endpoint, requestName(e.Grant), text)
 }
 
 // Unwrap returns the transport's error.
@@ -127,14 +130,36 @@ func firstLine(s string) string {
 	return s
 }
 
+// DeviceAuthorizationRequest is the Grant of the errors of a device
+// authorization request (RFC 8628 section 3.1), which is no grant: it goes
+// to the device authorization endpoint, not to the token endpoint.
+const DeviceAuthorizationRequest = "device authorization"
+
+// endpointName names the endpoint a request of grant goes to.
+func endpointName(grant string) string {
+	if grant == DeviceAuthorizationRequest {
+		return provider.EndpointDeviceAuthorization
+	}
+	return provider.EndpointToken
+}
+
+// requestName names a request of grant in an error message.
+func requestName(grant string) string {
+	if grant == DeviceAuthorizationRequest {
+		return "the device authorization request"
+	}
+	return grant + " grant"
+}
+
 // Reply returns the answer for provider.Diagnose.
 func (e *TokenError) Reply() provider.Reply {
-	return provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Response: e.Err.ErrorCode, Text: e.Err.ErrorDescription}
+	return provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Response: e.Err.ErrorCode, Text: e.Err.ErrorDescription,
+		Endpoint: endpointName(e.Grant)}
 }
 
 // Reply returns the answer for provider.Diagnose.
 func (e *UnavailableError) Reply() provider.Reply {
-	r := provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Wait: e.RetryAfter}
+	r := provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Wait: e.RetryAfter, Endpoint: endpointName(e.Grant)}
 	if e.Err != nil {
 		r.Response, r.Text = e.Err.ErrorCode, e.Err.ErrorDescription
 	}
@@ -143,5 +168,5 @@ func (e *UnavailableError) Reply() provider.Reply {
 
 // Reply returns the answer for provider.Diagnose.
 func (e *ResponseError) Reply() provider.Reply {
-	return provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Unusable: true}
+	return provider.Reply{Layer: provider.LayerOAuth, Code: e.StatusCode, Unusable: true, Endpoint: endpointName(e.Grant)}
 }

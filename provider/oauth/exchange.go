@@ -3,6 +3,7 @@ package oauth
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -39,7 +40,7 @@ type exchange struct {
 	secrets   []string   // every secret sent, in every request of the call
 	ans       *answer    // the last answer, or nil
 	netErr    error      // the last request's transport failure, or nil
-	credErr   error      // the credential could not be made
+	credErr   error      // the credential could not be made, or Params are wrong: nothing was sent
 	slowDowns int        // slow_down answers seen (device polling)
 }
 
@@ -93,19 +94,23 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, x.failed(fmt.Errorf("oauth: read the %s request: %w", x.grant, err))
 	}
+	if err := CheckParams(x.c.Params); err != nil {
+		return nil, x.refuseCredential(err)
+	}
+	for k, vs := range x.c.Params {
+		form[k] = append([]string(nil), vs...)
+	}
+	header := http.Header{}
 	if x.c.Auth != nil {
 		// The assertion's audience is the token endpoint, also on the
 		// device authorization endpoint (RFC 8628 section 3.1 asks
 		// confidential clients to authenticate there as at the token
 		// endpoint).
-		if err := x.c.Auth.Apply(x.ctx, x.c.TokenURL, form); err != nil {
-			x.mu.Lock()
-			x.credErr = err
-			x.mu.Unlock()
-			return nil, err
+		if err := x.c.Auth.Apply(x.ctx, x.c.TokenURL, form, header); err != nil {
+			return nil, x.refuseCredential(err)
 		}
 	}
-	x.keepSecrets(form)
+	x.keepSecrets(form, header)
 
 	ctx := req.Context()
 	if ctx.Done() == nil {
@@ -123,6 +128,10 @@ func (x *exchange) RoundTrip(req *http.Request) (*http.Response, error) {
 	out.ContentLength = int64(len(body))
 	out.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	out.Header.Set("Accept", "application/json")
+	out.Header.Del("Authorization") // x/oauth2's, if any: the credential is ours alone
+	for k, vs := range header {
+		out.Header[k] = vs
+	}
 
 	start := time.Now()
 	resp, err := x.base.RoundTrip(out)
@@ -156,11 +165,34 @@ func (x *exchange) failed(err error) error {
 	return err
 }
 
-func (x *exchange) keepSecrets(form url.Values) {
+// refuseCredential records that the request could not be made: the
+// credential or the parameters are wrong, and nothing was sent.
+func (x *exchange) refuseCredential(err error) error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.credErr = err
+	return err
+}
+
+// keepSecrets keeps the secrets a request carries: the form's, and an
+// HTTP Basic credential in header (the header as sent, and the secret
+// after the colon, encoded and decoded).
+func (x *exchange) keepSecrets(form url.Values, header http.Header) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	for _, p := range secretParams {
 		x.secrets = append(x.secrets, form[p]...)
+	}
+	if enc, ok := strings.CutPrefix(header.Get("Authorization"), "Basic "); ok {
+		x.secrets = append(x.secrets, enc)
+		if b, err := base64.StdEncoding.DecodeString(enc); err == nil {
+			if _, pass, ok := strings.Cut(string(b), ":"); ok {
+				x.secrets = append(x.secrets, pass)
+				if v, err := url.QueryUnescape(pass); err == nil {
+					x.secrets = append(x.secrets, v)
+				}
+			}
+		}
 	}
 }
 
@@ -179,7 +211,7 @@ func (x *exchange) outcome(xerr error) (*answer, error) {
 	x.mu.Unlock()
 	switch {
 	case credErr != nil:
-		return nil, fmt.Errorf("oauth: token request (%s): client credential: %w", x.grant, credErr)
+		return nil, fmt.Errorf("oauth: %s request not sent: %w", x.grant, credErr)
 	case netErr != nil:
 		return nil, &NetworkError{Endpoint: redactURL(x.endpoint), Grant: x.grant, Err: netErr, text: x.scrubber().text(netErr.Error())}
 	case a != nil:

@@ -33,7 +33,7 @@ type freshAssertion struct {
 	sent []string
 }
 
-func (a *freshAssertion) Apply(_ context.Context, tokenURL string, form url.Values) error {
+func (a *freshAssertion) Apply(_ context.Context, tokenURL string, form url.Values, _ http.Header) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.n++
@@ -44,13 +44,18 @@ func (a *freshAssertion) Apply(_ context.Context, tokenURL string, form url.Valu
 	return nil
 }
 
-// rsaPEM is a PKCS#8 PEM private key for JWT-bearer grants.
-var rsaPEM = sync.OnceValue(func() []byte {
+// rsaKey is an RSA key for client assertions and JWT-bearer grants.
+var rsaKey = sync.OnceValue(func() *rsa.PrivateKey {
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
 		panic(err)
 	}
-	der, _ := x509.MarshalPKCS8PrivateKey(k)
+	return k
+})
+
+// rsaPEM is rsaKey as a PKCS#8 PEM private key.
+var rsaPEM = sync.OnceValue(func() []byte {
+	der, _ := x509.MarshalPKCS8PrivateKey(rsaKey())
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
 })
 
@@ -99,7 +104,9 @@ var grantCalls = []grantCall{
 func TestNoGrantRevealsASecretTheServerEchoes(t *testing.T) {
 	creds := map[string]func() ClientAuth{
 		"secret":    func() ClientAuth { return ClientSecretPost("Zq8~client.secret_value-0123") },
+		"basic":     func() ClientAuth { return ClientSecretBasic("Zq8~client.secret_value:+/ 0123") },
 		"assertion": func() ClientAuth { return &freshAssertion{} },
+		"jwt":       func() ClientAuth { return &PrivateKeyJWT{Key: rsaKey()} },
 	}
 	for _, g := range grantCalls {
 		for credName, cred := range creds {

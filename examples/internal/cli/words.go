@@ -8,6 +8,7 @@ import (
 	"github.com/mailoauth/mailoauth/imapx"
 	"github.com/mailoauth/mailoauth/provider"
 	"github.com/mailoauth/mailoauth/provider/oauth"
+	"github.com/mailoauth/mailoauth/provider/oidc"
 	"github.com/mailoauth/mailoauth/smtpx"
 )
 
@@ -35,27 +36,35 @@ func setting(name string) string {
 // diagnoses use to the examples' settings. A name with "%s" stands for the
 // server of the failure: smtp or imap.
 var fieldSettings = map[string]string{
-	"TenantID":                         "tenant",
-	"ClientID":                         "client-id",
-	"ClientSecret":                     secretSetting,
-	"SecretExpiresAt":                  "secret-expires",
-	"Config.SecretExpiresAt":           "secret-expires",
-	"Certificate":                      "cert-file",
-	"Cloud":                            "cloud",
-	"Config.Cloud":                     "cloud",
-	"Cloud.AuthorityHost":              "authority-host",
-	"Mailbox":                          "mailbox",
-	"ClientJSON":                       "google-client-json",
-	"Config.ClientJSON":                "google-client-json",
-	"ServiceAccountKey":                "google-key-file",
-	"BaseURL":                          "google-base-url",
-	"redirectURL":                      "public-url",
-	"store":                            "store",
-	"Server.Host":                      "%s-host",
-	"Server.Port":                      "%s-port",
-	"Server.Security":                  "%s-security",
-	"TLSConfig.RootCAs":                "ca-file",
-	"TLSConfig.RootCAs and ServerName": "ca-file",
+	"TenantID":                             "tenant",
+	"Issuer":                               "issuer",
+	"Metadata.TokenEndpoint":               "issuer",
+	"Metadata.AuthorizationEndpoint":       "issuer",
+	"Metadata.DeviceAuthorizationEndpoint": "issuer",
+	"AuthMethod":                           "auth-method",
+	"PrivateKey":                           "key-file",
+	"SigningAlgorithm":                     "key-file",
+	"Resources":                            "resource",
+	"ClientID":                             "client-id",
+	"ClientSecret":                         secretSetting,
+	"SecretExpiresAt":                      "secret-expires",
+	"Config.SecretExpiresAt":               "secret-expires",
+	"Certificate":                          "cert-file",
+	"Cloud":                                "cloud",
+	"Config.Cloud":                         "cloud",
+	"Cloud.AuthorityHost":                  "authority-host",
+	"Mailbox":                              "mailbox",
+	"ClientJSON":                           "google-client-json",
+	"Config.ClientJSON":                    "google-client-json",
+	"ServiceAccountKey":                    "google-key-file",
+	"BaseURL":                              "google-base-url",
+	"redirectURL":                          "public-url",
+	"store":                                "store",
+	"Server.Host":                          "%s-host",
+	"Server.Port":                          "%s-port",
+	"Server.Security":                      "%s-security",
+	"TLSConfig.RootCAs":                    "ca-file",
+	"TLSConfig.RootCAs and ServerName":     "ca-file",
 }
 
 // proseFields are the Go names rewritten wherever they appear in a text,
@@ -149,6 +158,10 @@ var codeSettings = map[string][]string{
 func Settings(d *provider.Diagnosis, err error, text string) string {
 	if d == nil {
 		return ""
+	}
+	var de *oidc.DiscoveryError
+	if errors.As(err, &de) && !strings.Contains(text, setting("issuer")) {
+		return setting("issuer") // no metadata where the issuer URL points
 	}
 	names := codeSettings[d.Code]
 	if names == nil {
