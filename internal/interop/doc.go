@@ -7,7 +7,7 @@
 // second Dovecot checks that provider's JWT access tokens itself
 // (introspection_mode = local).
 //
-// The tests carry the build tag interop and start private server instances
+// The tests carry the build tag interop, run on Linux only, and start private server instances
 // on free loopback ports from configuration they write into a temporary
 // folder; they stop every process they started. Install the servers with
 // .ci/install-peers, then:
